@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: MIT
+# enrichfarm: one Makefile for the library, the three programs, the test tools
+# and the tests.  `make` builds bin/enqueuer, bin/worker, bin/statusd (and the
+# mock provider used by tests, demo and benchmarks); `make test` installs what
+# is missing, builds and runs every test; `make test SAN=1` does it under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+
+VERSION  := 0.1.0
+BUILD    ?= build
+BIN      ?= bin
+SAN      ?= 0
+WERROR   ?= 1
+CC       ?= cc
+V        ?= 0
+
+PKGS     := hiredis libuv libcurl libcjson
+TESTPKGS := cmocka
+
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \
+               -D_GNU_SOURCE -DEF_VERSION='"$(VERSION)"' -g -MMD -MP \
+               -Ilib -I$(BUILD)/gen
+ifeq ($(WERROR),1)
+CFLAGS_BASE += -Werror
+endif
+ifeq ($(SAN),1)
+OPT      ?= -O1
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+OPT      ?= -O2
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+ALL_CFLAGS := $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+LIBS       := $(PKG_LIBS) -lm
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# ---- sources ----
+LIB_SRC    := $(wildcard lib/*.c)
+LUA_SRC    := $(sort $(wildcard scripts/*.lua))
+GEN_SRC    := $(BUILD)/gen/ef_scripts_gen.c
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/ef_scripts_gen.o
+PROGS      := enqueuer worker statusd
+PROG_MAIN  = $(BUILD)/$(1)/main.o
+PROG_OBJ   = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+MOCK_SRC   := $(wildcard tests/mockprov/*.c)
+MOCK_OBJ   := $(MOCK_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit integration clean bench fuzz demo install check-deps
+all: $(addprefix $(BIN)/,$(PROGS)) $(if $(MOCK_SRC),$(BIN)/mockprov)
+
+# ---- dependencies (Debian) ----
+deps:
+	@sh mk/deps.sh
+
+# ---- generated Lua embedding ----
+$(GEN_SRC): $(LUA_SRC) mk/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q)sh mk/embed.sh $@ $(LUA_SRC)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# every library object may include the generated header
+$(LIB_SRC:%.c=$(BUILD)/%.o): $(GEN_SRC)
+
+$(BUILD)/libef.a: $(LIB_OBJ)
+	@echo "  AR    $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+define PROG_RULES
+$(BUILD)/$(1).a: $(call PROG_OBJ,$(1)) | $(GEN_SRC)
+	@mkdir -p $$(dir $$@)
+	@echo "  AR    $$@"
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+$(call PROG_OBJ,$(1)) $(call PROG_MAIN,$(1)): $(GEN_SRC)
+$(BIN)/$(1): $(call PROG_MAIN,$(1)) $(BUILD)/$(1).a $(BUILD)/libef.a
+	@mkdir -p $(BIN)
+	@echo "  LINK  $$@"
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $(LIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call PROG_RULES,$(p))))
+
+$(BIN)/mockprov: $(MOCK_OBJ)
+	@mkdir -p $(BIN)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# unit tests link the library and every program archive (not the mains)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(addprefix $(BUILD)/,$(addsuffix .a,$(PROGS))) $(BUILD)/libef.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< \
+		$(addprefix $(BUILD)/,$(addsuffix .a,$(PROGS))) $(BUILD)/libef.a $(LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libef.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libef.a $(LIBS)
+
+# ---- tests ----
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(HELPER_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) sh tests/run.sh
+
+unit: all $(UNIT_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh unit
+
+integration: all $(HELPER_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh integration
+
+bench: all
+	@sh bench/run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Blocking Redis client helpers for the command-line tools; see
+ * ef_redis_sync.h.
+ */
+#include "ef_redis_sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "ef_scripts_gen.h"
+
+static redisReply *checked(redisContext *c, redisReply *r, char *err) {
+    if (!r)
+        ef_seterr(err, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+    return r;
+}
+
+redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char **argv,
+                              const size_t *lens) {
+    return checked(c, redisCommandArgv(c, argc, argv, lens), err);
+}
+
+redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *err) {
+    ef_redis_url_t url;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c;
+    redisReply *r;
+    char where[600];
+
+    if (ef_redis_url_parse(url_str, &url, err) != 0)
+        return NULL;
+    ef_redis_url_redacted(&url, where, sizeof where);
+    if (url.path[0])
+        c = redisConnectUnixWithTimeout(url.path, tv);
+    else
+        c = redisConnectWithTimeout(url.host, url.port, tv);
+    if (!c || c->err) {
+        ef_seterr(err, "cannot connect to redis at %s: %s", where, c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (url.password[0]) {
+        if (url.user[0])
+            r = redisCommand(c, "AUTH %s %s", url.user, url.password);
+        else
+            r = redisCommand(c, "AUTH %s", url.password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            ef_seterr(err, "redis at %s refused the credentials: %s", where,
+                      r ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    if (url.db != 0) {
+        r = redisCommand(c, "SELECT %d", url.db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            ef_seterr(err, "redis at %s: SELECT %d failed: %s", where, url.db,
+                      r ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    for (const ef_script_t *const *s = ef_scripts_all; *s; s++) {
+        r = redisCommand(c, "SCRIPT LOAD %b", (*s)->body, (*s)->len);
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            ef_seterr(err, "redis at %s: SCRIPT LOAD %s failed: %s", where, (*s)->name,
+                      r ? (r->str ? r->str : "unexpected reply") : c->errstr);
+            goto fail;
+        }
+        if (strcmp(r->str, (*s)->sha) != 0) {
+            ef_seterr(err, "redis computed SHA1 %s for script %s, the build computed %s", r->str,
+                      (*s)->name, (*s)->sha);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    return c;
+fail:
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+void ef_redis_sync_free(redisContext *c) {
+    if (c)
+        redisFree(c);
+}
+
+/* Builds EVALSHA/EVAL argv around the caller's keys and args. */
+static int script_argv(const ef_script_t *s, int use_body, int nkeys, int argc, const char **argv,
+                       const size_t *lens, const char ***out_v, size_t **out_l, char *nk) {
+    int n = argc + 3;
+    const char **v = ef_malloc(sizeof *v * (size_t)n);
+    size_t *l = ef_malloc(sizeof *l * (size_t)n);
+    snprintf(nk, 16, "%d", nkeys);
+    v[0] = use_body ? "EVAL" : "EVALSHA";
+    l[0] = strlen(v[0]);
+    v[1] = use_body ? s->body : s->sha;
+    l[1] = use_body ? s->len : strlen(s->sha);
+    v[2] = nk;
+    l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        v[i + 3] = argv[i];
+        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    *out_v = v;
+    *out_l = l;
+    return n;
+}
+
+redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkeys, int argc,
+                                 const char **argv, const size_t *lens, char *err) {
+    const char **v;
+    size_t *l;
+    char nk[16];
+    redisReply *r;
+    int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
+    r = redisCommandArgv(c, n, v, l);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        free(v);
+        free(l);
+        n = script_argv(s, 1, nkeys, argc, argv, lens, &v, &l, nk);
+        r = redisCommandArgv(c, n, v, l);
+    }
+    free(v);
+    free(l);
+    return checked(c, r, err);
+}
+
+int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
+                                const char **argv, const size_t *lens) {
+    const char **v;
+    size_t *l;
+    char nk[16];
+    int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
+    int rc = redisAppendCommandArgv(c, n, v, l);
+    free(v);
+    free(l);
+    return rc == REDIS_OK ? 0 : -1;
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A Lua script embedded at build time from scripts/NAME.lua (see
+ * mk/embed.sh): its name, the SHA1 of its text (what EVALSHA takes) and the
+ * text itself (what EVAL takes when Redis answers NOSCRIPT).  The same files
+ * run under `redis-cli --eval scripts/NAME.lua keys , args`.
+ */
+#ifndef EF_SCRIPT_H
+#define EF_SCRIPT_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *name;
+    const char *sha;  /* 40 hex chars */
+    const char *body; /* the Lua text */
+    size_t len;       /* bytes of body */
+} ef_script_t;
+
+#endif

@@ -1,0 +1,42 @@
+-- SPDX-License-Identifier: MIT
+-- job_append: stores a batch of chunks of a job that is still enqueuing.
+-- Chunks are numbered from 0 and must arrive in order (first index ==
+-- chunks_total), so a retried or duplicated append is refused rather than
+-- counted twice.  No chunk reference is pushed here: workers cannot see a
+-- chunk before job_seal, so an aborted enqueue leaves nothing for them.
+-- Also refreshes the enqueuer heartbeat (an append with no chunks is a
+-- plain heartbeat).
+--
+-- KEYS[1] farm:{Q}:job:ID  KEYS[2] farm:{Q}:job:ID:chunks  KEYS[3] farm:{Q}:enqueuing
+-- ARGV[1] id  ARGV[2] heartbeat ttl ms  ARGV[3] index of the first chunk
+-- ARGV[4..] pairs: entity count, NDJSON entities (one JSON object a line)
+-- Returns chunks_total after the append.
+local job, chunks, enq = KEYS[1], KEYS[2], KEYS[3]
+local id = ARGV[1]
+local status = redis.call('HGET', job, 'status')
+if not status then
+  return redis.error_reply('ERR job ' .. id .. ' does not exist')
+end
+if status ~= 'enqueuing' then
+  return redis.error_reply('ERR job ' .. id .. ' is ' .. status .. ', not enqueuing')
+end
+local n = tonumber(redis.call('HGET', job, 'chunks_total'))
+if tonumber(ARGV[3]) ~= n then
+  return redis.error_reply('ERR job ' .. id .. ' expects chunk ' .. n .. ', got ' .. ARGV[3])
+end
+local added = 0
+for i = 4, #ARGV - 1, 2 do
+  local count = tonumber(ARGV[i])
+  if not count or count < 1 then
+    return redis.error_reply('ERR bad entity count in chunk ' .. n)
+  end
+  redis.call('HSET', chunks, n, ARGV[i + 1])
+  n = n + 1
+  added = added + count
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HINCRBY', job, 'total', added)
+redis.call('HSET', job, 'chunks_total', n, 'updated_at', now)
+redis.call('ZADD', enq, now + (tonumber(ARGV[2]) or 30000), id)
+return n

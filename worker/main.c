@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+/* worker: placeholder entry point until its issue lands; answers --help/--version. */
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("worker %s\n", EF_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: worker [--redis URL]\n");
+            return 0;
+        }
+    }
+    fprintf(stderr, "worker: not implemented yet\n");
+    return 2;
+}
