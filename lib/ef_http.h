@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The HTTP client: libcurl's multi interface driven by a libuv loop.
+ *
+ * Shape of curl's multi-uv example with no globals: one ef_http_t per loop
+ * holds the CURLM, one uv_timer_t for curl's timeout (0 ms becomes 1 ms)
+ * and a context per socket with its uv_poll_t (poll errors are passed to
+ * curl as CURL_CSELECT_ERR).  curl_multi_info_read is drained after every
+ * curl_multi_socket_action and each transfer's result is checked.
+ * Connections are kept alive and reused; HTTP/2 is used where the server
+ * offers it.  Redirects are not followed (a 3xx is the caller's to judge).
+ *
+ * Callbacks: ef_http_request() either returns an error and never calls back,
+ * or calls back exactly once, never from inside ef_http_request().  The
+ * response (body, headers) belongs to the library and is valid only while
+ * the callback runs.
+ */
+#ifndef EF_HTTP_H
+#define EF_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct ef_http_s ef_http_t;
+
+#define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
+#define EF_HTTP_MAX_BODY_DEFAULT (8u << 20) /* bytes */
+
+typedef struct {
+    long max_total_connections; /* 0 = unlimited */
+    long max_host_connections;  /* 0 = unlimited */
+    long max_connects;          /* size of the kept-alive connection cache, 0 = curl's default */
+    const char *user_agent;     /* NULL = "enrichfarm/VERSION" */
+} ef_http_opts_t;
+
+typedef struct {
+    const char *method;           /* "GET" when NULL */
+    const char *url;
+    const char *const *headers;   /* "Name: value" lines */
+    size_t nheaders;
+    const char *body;             /* request body or NULL */
+    size_t body_len;
+    long timeout_ms;              /* whole transfer; 0 = EF_HTTP_TIMEOUT_DEFAULT_MS */
+    long connect_timeout_ms;      /* 0 = min(timeout, 5000) */
+    size_t max_body;              /* response cap; 0 = EF_HTTP_MAX_BODY_DEFAULT */
+} ef_http_req_t;
+
+typedef enum {
+    EF_HTTP_OK = 0,      /* a response arrived (any status) */
+    EF_HTTP_E_TIMEOUT,   /* no complete response within timeout_ms */
+    EF_HTTP_E_CONNECT,   /* could not connect (refused, DNS, unreachable) */
+    EF_HTTP_E_RESET,     /* connection reset or closed mid-transfer, send/recv error */
+    EF_HTTP_E_TOO_BIG,   /* response body over max_body (transfer aborted) */
+    EF_HTTP_E_PROTOCOL,  /* malformed HTTP, bad content encoding */
+    EF_HTTP_E_ABORTED,   /* ef_http_close() ended it */
+    EF_HTTP_E_OTHER
+} ef_http_err_t;
+
+typedef struct {
+    ef_http_err_t err;
+    int curl_code;           /* CURLcode of the transfer */
+    long status;             /* HTTP status; 0 when no response */
+    const char *body;        /* NUL-terminated (may be empty, never NULL) */
+    size_t body_len;
+    long retry_after_ms;     /* Retry-After as ms (seconds or HTTP-date), -1 when absent */
+    const char *content_type;/* NULL when absent */
+    double total_ms;         /* time of the whole transfer */
+    const char *errmsg;      /* human-readable reason when err != EF_HTTP_OK */
+} ef_http_resp_t;
+
+typedef void (*ef_http_cb)(const ef_http_resp_t *resp, void *arg);
+
+int ef_http_create(ef_http_t **out, uv_loop_t *loop, const ef_http_opts_t *opts);
+/* Starts a request; the request struct and its strings are copied.  0 or a
+ * negative error (then no callback). */
+int ef_http_request(ef_http_t *h, const ef_http_req_t *req, ef_http_cb cb, void *arg);
+size_t ef_http_inflight(const ef_http_t *h);
+/* Ends every transfer (callbacks fire with EF_HTTP_E_ABORTED), closes the
+ * handles and frees; done (may be NULL) fires when all is closed.  Accepts NULL. */
+void ef_http_close(ef_http_t *h, void (*done)(void *arg), void *arg);
+
+/* Percent-encodes s (RFC 3986 unreserved characters pass) into buf; returns
+ * the length written, or -1 when buf is too small. */
+long ef_http_pct_encode(const char *s, size_t len, char *buf, size_t cap);
+
+#endif

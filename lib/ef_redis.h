@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The daemons' Redis connection: hiredis async on our own libuv adapter.
+ *
+ * Debian's hiredis 0.14 libuv adapter drops socket errors and has no command
+ * timeouts, so this module drives hiredis itself: one uv_poll_t on the
+ * socket, poll errors passed to hiredis, both handles closed before the
+ * context is freed, a deadline on every command and a PING heartbeat.
+ *
+ * States: DISCONNECTED -> CONNECTING -> (AUTH, SELECT, SCRIPT LOAD) ->
+ * READY -> DISCONNECTED ...  The connection reconnects by itself with capped
+ * exponential backoff and jitter until ef_redis_close().  on_state fires once
+ * per change between ready and not ready (and the module logs once per
+ * change, not once per attempt).
+ *
+ * Deadlines: a command that is not answered within its deadline cannot be
+ * cancelled in RESP, so a missed deadline (or a missed PING) drops the whole
+ * connection: every pending callback fires with reply == NULL and the
+ * connection starts again.  This is how a silent network partition is
+ * noticed.  Blocking commands (BLMOVE) pass their block time plus a margin.
+ *
+ * Callbacks: a call that returns an error never fires its callback;
+ * otherwise the callback fires exactly once, never from inside the call that
+ * issued it.  reply is NULL when the command could not be answered
+ * (disconnect, deadline, close); it may be a REDIS_REPLY_ERROR; it is freed
+ * when the callback returns (copy out what you keep).
+ */
+#ifndef EF_REDIS_H
+#define EF_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "ef_redis_url.h"
+#include "ef_script.h"
+
+typedef struct ef_redis_s ef_redis_t;
+
+typedef void (*ef_redis_reply_cb)(ef_redis_t *r, redisReply *reply, void *arg);
+typedef void (*ef_redis_state_cb)(ef_redis_t *r, int ready, void *arg);
+
+#define EF_REDIS_CONNECT_TIMEOUT_MS 2000
+#define EF_REDIS_COMMAND_TIMEOUT_MS 5000
+#define EF_REDIS_PING_INTERVAL_MS 1000
+#define EF_REDIS_BACKOFF_MIN_MS 100
+#define EF_REDIS_BACKOFF_MAX_MS 5000
+#define EF_REDIS_NO_DEADLINE (-1)
+
+typedef struct {
+    const char *name;          /* for log lines: "cmd", "take", "sub" */
+    int connect_timeout_ms;    /* 0 = EF_REDIS_CONNECT_TIMEOUT_MS */
+    int command_timeout_ms;    /* default deadline; 0 = EF_REDIS_COMMAND_TIMEOUT_MS */
+    int ping_interval_ms;      /* 0 = EF_REDIS_PING_INTERVAL_MS; -1 = no heartbeat */
+    int backoff_min_ms;        /* 0 = EF_REDIS_BACKOFF_MIN_MS */
+    int backoff_max_ms;        /* 0 = EF_REDIS_BACKOFF_MAX_MS */
+    int load_scripts;          /* SCRIPT LOAD every embedded script before READY */
+    ef_redis_state_cb on_state;
+    void *state_arg;
+} ef_redis_opts_t;
+
+/* Creates the connection object and starts connecting.  0 or a negative
+ * error (bad options); *out is owned by the caller until ef_redis_close(). */
+int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url,
+                    const ef_redis_opts_t *opts);
+
+/* Fails every pending callback with NULL, closes the handles and frees the
+ * object; done (may be NULL) fires once everything is closed.  Accepts NULL. */
+void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg);
+
+int ef_redis_ready(const ef_redis_t *r);
+/* Commands sent and not yet answered. */
+size_t ef_redis_pending(const ef_redis_t *r);
+/* Round trip of the last heartbeat PING in microseconds, -1 when unknown. */
+long ef_redis_last_rtt_us(const ef_redis_t *r);
+
+/* Sends a command built from argv (lens may be NULL for C strings).
+ * timeout_ms: 0 = the default deadline, EF_REDIS_NO_DEADLINE = none.
+ * Returns 0, or -1 when not ready (no callback then). */
+int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, int argc,
+                 const char **argv, const size_t *lens);
+
+/* printf-style form of ef_redis_cmd with the default deadline. */
+int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fmt, ...);
+
+/* Calls an embedded script with EVALSHA; a NOSCRIPT answer is resent as
+ * EVAL transparently (the callback sees the final answer).  argv holds the
+ * nkeys keys first, then the arguments. */
+int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, void *arg,
+                    int timeout_ms, int nkeys, int argc, const char **argv, const size_t *lens);
+
+/* Puts the connection in subscriber mode on channel (call it on a connection
+ * used for nothing else).  cb fires for every message with the 3-element
+ * "message" reply, and again after each reconnect the subscription is
+ * renewed by itself.  Heartbeat PINGs are not sent in subscriber mode; a
+ * dropped socket is still noticed. */
+int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb, void *arg);
+
+#endif
