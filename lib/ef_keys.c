@@ -31,6 +31,7 @@ static const char *const job_suffix[EF_KEY_JOB_COUNT_] = {
 static const char *const global_names[EF_KEY_GLOBAL_COUNT_] = {
     [EF_KEY_QUEUES] = "farm:queues",
     [EF_KEY_WORKERS] = "farm:workers",
+    [EF_KEY_PROVIDERS] = "farm:providers",
 };
 
 const char *ef_key_queue(ef_key_t *k, const char *queue, ef_key_queue_kind_t kind) {

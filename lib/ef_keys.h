@@ -51,6 +51,7 @@ typedef enum {
 typedef enum {
     EF_KEY_QUEUES = 0, /* SET of queue names that ever had a job */
     EF_KEY_WORKERS,    /* ZSET worker id -> last heartbeat (ms) */
+    EF_KEY_PROVIDERS,  /* HASH provider name -> JSON summary of its recipe (no secrets) */
     EF_KEY_GLOBAL_COUNT_
 } ef_key_global_kind_t;
 

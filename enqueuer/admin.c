@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The enqueuer's admin verbs: status, list, cancel, pause, resume,
+ * retry-errors and results.  Each runs the same Lua scripts as the workers
+ * and statusd, so a verb has the same effect whoever issues it.
+ */
+#include "enqueuer.h"
+
+#include "ef_job.h"
+#include "ef_keys.h"
+#include "ef_log.h"
+#include "ef_redis_sync.h"
+#include "ef_scripts_gen.h"
+#include "ef_text.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const verbs[] = {"status", "list", "cancel", "pause", "resume",
+                                    "retry-errors", "results", NULL};
+
+int ef_enq_is_verb(const char *s) {
+    for (int i = 0; verbs[i]; i++)
+        if (strcmp(s, verbs[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int need_job_id(int argc, char **argv, const char **id) {
+    if (argc < 2) {
+        fprintf(stderr, "enqueuer: %s needs a job id (enqueuer %s [--queue Q] ID)\n", argv[0], argv[0]);
+        return -1;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "enqueuer: %s takes one job id, got %d arguments\n", argv[0], argc - 1);
+        return -1;
+    }
+    if (!ef_job_id_valid(argv[1])) {
+        fprintf(stderr, "enqueuer: '%.80s' is not a valid job id (1-64 of A-Z a-z 0-9 _ -)\n", argv[1]);
+        return -1;
+    }
+    *id = argv[1];
+    return 0;
+}
+
+static int verb_status(ef_enq_t *st, const char *id) {
+    char err[EF_ERR_LEN];
+    cJSON *o = ef_enq_job_json(st, id, err);
+    char *s;
+    if (!o) {
+        fprintf(stderr, "enqueuer: %s\n", err);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    s = cJSON_Print(o);
+    printf("%s\n", s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+    return EF_ENQ_EXIT_OK;
+}
+
+/* Reads a redis reply to a script call; prints the error and returns -1. */
+static int script_ok(redisReply *r, const char *err, const char *what) {
+    if (!r) {
+        fprintf(stderr, "enqueuer: %s: %s\n", what, err);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "enqueuer: %s: %s\n", what, strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 : r->str);
+        return -1;
+    }
+    return 0;
+}
+
+static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
+    ef_key_t a, b, c, ev;
+    char err[EF_ERR_LEN];
+    redisReply *r;
+    ef_key_queue(&ev, st->queue, EF_KEY_EVENTS);
+    if (!id) { /* the whole queue */
+        const char *argv[] = {ef_key_queue(&a, st->queue, EF_KEY_PAUSED),
+                              strcmp(verb, "pause") == 0 ? "1" : "0", ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_queue_pause, 1, 3, argv, NULL, err);
+        if (script_ok(r, err, verb) != 0) {
+            freeReplyObject(r);
+            return EF_ENQ_EXIT_ERROR;
+        }
+        printf("queue %s %s\n", st->queue, r->str);
+        freeReplyObject(r);
+        return EF_ENQ_EXIT_OK;
+    }
+    ef_key_job(&a, st->queue, id, EF_KEY_JOB);
+    if (strcmp(verb, "cancel") == 0) {
+        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
+                              ef_key_queue(&c, st->queue, EF_KEY_ENQUEUING), id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_cancel, 3, 5, argv, NULL, err);
+    } else if (strcmp(verb, "pause") == 0) {
+        const char *argv[] = {a.s, id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_pause, 1, 3, argv, NULL, err);
+    } else {
+        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
+                              ef_key_queue(&c, st->queue, EF_KEY_PENDING), id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_resume, 3, 5, argv, NULL, err);
+    }
+    if (script_ok(r, err, verb) != 0) {
+        freeReplyObject(r);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    printf("job %s %s\n", id, r->str);
+    freeReplyObject(r);
+    return EF_ENQ_EXIT_OK;
+}
+
+static int verb_list(ef_enq_t *st) {
+    ef_key_t kjobs, kj;
+    int limit = st->limit > 0 ? st->limit : 20;
+    int shown = 0;
+    long start = 0;
+    const long page = 100, max_scan = 100000;
+    cJSON *arr = st->json ? cJSON_CreateArray() : NULL;
+    char err[EF_ERR_LEN];
+
+    ef_key_queue(&kjobs, st->queue, EF_KEY_JOBS);
+    if (!st->json)
+        printf("%-26s %-10s %21s %7s %-24s %s\n", "ID", "STATUS", "PROCESSED/TOTAL", "PCT",
+               "CREATED", "PROVIDER");
+    while (shown < limit && start < max_scan) {
+        redisReply *r = redisCommand(st->redis, "ZREVRANGE %s %ld %ld", kjobs.s, start, start + page - 1);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "enqueuer: list: %s\n", r ? (r->str ? r->str : "bad reply") : st->redis->errstr);
+            freeReplyObject(r);
+            cJSON_Delete(arr);
+            return EF_ENQ_EXIT_ERROR;
+        }
+        if (r->elements == 0) {
+            freeReplyObject(r);
+            break;
+        }
+        for (size_t i = 0; i < r->elements && shown < limit; i++) {
+            const char *id = r->element[i]->str;
+            if (!id || !ef_job_id_valid(id))
+                continue;
+            cJSON *o = ef_enq_job_json(st, id, err);
+            (void)kj;
+            if (!o)
+                continue; /* index entry without a job: skip */
+            cJSON *sv = cJSON_GetObjectItemCaseSensitive(o, "status");
+            const char *status = cJSON_IsString(sv) ? sv->valuestring : "";
+            if (st->status_filter && strcmp(status, st->status_filter) != 0) {
+                cJSON_Delete(o);
+                continue;
+            }
+            shown++;
+            if (arr) {
+                cJSON_AddItemToArray(arr, o);
+                continue;
+            }
+            cJSON *ca = cJSON_GetObjectItemCaseSensitive(o, "created_at_iso");
+            cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "provider");
+            char pt[48];
+            snprintf(pt, sizeof pt, "%.0f/%.0f",
+                     cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "processed")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "total")));
+            printf("%-26s %-10s %21s %6.1f%% %-24s %s\n", id, status, pt,
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "progress_percent")),
+                   cJSON_IsString(ca) ? ca->valuestring : "", cJSON_IsString(pv) ? pv->valuestring : "");
+            cJSON_Delete(o);
+        }
+        start += (long)r->elements;
+        freeReplyObject(r);
+    }
+    if (arr) {
+        char *s = cJSON_Print(arr);
+        printf("%s\n", s);
+        cJSON_free(s);
+        cJSON_Delete(arr);
+    }
+    return EF_ENQ_EXIT_OK;
+}
+
+/* ---- walking a job's chunks: results export and retry-errors ---- */
+
+typedef struct {
+    ef_enq_t *st;
+    const char *job_id;
+    long nchunks;
+    long chunk;          /* next chunk to load */
+    redisReply *data;    /* HGET chunks N */
+    redisReply *outc;    /* HGET outcomes N */
+    const char *cursor;  /* next line in data */
+    long index;          /* entity index within the chunk */
+    char want;           /* outcome to select, 0 = every entity */
+    char err[EF_ERR_LEN];
+} walk_t;
+
+/* Loads chunk w->chunk; returns 1, 0 past the last chunk, -1 on error. */
+static int walk_load(walk_t *w) {
+    ef_key_t kc, ko;
+    freeReplyObject(w->data);
+    freeReplyObject(w->outc);
+    w->data = w->outc = NULL;
+    if (w->chunk >= w->nchunks)
+        return 0;
+    ef_key_job(&kc, w->st->queue, w->job_id, EF_KEY_JOB_CHUNKS);
+    ef_key_job(&ko, w->st->queue, w->job_id, EF_KEY_JOB_OUTCOMES);
+    redisAppendCommand(w->st->redis, "HGET %s %ld", kc.s, w->chunk);
+    redisAppendCommand(w->st->redis, "HGET %s %ld", ko.s, w->chunk);
+    if (redisGetReply(w->st->redis, (void **)&w->data) != REDIS_OK ||
+        redisGetReply(w->st->redis, (void **)&w->outc) != REDIS_OK) {
+        ef_seterr(w->err, "redis: %s", w->st->redis->errstr);
+        return -1;
+    }
+    if (w->data->type != REDIS_REPLY_STRING) {
+        ef_seterr(w->err, "chunk %ld of job %s is missing", w->chunk, w->job_id);
+        return -1;
+    }
+    w->cursor = w->data->str;
+    w->index = 0;
+    w->chunk++;
+    return 1;
+}
+
+/* Yields the next entity line (and its outcome char) matching w->want. */
+static int walk_next(walk_t *w, const char **line, size_t *len, char *outcome, long *chunk, long *idx) {
+    for (;;) {
+        if (!w->cursor || !*w->cursor) {
+            int r = walk_load(w);
+            if (r <= 0)
+                return r;
+        }
+        const char *nl = strchr(w->cursor, '\n');
+        size_t n = nl ? (size_t)(nl - w->cursor) : strlen(w->cursor);
+        char oc = EF_OUTCOME_NONE;
+        if (w->outc && w->outc->type == REDIS_REPLY_STRING && (size_t)w->index < w->outc->len)
+            oc = w->outc->str[w->index];
+        *line = w->cursor;
+        *len = n;
+        *outcome = oc;
+        *chunk = w->chunk - 1;
+        *idx = w->index;
+        w->cursor = nl ? nl + 1 : w->cursor + n;
+        w->index++;
+        if (!w->want || oc == w->want)
+            return 1;
+    }
+}
+
+static void walk_free(walk_t *w) {
+    freeReplyObject(w->data);
+    freeReplyObject(w->outc);
+}
+
+static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
+    char err[EF_ERR_LEN];
+    memset(w, 0, sizeof *w);
+    w->st = st;
+    w->job_id = id;
+    w->want = want;
+    cJSON *o = ef_enq_job_json(st, id, err);
+    if (!o) {
+        fprintf(stderr, "enqueuer: %s\n", err);
+        return -1;
+    }
+    w->nchunks = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "chunks_total"));
+    cJSON_Delete(o);
+    return 0;
+}
+
+static int verb_results(ef_enq_t *st, const char *id) {
+    walk_t w;
+    const char *line;
+    size_t len;
+    char oc;
+    long chunk, idx;
+    int rc;
+    FILE *out = stdout;
+    ef_key_t kr;
+    ef_buf_t b;
+
+    if (walk_init(&w, st, id, 0) != 0)
+        return EF_ENQ_EXIT_ERROR;
+    if (st->output && strcmp(st->output, "-") != 0) {
+        out = fopen(st->output, "w");
+        if (!out) {
+            fprintf(stderr, "enqueuer: cannot write %s: %s\n", st->output, strerror(errno));
+            return EF_ENQ_EXIT_ERROR;
+        }
+    }
+    ef_key_job(&kr, st->queue, id, EF_KEY_JOB_RESULTS);
+    ef_buf_init(&b);
+    while ((rc = walk_next(&w, &line, &len, &oc, &chunk, &idx)) == 1) {
+        /* {"entity":{...},"outcome":"updated","result":{...}} */
+        redisReply *r = redisCommand(st->redis, "HGET %s %ld:%ld", kr.s, chunk, idx);
+        ef_buf_reset(&b);
+        ef_buf_appends(&b, "{\"entity\":");
+        ef_buf_append(&b, line, len);
+        ef_buf_appends(&b, ",\"outcome\":\"");
+        ef_buf_appends(&b, ef_outcome_name(oc));
+        ef_buf_appendc(&b, '"');
+        if (r && r->type == REDIS_REPLY_STRING && r->len > 0) {
+            ef_buf_appends(&b, ",\"result\":");
+            ef_buf_append(&b, r->str, r->len);
+        }
+        ef_buf_appends(&b, "}\n");
+        freeReplyObject(r);
+        if (fwrite(b.s, 1, b.len, out) != b.len) {
+            fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
+            rc = -2;
+            break;
+        }
+    }
+    if (rc == -1)
+        fprintf(stderr, "enqueuer: results: %s\n", w.err);
+    ef_buf_free(&b);
+    walk_free(&w);
+    if (out != stdout && fclose(out) != 0)
+        rc = -2;
+    return rc == 0 ? EF_ENQ_EXIT_OK : EF_ENQ_EXIT_ERROR;
+}
+
+typedef struct {
+    walk_t w;
+    ef_buf_t id;
+} retry_src_t;
+
+static int retry_source(void *ctx, ef_entity_t *e, char *err) {
+    retry_src_t *rs = ctx;
+    const char *line;
+    size_t len;
+    char oc;
+    long chunk, idx;
+    int rc = walk_next(&rs->w, &line, &len, &oc, &chunk, &idx);
+    if (rc <= 0) {
+        if (rc < 0)
+            ef_seterr(err, "%s", rs->w.err);
+        return rc < 0 ? EF_INPUT_FATAL : 0;
+    }
+    cJSON *o = cJSON_ParseWithLength(line, len);
+    cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
+    ef_buf_reset(&rs->id);
+    if (cJSON_IsString(idv))
+        ef_buf_appends(&rs->id, idv->valuestring);
+    cJSON_Delete(o);
+    e->record = line;
+    e->record_len = len;
+    e->id = rs->id.s ? rs->id.s : "";
+    e->id_len = rs->id.len;
+    e->line = chunk;
+    return 1;
+}
+
+static int verb_retry_errors(ef_enq_t *st, const char *id) {
+    retry_src_t rs;
+    char err[EF_ERR_LEN], name[128];
+    int rc;
+    cJSON *o = ef_enq_job_json(st, id, err);
+    if (!o) {
+        fprintf(stderr, "enqueuer: %s\n", err);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provider");
+    cJSON *et = cJSON_GetObjectItemCaseSensitive(o, "entity_type");
+    cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "chunk_size");
+    cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
+    cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "priority");
+    cJSON *stv = cJSON_GetObjectItemCaseSensitive(o, "status");
+    if (!st->provider && cJSON_IsString(p))
+        st->provider = ef_strdup(p->valuestring); /* small, lives until exit */
+    if (!st->entity_type && cJSON_IsString(et))
+        st->entity_type = ef_strdup(et->valuestring);
+    if (st->chunk_size <= 0)
+        st->chunk_size = cJSON_IsNumber(cs) ? (int)cs->valuedouble : EF_CHUNK_SIZE_DEFAULT;
+    if (!st->dry_run && cJSON_IsTrue(dr))
+        st->dry_run = 1;
+    if (!st->high_priority && cJSON_IsString(pr) && strcmp(pr->valuestring, "high") == 0)
+        st->high_priority = 1;
+    if (cJSON_IsString(stv) && !ef_job_status_final(stv->valuestring))
+        ef_warn("job %s is still %s; retrying the entities that have errored so far", id,
+                stv->valuestring);
+    cJSON_Delete(o);
+    if (!st->provider) {
+        fprintf(stderr, "enqueuer: job %s has no provider\n", id);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    memset(&rs, 0, sizeof rs);
+    if (walk_init(&rs.w, st, id, EF_OUTCOME_ERROR) != 0)
+        return EF_ENQ_EXIT_ERROR;
+    ef_buf_init(&rs.id);
+    snprintf(name, sizeof name, "retry-errors of %s", id);
+    const char *extra[] = {"retry_of", id};
+    rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);
+    walk_free(&rs.w);
+    ef_buf_free(&rs.id);
+    return rc;
+}
+
+int ef_enq_admin(ef_enq_t *st, int argc, char **argv) {
+    const char *verb = argv[0], *id = NULL;
+    if (strcmp(verb, "list") == 0) {
+        if (argc > 1) {
+            fprintf(stderr, "enqueuer: list takes no argument (use --limit, --status)\n");
+            return EF_ENQ_EXIT_ERROR;
+        }
+        return verb_list(st);
+    }
+    if ((strcmp(verb, "pause") == 0 || strcmp(verb, "resume") == 0) && argc == 1)
+        return verb_control(st, verb, NULL);
+    if (need_job_id(argc, argv, &id) != 0)
+        return EF_ENQ_EXIT_ERROR;
+    if (strcmp(verb, "status") == 0)
+        return verb_status(st, id);
+    if (strcmp(verb, "results") == 0)
+        return verb_results(st, id);
+    if (strcmp(verb, "retry-errors") == 0)
+        return verb_retry_errors(st, id);
+    return verb_control(st, verb, id);
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Job statuses, outcome names, job ids and the JSON form of a job hash,
+ * shared by the enqueuer's status verb and statusd.
+ */
+#include "ef_job.h"
+
+#include "ef_common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const ef_job_statuses[] = {"enqueuing", "queued",    "running", "paused",
+                                       "completed", "cancelled", "failed",  NULL};
+
+int ef_job_status_valid(const char *s) {
+    for (int i = 0; ef_job_statuses[i]; i++)
+        if (strcmp(s, ef_job_statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int ef_job_status_final(const char *s) {
+    return strcmp(s, "completed") == 0 || strcmp(s, "cancelled") == 0 || strcmp(s, "failed") == 0;
+}
+
+const char *ef_outcome_name(char c) {
+    switch (c) {
+    case EF_OUTCOME_UPDATED: return "updated";
+    case EF_OUTCOME_CONFLICT: return "conflicts";
+    case EF_OUTCOME_NOT_FOUND: return "not_found";
+    case EF_OUTCOME_ERROR: return "errors";
+    default: return "pending";
+    }
+}
+
+void ef_job_id_new(char out[EF_JOB_ID_LEN + 1]) {
+    static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint64_t t = (uint64_t)ef_now_ms();
+    uint64_t r1 = ef_rand64(), r2 = ef_rand64();
+    for (int i = 9; i >= 0; i--) {
+        out[i] = b32[t & 31];
+        t >>= 5;
+    }
+    /* 80 random bits: 16 characters of 5 bits */
+    for (int i = 0; i < 16; i++) {
+        uint64_t *r = i < 8 ? &r1 : &r2;
+        out[10 + i] = b32[*r & 31];
+        *r >>= 5;
+    }
+    out[EF_JOB_ID_LEN] = '\0';
+}
+
+void ef_iso8601(int64_t ms, char *buf, size_t len) {
+    struct tm tm;
+    time_t s = (time_t)(ms / 1000);
+    char tmp[32];
+    if (ms <= 0) {
+        snprintf(buf, len, "%s", "");
+        return;
+    }
+    gmtime_r(&s, &tm);
+    strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", tmp, (int)(ms % 1000));
+}
+
+static const char *const numeric_fields[] = {
+    "total", "processed", "updated", "conflicts", "not_found", "errors", "cached", "skipped",
+    "chunk_size", "chunks_total", "chunks_done", "chunks_dead", "created_at", "started_at",
+    "updated_at", "completed_at", "requests", "retries", NULL};
+static const char *const bool_fields[] = {"dry_run", "sealed", NULL};
+
+static int in_list(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static double num(cJSON *o, const char *k) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+cJSON *ef_job_to_json(const char *const *fields, const size_t *lens, size_t nfields,
+                      int64_t now_ms) {
+    cJSON *o;
+    char key[128], iso[40];
+    if (nfields < 2)
+        return NULL;
+    o = cJSON_CreateObject();
+    for (size_t i = 0; i + 1 < nfields; i += 2) {
+        size_t kl = lens[i] < sizeof key - 1 ? lens[i] : sizeof key - 1;
+        memcpy(key, fields[i], kl);
+        key[kl] = '\0';
+        char *val = ef_strndup(fields[i + 1], lens[i + 1]);
+        int64_t n;
+        if (in_list(numeric_fields, key)) {
+            if (ef_parse_i64(val, strlen(val), &n) == 0)
+                cJSON_AddNumberToObject(o, key, (double)n);
+            else if (val[0] == '-' && ef_parse_i64(val + 1, strlen(val) - 1, &n) == 0)
+                cJSON_AddNumberToObject(o, key, -(double)n);
+            else
+                cJSON_AddNullToObject(o, key);
+        } else if (in_list(bool_fields, key)) {
+            cJSON_AddBoolToObject(o, key, strcmp(val, "1") == 0 || strcmp(val, "true") == 0);
+        } else {
+            cJSON_AddStringToObject(o, key, val);
+        }
+        free(val);
+    }
+    static const char *const times[] = {"created_at", "started_at", "updated_at", "completed_at"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(times); i++) {
+        char k[64];
+        double t = num(o, times[i]);
+        snprintf(k, sizeof k, "%s_iso", times[i]);
+        if (t > 0) {
+            ef_iso8601((int64_t)t, iso, sizeof iso);
+            cJSON_AddStringToObject(o, k, iso);
+        } else {
+            cJSON_AddNullToObject(o, k);
+        }
+    }
+    double total = num(o, "total"), processed = num(o, "processed");
+    double started = num(o, "started_at"), completed = num(o, "completed_at");
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+    const char *status = cJSON_IsString(st) ? st->valuestring : "";
+    double pct = total > 0 ? floor(processed * 10000.0 / total) / 100.0 : 0;
+    if (strcmp(status, "completed") == 0)
+        pct = 100;
+    cJSON_AddNumberToObject(o, "progress_percent", pct);
+    double end = completed > 0 ? completed : (double)now_ms;
+    if (started > 0 && end > started && processed > 0) {
+        double rate = processed * 1000.0 / (end - started);
+        cJSON_AddNumberToObject(o, "rate_per_s", floor(rate * 100) / 100);
+        if (ef_job_status_final(status))
+            cJSON_AddNumberToObject(o, "eta_s", 0);
+        else
+            cJSON_AddNumberToObject(o, "eta_s", ceil((total - processed) / rate));
+    } else {
+        cJSON_AddNullToObject(o, "rate_per_s");
+        if (ef_job_status_final(status))
+            cJSON_AddNumberToObject(o, "eta_s", 0);
+        else
+            cJSON_AddNullToObject(o, "eta_s");
+    }
+    return o;
+}
