@@ -24,13 +24,13 @@ struct ef_input_s {
     int fd; /* -1 when reading memory */
     const char *mem;
     size_t mem_len;
+    size_t mem_pos;
+    size_t mem_step; /* hand out at most this many bytes per read (tests) */
     char *own;   /* read buffer when reading a fd */
     const char *rbuf;
     size_t rpos, rlen;
     int eof;
     int fatal;
-    int started;     /* memory input handed out */
-    int bom_checked; /* the first bytes were looked at for a BOM */
     ef_input_format_t fmt;
     char *id_field;
     char name[128];
@@ -85,6 +85,8 @@ ef_input_t *ef_input_open_mem(const char *buf, size_t len, ef_input_format_t fmt
     return in;
 }
 
+void ef_input_set_read_step(ef_input_t *in, size_t step) { in->mem_step = step; }
+
 void ef_input_set_idle(ef_input_t *in, int idle_ms, ef_input_idle_cb cb, void *arg) {
     in->idle_ms = idle_ms;
     in->idle_cb = cb;
@@ -133,18 +135,16 @@ static int fill(ef_input_t *in, char *err) {
     if (in->eof)
         return 0;
     if (in->fd < 0) {
-        if (in->rbuf == in->mem && in->started) {
+        size_t left = in->mem_len - in->mem_pos;
+        size_t step = in->mem_step ? in->mem_step : left;
+        if (left == 0) {
             in->eof = 1;
             return 0;
         }
-        in->rbuf = in->mem;
+        in->rbuf = in->mem + in->mem_pos;
         in->rpos = 0;
-        in->rlen = in->mem_len;
-        in->started = 1;
-        if (in->rlen == 0) {
-            in->eof = 1;
-            return 0;
-        }
+        in->rlen = step < left ? step : left;
+        in->mem_pos += in->rlen;
     } else {
         for (;;) {
             if (in->idle_ms > 0) {
@@ -178,12 +178,6 @@ static int fill(ef_input_t *in, char *err) {
             in->rlen = (size_t)n;
             break;
         }
-    }
-    if (!in->bom_checked) {
-        /* skip a UTF-8 BOM at the very start */
-        in->bom_checked = 1;
-        if (in->rlen - in->rpos >= 3 && memcmp(in->rbuf + in->rpos, "\xef\xbb\xbf", 3) == 0)
-            in->rpos += 3;
     }
     return in->rpos < in->rlen ? 1 : fill(in, err);
 }
@@ -219,6 +213,10 @@ static int read_line(ef_input_t *in, int *too_long, char *err) {
     if (!got)
         return 0;
     in->line++;
+    if (in->line == 1 && in->rec.len >= 3 && memcmp(in->rec.s, "\xef\xbb\xbf", 3) == 0) {
+        memmove(in->rec.s, in->rec.s + 3, in->rec.len - 2); /* a UTF-8 BOM */
+        in->rec.len -= 3;
+    }
     if (in->rec.len && in->rec.s[in->rec.len - 1] == '\r')
         in->rec.s[--in->rec.len] = '\0';
     if (!in->rec.s)
@@ -475,6 +473,11 @@ static int csv_record(ef_input_t *in, long *start_line, char *err) {
             field_started = 1;
             if (!why[0])
                 ef_buf_appendc(&in->rec, (char)c);
+            if (in->line == 0 && in->nf == 0 && in->rec.len == 3 &&
+                memcmp(in->rec.s, "\xef\xbb\xbf", 3) == 0) {
+                ef_buf_reset(&in->rec); /* a UTF-8 BOM before the header */
+                field_started = 0;
+            }
         }
         csv_end_field(in, fstart);
     record_done:

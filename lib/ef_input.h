@@ -46,6 +46,9 @@ ef_input_t *ef_input_open_fd(int fd, ef_input_format_t fmt, const char *id_field
                              const char *name);
 ef_input_t *ef_input_open_mem(const char *buf, size_t len, ef_input_format_t fmt,
                               const char *id_field, const char *name);
+/* Memory input only: hand out at most step bytes per read, so tests can
+ * split records at every position. */
+void ef_input_set_read_step(ef_input_t *in, size_t step);
 void ef_input_set_idle(ef_input_t *in, int idle_ms, ef_input_idle_cb cb, void *arg);
 int ef_input_next(ef_input_t *in, ef_entity_t *out, char *err);
 void ef_input_free(ef_input_t *in);

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# enqueue.sh: submits a file of ids (one a line) as a job with redis-cli
+# alone, through the same Lua scripts the C enqueuer runs (job_create,
+# job_append, job_seal), so the job is indistinguishable from one that
+# `enqueuer --format lines` makes.  Prints the job id alone on stdout.
+#
+#   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
+#                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
+#
+# The whole file is checked before anything is written: a bad line (empty
+# id is skipped as a blank line; over 512 bytes, a control character,
+# invalid UTF-8) aborts with its line number and leaves Redis untouched.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379/0}
+queue=${FARM_QUEUE:-default}
+provider=""
+chunk_size=50
+priority=normal
+dry_run=0
+job_id=""
+file=""
+ttl=30000
+batch_chunks=64
+
+die() { echo "enqueue.sh: $*" >&2; exit 1; }
+usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --redis) redis_url=${2:?--redis needs a URL}; shift 2 ;;
+    --queue) queue=${2:?--queue needs a name}; shift 2 ;;
+    --provider) provider=${2:?--provider needs a name}; shift 2 ;;
+    --chunk-size) chunk_size=${2:?--chunk-size needs a number}; shift 2 ;;
+    --priority) priority=${2:?--priority needs normal or high}; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --job-id) job_id=${2:?--job-id needs an id}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --version) echo "enqueue.sh (enrichfarm)"; exit 0 ;;
+    --) shift; file=${1:-}; shift || true ;;
+    -) file=-; shift ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) [ -z "$file" ] || die "one FILE only (got '$file' and '$1')"; file=$1; shift ;;
+  esac
+done
+[ -n "$provider" ] || die "--provider is required"
+[ -n "$file" ] || die "give a FILE of ids, or - for stdin"
+[[ $queue =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || die "bad queue name '$queue'"
+[[ $provider =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || die "bad provider name '$provider'"
+[[ $chunk_size =~ ^[0-9]+$ ]] && [ "$chunk_size" -ge 1 ] && [ "$chunk_size" -le 10000 ] ||
+  die "--chunk-size must be an integer from 1 to 10000"
+[ "$priority" = normal ] || [ "$priority" = high ] || die "--priority must be normal or high"
+[ -z "$job_id" ] || [[ $job_id =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die "bad job id '$job_id'"
+
+# ---- redis-cli arguments from the URL ----
+cli=(redis-cli --no-auth-warning)
+case "$redis_url" in
+  unix://*)
+    rest=${redis_url#unix://}; path=${rest%%\?*}; cli+=(-s "$path")
+    if [[ $rest == *\?* ]]; then
+      IFS='&' read -r -a params <<<"${rest#*\?}"
+      for p in "${params[@]}"; do
+        case "$p" in db=*) cli+=(-n "${p#db=}") ;; password=*) cli+=(-a "${p#password=}") ;;
+                     user=*) cli+=(--user "${p#user=}") ;; *) die "unknown URL parameter $p" ;; esac
+      done
+    fi ;;
+  redis://*)
+    rest=${redis_url#redis://}; hostpart=${rest%%/*}; db=0
+    [[ $rest == */* ]] && db=${rest#*/}; db=${db:-0}
+    if [[ $hostpart == *@* ]]; then
+      auth=${hostpart%@*}; hostpart=${hostpart##*@}
+      if [[ $auth == *:* ]]; then
+        [ -n "${auth%%:*}" ] && cli+=(--user "${auth%%:*}")
+        cli+=(-a "${auth#*:}")
+      else cli+=(-a "$auth"); fi
+    fi
+    host=${hostpart%:*}; port=6379; [[ $hostpart == *:* ]] && port=${hostpart##*:}
+    cli+=(-h "${host:-127.0.0.1}" -p "$port" -n "$db") ;;
+  *) die "redis URL must start with redis:// or unix://" ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- read and check the whole input, cut it into chunk batches on disk ----
+if [ "$file" = - ]; then src="$tmp/stdin"; cat >"$src"; name=stdin
+else [ -r "$file" ] || die "cannot open $file"; src=$file; name=$file; fi
+if ! iconv -f UTF-8 -t UTF-8 "$src" >/dev/null 2>&1; then
+  n=0; bad_line="?"
+  while IFS= read -r l || [ -n "$l" ]; do
+    n=$((n + 1))
+    printf '%s' "$l" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 || { bad_line=$n; break; }
+  done <"$src"
+  die "$name:$bad_line: id is not valid UTF-8; nothing was enqueued"
+fi
+stats=$(LC_ALL=C awk -v cs="$chunk_size" -v bc="$batch_chunks" -v dir="$tmp" -v name="$name" '
+  function flush_chunk() {
+    if (n == 0) return
+    printf "%s%d\n%s", (inbatch ? "\036" : ""), n, chunk > (dir "/b." sprintf("%06d", nb))
+    inbatch++; chunks++; n = 0; chunk = ""
+    if (inbatch == bc) { close(dir "/b." sprintf("%06d", nb)); nb++; inbatch = 0 }
+  }
+  BEGIN { n = 0; chunks = 0; total = 0; nb = 0; inbatch = 0 }
+  {
+    line = $0
+    if (NR == 1) sub(/^\357\273\277/, "", line)
+    sub(/\r$/, "", line)
+    gsub(/^[ \t]+|[ \t]+$/, "", line)
+    if (line == "") next
+    if (length(line) > 512) { printf "%s:%d: id is %d bytes, the limit is 512\n", name, NR, length(line) > "/dev/stderr"; bad = 1; exit 1 }
+    if (line ~ /[\001-\037\177]/) { printf "%s:%d: id contains a control character\n", name, NR > "/dev/stderr"; bad = 1; exit 1 }
+    if (index(line, "\000") > 0) { printf "%s:%d: id contains a NUL byte\n", name, NR > "/dev/stderr"; bad = 1; exit 1 }
+    gsub(/\\/, "\\\\&", line); gsub(/"/, "\\\"", line)
+    chunk = chunk (n ? "\n" : "") "{\"id\":\"" line "\"}"
+    n++; total++
+    if (n == cs) flush_chunk()
+  }
+  END { if (bad) exit 1; flush_chunk(); print total, chunks }
+' "$src") || die "nothing was enqueued"
+read -r total chunks <<<"$stats"
+[ "${total:-0}" -gt 0 ] || die "$name: empty input: no entities"
+
+# ---- job id: 10 chars of ms time + 16 random, Crockford base32 ----
+if [ -z "$job_id" ]; then
+  ms=$(date +%s%3N)
+  job_id=$(od -An -N10 -tu1 /dev/urandom | awk -v ms="$ms" '
+    BEGIN { a = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" }
+    { for (i = 1; i <= NF; i++) r[++k] = $i }
+    END {
+      t = ms; s = ""
+      for (i = 0; i < 10; i++) { s = substr(a, (t % 32) + 1, 1) s; t = int(t / 32) }
+      for (i = 1; i <= 16; i++) s = s substr(a, (r[(i % 10) + 1] + i * 7) % 32 + 1, 1)
+      print s }')
+fi
+
+k_job="farm:{$queue}:job:$job_id"
+k_chunks="farm:{$queue}:job:$job_id:chunks"
+k_jobs="farm:{$queue}:jobs"
+k_enq="farm:{$queue}:enqueuing"
+k_pending="farm:{$queue}:pending"
+k_events="farm:{$queue}:events"
+
+run() { # run SCRIPT KEYS... , ARGS...; fails on an error reply
+  local out
+  out=$("${cli[@]}" --eval "$here/$1.lua" "${@:2}" 2>&1) || { echo "$out" >&2; return 1; }
+  case "$out" in *ERR*|*NOSCRIPT*|*"(error)"*|Could\ not*) echo "$out" >&2; return 1 ;; esac
+  printf '%s\n' "$out"
+}
+
+discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" >/dev/null || true; }
+
+run job_create "$k_job" "$k_jobs" "$k_enq" , "$job_id" "$queue" "$provider" entity \
+  "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
+  die "could not create job $job_id in queue $queue"
+"${cli[@]}" SADD farm:queues "$queue" >/dev/null
+
+first=0
+for b in "$tmp"/b.*; do
+  [ -e "$b" ] || continue
+  mapfile -d $'\036' -t parts <"$b"
+  args=()
+  for p in "${parts[@]}"; do args+=("${p%%$'\n'*}" "${p#*$'\n'}"); done
+  if ! run job_append "$k_job" "$k_chunks" "$k_enq" , "$job_id" "$ttl" "$first" "${args[@]}" >/dev/null; then
+    discard; die "append failed; job $job_id aborted, nothing was enqueued"
+  fi
+  first=$((first + ${#parts[@]}))
+done
+if ! run job_seal "$k_job" "$k_pending" "$k_enq" , "$job_id" "$total" "$chunks" "$k_events" 0 >/dev/null; then
+  discard; die "seal failed; job $job_id aborted"
+fi
+echo "$job_id"

@@ -1,0 +1,65 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs every test: the cmocka unit tests (build/tests/test_*), then each
+# integration script (tests/integration/test_*.sh, tests/mockprov/test_*.sh),
+# each of which starts its own redis-server and processes.  Prints one
+# closing line "N passed, N failed" summing them all; exits non-zero when
+# anything failed.  `tests/run.sh unit|integration` runs one half.
+set -u
+BUILD=${BUILD:-build}
+BIN=${BIN:-bin}
+export BUILD BIN
+what=${1:-all}
+passed=0
+failed=0
+failed_names=""
+outdir=${TEST_OUT:-tests/out}
+mkdir -p "$outdir"
+
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    log="$outdir/$name.log"
+    timeout 300 "$t" >"$log" 2>&1
+    rc=$?
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    p=${p:-0}; f=${f:-0}
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    add "$p" "$f"
+    if [ "$f" != 0 ]; then
+      failed_names="$failed_names $name"; echo "FAIL unit $name (see $log)"; tail -20 "$log"
+    else
+      echo "ok   unit $name ($p)"
+    fi
+  done
+fi
+
+if [ "$what" = all ] || [ "$what" = integration ]; then
+  for t in tests/integration/test_*.sh tests/mockprov/test_*.sh; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t" .sh)
+    log="$outdir/$name.log"
+    timeout 900 bash "$t" >"$log" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); f=${f:-0}
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    add "$p" "$f"
+    skipped=$(grep -c '^skip ' "$log" 2>/dev/null || true)
+    if [ "$f" != 0 ]; then
+      failed_names="$failed_names $name"; echo "FAIL integration $name (rc=$rc, see $log)"
+      grep -E '^(FAIL|not ok)' "$log" | head -20; tail -15 "$log"
+    else
+      echo "ok   integration $name ($p passed${skipped:+, $skipped skipped})"
+    fi
+  done
+fi
+
+[ -z "$failed_names" ] || echo "failed:$failed_names"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
