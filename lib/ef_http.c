@@ -1,0 +1,800 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The HTTP client: libcurl's multi interface driven by one libuv loop.
+ *
+ * One ef_http_t owns a CURLM, a uv_timer_t that curl arms through
+ * CURLMOPT_TIMERFUNCTION, and one socket context (with its uv_poll_t) per
+ * socket curl asks us to watch.  Every curl_multi_socket_action() is followed
+ * by a drain of curl_multi_info_read(), which is where user callbacks run;
+ * ef_http_request() only adds the easy handle, so a callback never fires from
+ * inside it.  Transfers (an easy handle plus its buffers) are recycled through
+ * a free list, so a steady stream of requests allocates almost nothing.
+ *
+ * Socket contexts are LIVE (polling), CLOSING (uv_close() issued, freed in the
+ * close callback) or PENDING: curl may hand us a new socket with the fd number
+ * of one whose poll handle is still closing, and that new context waits for
+ * the old handle's close callback (later in the same loop turn) before it
+ * initialises its own poll handle.  This is the common case, not a corner:
+ * curl stops watching a kept-alive connection while it idles in the cache, so
+ * reusing it within the loop turn that freed it asks for the same fd again.
+ *
+ * Responses: the body is kept up to max_body; past it (or when Content-Length
+ * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG.
+ * Redirects are not followed, only http and https are allowed, and no
+ * Accept-Encoding is sent (the providers' JSON is small; inflating costs CPU).
+ *
+ * curl_global_init() runs once per process from ef_http_create() through a
+ * uv_once_t, the one piece of global state in this module; curl_global_cleanup()
+ * is never called (the process exit does that work).
+ */
+#include "ef_http.h"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ef_common.h"
+#include "ef_log.h"
+
+#ifndef EF_VERSION
+#define EF_VERSION "dev"
+#endif
+
+#define EF_HTTP_CONNECT_TIMEOUT_MAX_MS 5000
+#define EF_HTTP_BUF_MIN 4096          /* bytes, first body allocation */
+#define EF_HTTP_BUF_KEEP (64u << 10)  /* bytes, larger buffers are freed on recycle */
+#define EF_HTTP_PRESIZE_MAX (256u << 10) /* bytes, most a Content-Length reserves upfront */
+#define EF_HTTP_FREE_MAX 1024         /* idle transfers kept for reuse */
+#define EF_HTTP_CTYPE_LEN 128         /* bytes, Content-Type copy incl. NUL */
+#define EF_HTTP_DATE_LEN 64           /* bytes, longest Retry-After date we parse */
+
+typedef enum { EF_SOCK_PENDING = 0, EF_SOCK_LIVE, EF_SOCK_CLOSING } ef_sock_state_t;
+
+typedef struct ef_http_sock_s {
+    uv_poll_t poll;                   /* initialised unless PENDING */
+    ef_http_t *h;
+    curl_socket_t fd;
+    int events;                       /* UV_READABLE | UV_WRITABLE wanted by curl */
+    ef_sock_state_t state;
+    struct ef_http_sock_s *waiter;    /* PENDING context waiting for our close */
+    struct ef_http_sock_s *waitee;    /* CLOSING context we wait for (PENDING only) */
+    struct ef_http_sock_s *prev, *next;
+} ef_http_sock_t;
+
+typedef struct ef_http_xfer_s {
+    ef_http_t *h;
+    CURL *easy;
+    struct curl_slist *headers;
+    ef_http_cb cb;
+    void *arg;
+    char *buf;                        /* response body, NUL-terminated on completion */
+    size_t len, cap;                  /* bytes */
+    size_t max_body;                  /* bytes */
+    char *reqbody;                    /* copy of the request body, capacity kept */
+    size_t reqbody_cap;               /* bytes */
+    int head;                         /* HEAD request: Content-Length is not a body size */
+    int too_big;
+    long retry_after_ms;
+    int has_ctype;
+    char ctype[EF_HTTP_CTYPE_LEN];
+    char errbuf[CURL_ERROR_SIZE];
+    struct ef_http_xfer_s *prev, *next;
+} ef_http_xfer_t;
+
+struct ef_http_s {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    char *user_agent;
+    ef_http_xfer_t *active;           /* in flight, doubly linked */
+    ef_http_xfer_t *idle;             /* free list, singly linked through next */
+    size_t inflight, nidle;
+    ef_http_sock_t *socks;            /* LIVE and PENDING contexts */
+    ef_http_sock_t *closing;          /* CLOSING contexts */
+    unsigned nhandles;                /* uv handles not yet through their close callback */
+    int closed;                       /* ef_http_close() was called */
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+static uv_once_t global_once = UV_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static void on_timer(uv_timer_t *t);
+static void on_poll(uv_poll_t *p, int status, int events);
+static void drain(ef_http_t *h);
+
+/* ---- Small lists ---- */
+
+#define LIST_PUSH(head, n)                                                                     \
+    do {                                                                                       \
+        (n)->prev = NULL;                                                                      \
+        (n)->next = (head);                                                                    \
+        if (head)                                                                              \
+            (head)->prev = (n);                                                                \
+        (head) = (n);                                                                          \
+    } while (0)
+
+#define LIST_UNLINK(head, n)                                                                   \
+    do {                                                                                       \
+        if ((n)->prev)                                                                         \
+            (n)->prev->next = (n)->next;                                                       \
+        else                                                                                   \
+            (head) = (n)->next;                                                                \
+        if ((n)->next)                                                                         \
+            (n)->next->prev = (n)->prev;                                                       \
+        (n)->prev = (n)->next = NULL;                                                          \
+    } while (0)
+
+/* ---- Teardown ---- */
+
+/* Called after each uv handle's close callback; frees everything once the
+ * last one is through and ef_http_close() has been called. */
+static void handle_closed(ef_http_t *h) {
+    void (*done)(void *);
+    void *arg;
+
+    h->nhandles--;
+    if (!h->closed || h->nhandles > 0)
+        return;
+    done = h->done;
+    arg = h->done_arg;
+    free(h->user_agent);
+    free(h);
+    if (done)
+        done(arg);
+}
+
+static void on_timer_close(uv_handle_t *handle) {
+    handle_closed(handle->data);
+}
+
+/* ---- Sockets ---- */
+
+static int sock_start(ef_http_sock_t *s) {
+    int rc;
+
+    if (s->state == EF_SOCK_PENDING) {
+        rc = uv_poll_init_socket(s->h->loop, &s->poll, s->fd);
+        if (rc < 0)
+            return rc;
+        s->poll.data = s;
+        s->state = EF_SOCK_LIVE;
+        s->h->nhandles++;
+    }
+    return uv_poll_start(&s->poll, s->events, on_poll);
+}
+
+static void on_sock_close(uv_handle_t *handle) {
+    ef_http_sock_t *s = handle->data;
+    ef_http_sock_t *w = s->waiter;
+    ef_http_t *h = s->h;
+
+    LIST_UNLINK(h->closing, s);
+    free(s);
+    if (w) {
+        w->waitee = NULL;
+        if (!h->closed && sock_start(w) < 0) {
+            /* curl believes the socket is watched: tell it that it is not. */
+            int running;
+            ef_warn("http: cannot poll socket %d", (int)w->fd);
+            if (curl_multi_socket_action(h->multi, w->fd, CURL_CSELECT_ERR, &running) !=
+                CURLM_OK)
+                ef_warn("http: curl_multi_socket_action failed");
+            drain(h);
+        }
+    }
+    handle_closed(h);
+}
+
+/* Stops watching s: LIVE contexts close their poll handle (freed in the close
+ * callback), PENDING ones were never initialised and are freed now. */
+static void sock_close(ef_http_sock_t *s) {
+    ef_http_t *h = s->h;
+
+    if (s->state == EF_SOCK_CLOSING)
+        return;
+    LIST_UNLINK(h->socks, s);
+    if (s->state == EF_SOCK_PENDING) {
+        if (s->waitee)
+            s->waitee->waiter = NULL;
+        free(s);
+        return;
+    }
+    s->state = EF_SOCK_CLOSING;
+    LIST_PUSH(h->closing, s);
+    uv_close((uv_handle_t *)&s->poll, on_sock_close);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: creates, updates or removes the socket context. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
+                          void *socketp) {
+    ef_http_t *h = userp;
+    ef_http_sock_t *s = socketp;
+    ef_http_sock_t *c;
+
+    (void)easy;
+    if (action == CURL_POLL_REMOVE) {
+        if (s) {
+            sock_close(s);
+            if (curl_multi_assign(h->multi, fd, NULL) != CURLM_OK)
+                return -1;
+        }
+        return 0;
+    }
+    if (!s) {
+        s = ef_calloc(1, sizeof(*s));
+        s->h = h;
+        s->fd = fd;
+        s->state = EF_SOCK_PENDING;
+        LIST_PUSH(h->socks, s);
+        for (c = h->closing; c; c = c->next) {
+            if (c->fd == fd && !c->waiter) {
+                c->waiter = s;
+                s->waitee = c;
+                break;
+            }
+        }
+        if (curl_multi_assign(h->multi, fd, s) != CURLM_OK) {
+            sock_close(s);
+            return -1;
+        }
+    }
+    s->events = (action & CURL_POLL_IN ? UV_READABLE : 0) |
+                (action & CURL_POLL_OUT ? UV_WRITABLE : 0);
+    if (s->waitee)
+        return 0; /* started from the old handle's close callback */
+    if (sock_start(s) < 0) {
+        ef_warn("http: cannot poll socket %d", (int)fd);
+        return -1;
+    }
+    return 0;
+}
+
+/* Passes a poll event (or a poll error as CURL_CSELECT_ERR) to curl. */
+static void on_poll(uv_poll_t *p, int status, int events) {
+    ef_http_sock_t *s = p->data;
+    ef_http_t *h = s->h;
+    int flags = 0, running;
+    CURLMcode mc;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    mc = curl_multi_socket_action(h->multi, s->fd, flags, &running);
+    if (mc != CURLM_OK)
+        ef_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+    /* libuv stops a handle that reports an error; curl still expects the
+     * socket watched until it says otherwise. */
+    if (status < 0 && s->state == EF_SOCK_LIVE &&
+        uv_poll_start(&s->poll, s->events, on_poll) < 0)
+        ef_warn("http: cannot poll socket %d", (int)s->fd);
+    drain(h);
+}
+
+/* ---- Timer ---- */
+
+/* CURLMOPT_TIMERFUNCTION: -1 stops the timer, 0 becomes 1 ms. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+    ef_http_t *h = userp;
+
+    (void)multi;
+    if (timeout_ms < 0)
+        return uv_timer_stop(&h->timer) == 0 ? 0 : -1;
+    if (timeout_ms == 0)
+        timeout_ms = 1;
+    return uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+static void on_timer(uv_timer_t *t) {
+    ef_http_t *h = t->data;
+    int running;
+    CURLMcode mc;
+
+    mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (mc != CURLM_OK)
+        ef_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+    drain(h);
+}
+
+/* ---- Response capture ---- */
+
+static int header_is(const char *line, size_t len, const char *name, size_t nlen) {
+    return len > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0;
+}
+
+/* Returns the value of a "Name: value\r\n" line with whitespace trimmed. */
+static const char *header_value(const char *line, size_t len, size_t nlen, size_t *vlen) {
+    const char *v = line + nlen + 1, *end = line + len;
+
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *vlen = (size_t)(end - v);
+    return v;
+}
+
+/* Retry-After as ms: delay-seconds, or an HTTP-date as ms from now (never
+ * negative); -1 when the value is neither. */
+static long retry_after_parse(const char *v, size_t len) {
+    char date[EF_HTTP_DATE_LEN];
+    int64_t secs;
+    time_t t;
+    int64_t ms;
+
+    if (len > 0 && v[0] >= '0' && v[0] <= '9') {
+        if (ef_parse_i64(v, len, &secs) < 0)
+            return -1;
+        return secs > LONG_MAX / 1000 ? LONG_MAX : (long)secs * 1000;
+    }
+    if (len == 0 || len >= sizeof(date))
+        return -1;
+    memcpy(date, v, len);
+    date[len] = '\0';
+    t = curl_getdate(date, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    ms = (int64_t)t * 1000 - ef_now_ms();
+    if (ms < 0)
+        return 0;
+    return ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
+
+/* CURLOPT_HEADERFUNCTION: resets on each status line (1xx responses come
+ * first), captures Retry-After and Content-Type, and aborts when
+ * Content-Length announces more than max_body. */
+static size_t on_header(char *line, size_t size, size_t n, void *ud) {
+    ef_http_xfer_t *x = ud;
+    size_t len = size * n, vlen;
+    const char *v;
+    int64_t clen;
+
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        x->retry_after_ms = -1;
+        x->has_ctype = 0;
+    } else if (header_is(line, len, "retry-after", 11)) {
+        v = header_value(line, len, 11, &vlen);
+        x->retry_after_ms = retry_after_parse(v, vlen);
+    } else if (header_is(line, len, "content-type", 12)) {
+        v = header_value(line, len, 12, &vlen);
+        if (vlen >= sizeof(x->ctype))
+            vlen = sizeof(x->ctype) - 1;
+        memcpy(x->ctype, v, vlen);
+        x->ctype[vlen] = '\0';
+        x->has_ctype = 1;
+    } else if (!x->head && header_is(line, len, "content-length", 14)) {
+        v = header_value(line, len, 14, &vlen);
+        if (ef_parse_i64(v, vlen, &clen) < 0)
+            return len; /* curl judges malformed lengths */
+        if ((uint64_t)clen > x->max_body) {
+            x->too_big = 1;
+            return CURL_WRITEFUNC_ERROR;
+        }
+        /* size the buffer once, but never trust a peer for more than a little */
+        if (x->cap < (size_t)clen + 1 && (size_t)clen < EF_HTTP_PRESIZE_MAX) {
+            x->buf = ef_realloc(x->buf, (size_t)clen + 1);
+            x->cap = (size_t)clen + 1;
+        }
+    }
+    return len;
+}
+
+/* CURLOPT_WRITEFUNCTION: appends to the body buffer, aborting the transfer
+ * (curl reports CURLE_WRITE_ERROR) when it would pass max_body. */
+static size_t on_write(char *data, size_t size, size_t n, void *ud) {
+    ef_http_xfer_t *x = ud;
+    size_t len = size * n, need;
+
+    if (len > x->max_body - x->len) {
+        x->too_big = 1;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    need = x->len + len + 1;
+    if (need > x->cap) {
+        size_t cap = x->cap ? x->cap : EF_HTTP_BUF_MIN;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        if (cap > x->max_body + 1)
+            cap = x->max_body + 1;
+        x->buf = ef_realloc(x->buf, cap);
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, data, len);
+    x->len += len;
+    return len;
+}
+
+static ef_http_err_t map_code(const ef_http_xfer_t *x, CURLcode code) {
+    switch (code) {
+    case CURLE_OK:
+        return EF_HTTP_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return EF_HTTP_E_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+        return EF_HTTP_E_CONNECT;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return EF_HTTP_E_RESET;
+    case CURLE_WRITE_ERROR:
+        return x->too_big ? EF_HTTP_E_TOO_BIG : EF_HTTP_E_OTHER;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return EF_HTTP_E_PROTOCOL;
+    default:
+        return EF_HTTP_E_OTHER;
+    }
+}
+
+/* ---- Transfers ---- */
+
+static void xfer_destroy(ef_http_xfer_t *x) {
+    curl_slist_free_all(x->headers);
+    curl_easy_cleanup(x->easy);
+    free(x->buf);
+    free(x->reqbody);
+    free(x);
+}
+
+/* Returns x to the free list (or frees it when the list is full or the
+ * client is closing); large buffers are dropped so idle memory stays small. */
+static void xfer_recycle(ef_http_xfer_t *x) {
+    ef_http_t *h = x->h;
+
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->cb = NULL;
+    x->arg = NULL;
+    if (h->closed || h->nidle >= EF_HTTP_FREE_MAX) {
+        xfer_destroy(x);
+        return;
+    }
+    if (x->cap > EF_HTTP_BUF_KEEP) {
+        free(x->buf);
+        x->buf = NULL;
+        x->cap = 0;
+    }
+    if (x->reqbody_cap > EF_HTTP_BUF_KEEP) {
+        free(x->reqbody);
+        x->reqbody = NULL;
+        x->reqbody_cap = 0;
+    }
+    x->prev = NULL;
+    x->next = h->idle;
+    h->idle = x;
+    h->nidle++;
+}
+
+/* Fills resp from the finished transfer and runs the user callback. */
+static void xfer_finish(ef_http_xfer_t *x, CURLcode code, ef_http_err_t err, const char *msg) {
+    ef_http_resp_t resp;
+    curl_off_t total_us = 0;
+    long status = 0;
+
+    memset(&resp, 0, sizeof(resp));
+    if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK)
+        total_us = 0;
+    if (x->buf)
+        x->buf[x->len] = '\0';
+    resp.err = err;
+    resp.curl_code = (int)code;
+    resp.status = status;
+    resp.body = x->buf ? x->buf : "";
+    resp.body_len = x->len;
+    resp.retry_after_ms = x->retry_after_ms;
+    resp.content_type = x->has_ctype ? x->ctype : NULL;
+    resp.total_ms = (double)total_us / 1000.0;
+    if (err != EF_HTTP_OK)
+        resp.errmsg = msg ? msg : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+    x->cb(&resp, x->arg);
+}
+
+/* Drains curl's finished transfers: each leaves the multi handle before its
+ * callback runs, so the callback may start new requests or close the client. */
+static void drain(ef_http_t *h) {
+    CURLMsg *m;
+    int left;
+
+    while (!h->closed && (m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        ef_http_xfer_t *x;
+        char *priv = NULL;
+        CURLcode code = m->data.result;
+        ef_http_err_t err;
+        char msg[64];
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv) {
+            ef_error("http: finished transfer without state");
+            continue;
+        }
+        x = (ef_http_xfer_t *)(void *)priv;
+        if (curl_multi_remove_handle(h->multi, x->easy) != CURLM_OK)
+            ef_warn("http: curl_multi_remove_handle failed");
+        LIST_UNLINK(h->active, x);
+        h->inflight--;
+        err = map_code(x, code);
+        if (err == EF_HTTP_E_TOO_BIG)
+            snprintf(msg, sizeof(msg), "response body over %zu bytes", x->max_body);
+        xfer_finish(x, code, err, err == EF_HTTP_E_TOO_BIG ? msg : NULL);
+        xfer_recycle(x);
+    }
+}
+
+static ef_http_xfer_t *xfer_get(ef_http_t *h) {
+    ef_http_xfer_t *x = h->idle;
+
+    if (x) {
+        h->idle = x->next;
+        h->nidle--;
+        x->next = NULL;
+        curl_easy_reset(x->easy);
+        return x;
+    }
+    x = ef_calloc(1, sizeof(*x));
+    x->h = h;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Applies every option of one request to x's (freshly reset) easy handle. */
+static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
+    ef_http_t *h = x->h;
+    CURL *e = x->easy;
+    const char *method = req->method ? req->method : "GET";
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : EF_HTTP_TIMEOUT_DEFAULT_MS;
+    long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                    : timeout < EF_HTTP_CONNECT_TIMEOUT_MAX_MS ? timeout
+                                                                : EF_HTTP_CONNECT_TIMEOUT_MAX_MS;
+    CURLcode rc = CURLE_OK;
+
+#define SETOPT(opt, val)                                                                       \
+    do {                                                                                       \
+        if (rc == CURLE_OK)                                                                    \
+            rc = curl_easy_setopt(e, opt, val);                                                \
+    } while (0)
+
+    SETOPT(CURLOPT_PRIVATE, x);
+    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_TCP_NODELAY, 1L);
+    SETOPT(CURLOPT_PIPEWAIT, 1L);
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_TIMEOUT_MS, timeout);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+    SETOPT(CURLOPT_USERAGENT, h->user_agent);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, x);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, x);
+    SETOPT(CURLOPT_URL, req->url);
+    for (size_t i = 0; i < req->nheaders && rc == CURLE_OK; i++) {
+        struct curl_slist *l = curl_slist_append(x->headers, req->headers[i]);
+        if (!l)
+            rc = CURLE_OUT_OF_MEMORY;
+        else
+            x->headers = l;
+    }
+    if (x->headers)
+        SETOPT(CURLOPT_HTTPHEADER, x->headers);
+    if (req->body) {
+        if (req->body_len > x->reqbody_cap) {
+            free(x->reqbody);
+            x->reqbody = ef_malloc(req->body_len);
+            x->reqbody_cap = req->body_len;
+        }
+        memcpy(x->reqbody, req->body, req->body_len);
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SETOPT(CURLOPT_POSTFIELDS, x->reqbody ? x->reqbody : "");
+        if (strcmp(method, "POST") != 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+#undef SETOPT
+    return rc;
+}
+
+/* ---- Public API ---- */
+
+/* Creates the client on loop; *out belongs to the caller until
+ * ef_http_close().  Returns 0, UV_EIO when curl cannot start, or a libuv error. */
+int ef_http_create(ef_http_t **out, uv_loop_t *loop, const ef_http_opts_t *opts) {
+    ef_http_opts_t none = {0};
+    ef_http_t *h = NULL;
+    CURLMcode mc = CURLM_OK;
+    int rc;
+
+    if (!out || !loop)
+        return UV_EINVAL;
+    *out = NULL;
+    if (!opts)
+        opts = &none;
+    uv_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        ef_error("http: curl_global_init: %s", curl_easy_strerror(global_rc));
+        return UV_EIO;
+    }
+    h = ef_calloc(1, sizeof(*h));
+    h->loop = loop;
+    h->user_agent = ef_strdup(opts->user_agent ? opts->user_agent : "enrichfarm/" EF_VERSION);
+    h->multi = curl_multi_init();
+    if (!h->multi) {
+        rc = UV_EIO;
+        goto err;
+    }
+#define MSETOPT(opt, val)                                                                      \
+    do {                                                                                       \
+        if (mc == CURLM_OK)                                                                    \
+            mc = curl_multi_setopt(h->multi, opt, val);                                        \
+    } while (0)
+    MSETOPT(CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    MSETOPT(CURLMOPT_SOCKETDATA, h);
+    MSETOPT(CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    MSETOPT(CURLMOPT_TIMERDATA, h);
+    if (opts->max_total_connections > 0)
+        MSETOPT(CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
+    if (opts->max_host_connections > 0)
+        MSETOPT(CURLMOPT_MAX_HOST_CONNECTIONS, opts->max_host_connections);
+    if (opts->max_connects > 0)
+        MSETOPT(CURLMOPT_MAXCONNECTS, opts->max_connects);
+#undef MSETOPT
+    if (mc != CURLM_OK) {
+        ef_error("http: curl_multi_setopt: %s", curl_multi_strerror(mc));
+        rc = UV_EINVAL;
+        goto err;
+    }
+    rc = uv_timer_init(loop, &h->timer);
+    if (rc < 0)
+        goto err;
+    h->timer.data = h;
+    h->nhandles = 1;
+    *out = h;
+    return 0;
+
+err:
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    free(h->user_agent);
+    free(h);
+    return rc;
+}
+
+/* Starts one transfer.  Returns 0 (the callback will fire exactly once, from
+ * the loop), UV_EINVAL for a missing URL or an option curl refuses,
+ * UV_ECANCELED once the client is closing, UV_EIO when curl fails. */
+int ef_http_request(ef_http_t *h, const ef_http_req_t *req, ef_http_cb cb, void *arg) {
+    ef_http_xfer_t *x;
+    CURLcode rc;
+    CURLMcode mc;
+
+    if (!h || !req || !req->url || !cb)
+        return UV_EINVAL;
+    if (h->closed)
+        return UV_ECANCELED;
+    x = xfer_get(h);
+    if (!x)
+        return UV_EIO;
+    x->cb = cb;
+    x->arg = arg;
+    x->len = 0;
+    x->max_body = req->max_body > 0 ? req->max_body : EF_HTTP_MAX_BODY_DEFAULT;
+    x->head = req->method && strcmp(req->method, "HEAD") == 0;
+    x->too_big = 0;
+    x->retry_after_ms = -1;
+    x->has_ctype = 0;
+    x->errbuf[0] = '\0';
+    rc = xfer_setup(x, req);
+    if (rc != CURLE_OK) {
+        ef_debug("http: request rejected: %s", curl_easy_strerror(rc));
+        xfer_recycle(x);
+        return UV_EINVAL;
+    }
+    mc = curl_multi_add_handle(h->multi, x->easy);
+    if (mc != CURLM_OK) {
+        ef_warn("http: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        xfer_recycle(x);
+        return UV_EIO;
+    }
+    LIST_PUSH(h->active, x);
+    h->inflight++;
+    return 0;
+}
+
+size_t ef_http_inflight(const ef_http_t *h) { return h ? h->inflight : 0; }
+
+/* Aborts every transfer (each callback fires with EF_HTTP_E_ABORTED), stops
+ * watching every socket, cleans up curl, and closes the timer; h is freed and
+ * done runs from the last close callback. */
+void ef_http_close(ef_http_t *h, void (*done)(void *arg), void *arg) {
+    ef_http_xfer_t *x;
+
+    if (!h || h->closed)
+        return;
+    h->closed = 1;
+    h->done = done;
+    h->done_arg = arg;
+    while ((x = h->active) != NULL) {
+        LIST_UNLINK(h->active, x);
+        h->inflight--;
+        if (curl_multi_remove_handle(h->multi, x->easy) != CURLM_OK)
+            ef_warn("http: curl_multi_remove_handle failed");
+        xfer_finish(x, CURLE_ABORTED_BY_CALLBACK, EF_HTTP_E_ABORTED, "aborted: client closed");
+        xfer_destroy(x);
+    }
+    while ((x = h->idle) != NULL) {
+        h->idle = x->next;
+        xfer_destroy(x);
+    }
+    h->nidle = 0;
+    while (h->socks)
+        sock_close(h->socks);
+    /* The poll handles are stopped; curl may now close its sockets without
+     * telling us. */
+    if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, NULL) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, NULL) != CURLM_OK)
+        ef_warn("http: curl_multi_setopt failed at close");
+    if (curl_multi_cleanup(h->multi) != CURLM_OK)
+        ef_warn("http: curl_multi_cleanup failed");
+    h->multi = NULL;
+    uv_close((uv_handle_t *)&h->timer, on_timer_close);
+}
+
+/* Percent-encodes s into buf (RFC 3986: A-Z a-z 0-9 - . _ ~ pass, every other
+ * byte becomes %XX in upper case) and NUL-terminates it.  Returns the length
+ * without the NUL, or -1 when buf cannot hold the result and the NUL. */
+long ef_http_pct_encode(const char *s, size_t len, char *buf, size_t cap) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            if (cap - o < 2)
+                return -1;
+            buf[o++] = (char)c;
+        } else {
+            if (cap - o < 4)
+                return -1;
+            buf[o++] = '%';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        }
+    }
+    if (cap - o < 1)
+        return -1;
+    buf[o] = '\0';
+    return o > LONG_MAX ? -1 : (long)o;
+}
