@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Provider recipes: how the farm asks one external HTTP API about one
+ * entity, and how the answer becomes an outcome and extracted fields.
+ * The format is documented in docs/providers.md.  This module is pure (no
+ * network, no Redis): parsing and validating the recipe file, filling URL,
+ * header and body templates, and judging each step's response.
+ *
+ * A recipe is a list of steps run in order for each entity.  A step's URL,
+ * headers and body are templates: {field} takes the entity's field (or a
+ * value an earlier step saved with "as"), percent-encoded inside URLs;
+ * {field?} is empty when missing (plain {field} missing is an error for that
+ * entity); ${ENV} takes an environment variable of the worker (secrets: the
+ * filled text is never stored in Redis nor logged; templates are).
+ * A search step names the array of candidates ("results": JSON Pointer), how
+ * a candidate matches the entity ("match": entity field -> pointer into the
+ * candidate), and which one to take ("select": "unique" = exactly one match,
+ * several equally good matches are a conflict; "first" = the first match).
+ * The last step's body gives the extracted fields ("extract": name -> JSON
+ * Pointer, where a "*" segment maps over an array).
+ */
+#ifndef EF_RECIPE_H
+#define EF_RECIPE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "ef_common.h"
+#include "ef_text.h"
+
+#define EF_RECIPE_MAX_STEPS 8
+#define EF_RECIPE_TIMEOUT_DEFAULT_MS 10000
+#define EF_RECIPE_RETRIES_DEFAULT 3
+#define EF_RECIPE_CONCURRENCY_DEFAULT 0   /* 0 = no per-provider cap beyond --concurrency */
+#define EF_RECIPE_MAX_BODY_DEFAULT (8u << 20) /* bytes */
+
+typedef enum { EF_SELECT_UNIQUE = 0, EF_SELECT_FIRST } ef_select_t;
+typedef enum { EF_POLICY_OVERWRITE = 0, EF_POLICY_KEEP } ef_policy_t;
+
+typedef struct {
+    char *name;        /* entity field name, or a saved variable */
+    char *pointer;     /* JSON Pointer (RFC 6901), "*" segments allowed in extract */
+} ef_recipe_map_t;
+
+typedef struct {
+    char *name;            /* "step1" when not given */
+    char *method;          /* GET, POST, PUT, PATCH, DELETE */
+    char *url;             /* template */
+    char **headers;        /* templates "Name: value" */
+    size_t nheaders;
+    char *body;            /* template or NULL */
+    int not_found_status;  /* answered status meaning "no match"; default 404 */
+    /* search steps */
+    char *results;         /* pointer to the candidates array, NULL = not a search */
+    ef_recipe_map_t *match;/* entity field -> pointer into a candidate (case-insensitive equality) */
+    size_t nmatch;
+    ef_select_t select;
+    ef_recipe_map_t *save; /* "as": variable -> pointer into the chosen candidate (or the body) */
+    size_t nsave;
+} ef_recipe_step_t;
+
+typedef struct {
+    char *name;
+    ef_recipe_step_t *steps;
+    size_t nsteps;
+    ef_recipe_map_t *extract; /* field -> pointer into the last step's body (or chosen candidate) */
+    size_t nextract;
+    char *result_key;      /* key template under farm:{Q}:, default "result:{provider}:{id}" */
+    ef_policy_t policy;
+    long rate_requests;    /* tokens per period; 0 = unlimited */
+    double rate_per_seconds;
+    long rate_burst;       /* bucket size; default = rate_requests */
+    long timeout_ms;
+    int retries;           /* retries of transient failures per request */
+    int concurrency;       /* max in-flight requests to this provider per worker, 0 = no cap */
+    long cache_ttl_s;      /* response cache TTL, 0 = no cache */
+    size_t max_body;       /* response size cap, bytes */
+} ef_recipe_t;
+
+typedef struct ef_recipes_s ef_recipes_t;
+
+/* Parses and validates a recipe file ({"providers": {NAME: recipe, ...}}).
+ * On error returns -1 and err names the file, the recipe and the field:
+ * "providers.json: recipe 'movies': steps[1].url: ...". */
+int ef_recipes_load_file(const char *path, ef_recipes_t **out, char *err);
+int ef_recipes_parse(const char *json, size_t len, const char *source, ef_recipes_t **out,
+                     char *err);
+void ef_recipes_free(ef_recipes_t *r);
+size_t ef_recipes_count(const ef_recipes_t *r);
+const ef_recipe_t *ef_recipes_at(const ef_recipes_t *r, size_t i);
+const ef_recipe_t *ef_recipes_get(const ef_recipes_t *r, const char *name);
+/* A JSON summary without secrets or templates' filled values, for
+ * farm:providers (rate, burst, steps' methods and URL templates). */
+char *ef_recipe_summary(const ef_recipe_t *rc);
+
+/* ---- per entity ---- */
+
+/* Values a template can use: the entity's fields and the variables saved
+ * by earlier steps. */
+typedef struct {
+    cJSON *entity;   /* the entity object (borrowed) */
+    cJSON *vars;     /* saved variables, an object (owned by the caller) */
+} ef_recipe_scope_t;
+
+/* Fills tmpl into out.  url_encode: percent-encode substituted values.
+ * Returns 0, or -1 with err ("no field 'year' for {year}", "environment
+ * variable TMDB_KEY is not set"). */
+int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int url_encode,
+                     ef_buf_t *out, char *err);
+
+/* RFC 6901 JSON Pointer; NULL when absent.  "" is the whole document. */
+cJSON *ef_json_pointer(cJSON *root, const char *pointer);
+
+/* The verdict on one step's response. */
+typedef enum {
+    EF_STEP_NEXT = 0,   /* go on with the next step (variables saved in scope->vars) */
+    EF_STEP_DONE,       /* last step succeeded: *fields holds the extracted object */
+    EF_STEP_NOT_FOUND,  /* 404 (or the step's not_found_status), or a search with no match */
+    EF_STEP_CONFLICT,   /* several equally good matches */
+    EF_STEP_RETRY,      /* transient: 429, 5xx, 408; the caller retries with backoff */
+    EF_STEP_ERROR       /* other 4xx, 3xx, malformed JSON, missing candidates array ... */
+} ef_step_verdict_t;
+
+/* Judges a response to step i of rc.  status is the HTTP status.  For
+ * EF_STEP_DONE, *fields is a new object (caller frees) holding each extract
+ * name -> value (strings stay strings, numbers numbers, arrays/objects as
+ * JSON), fields missing in the answer are left out.  For EF_STEP_ERROR and
+ * EF_STEP_RETRY err holds a short reason ("HTTP 500", "malformed JSON at
+ * byte 12", "no array at /results").  Never reads past body_len. */
+ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long status,
+                                  const char *body, size_t body_len, ef_recipe_scope_t *scope,
+                                  cJSON **fields, char *err);
+
+#endif

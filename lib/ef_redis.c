@@ -1,0 +1,800 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The daemons' Redis connection (design in ef_redis.h): hiredis async driven
+ * by our own small libuv adapter.
+ *
+ * hiredis owns the socket and its queue of reply callbacks; this file owns
+ * what surrounds them: one uv_poll_t per socket (ef_redis_sock_t, freed in
+ * its close callback), the handshake (AUTH, SELECT, SCRIPT LOAD, PING), a
+ * FIFO of pending requests that mirrors hiredis's reply queue, one timer for
+ * the earliest deadline in that FIFO, the heartbeat and the reconnection.
+ *
+ * Each command is an ef_redis_req_t handed to hiredis as privdata.  hiredis
+ * calls on_reply() exactly once per request, with the reply or with NULL when
+ * the context is freed, and the request is freed there and nowhere else.
+ * When the connection goes down the FIFO is emptied first: every user
+ * callback fires with NULL, in order, and its request is marked dead, so the
+ * NULL that hiredis delivers later only frees it.  That is what makes
+ * callbacks exactly-once and keeps them all before ef_redis_close's `done`.
+ * The hiredis context is freed only from our own timers and callbacks, never
+ * from inside a hiredis hook or onConnect (those record a fault instead).
+ *
+ * Subscriptions (ef_redis_sub_t) live as long as the object: hiredis keeps
+ * them in its channel table per connection, they are sent again after every
+ * reconnect, and their callback gets NULL once, at close.  ef_redis_close()
+ * fires no on_state.
+ */
+#include "ef_redis.h"
+
+#include <hiredis/async.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ef_common.h"
+#include "ef_log.h"
+#include "ef_scripts_gen.h"
+
+#define EF_REDIS_WHY_LEN 192
+
+typedef enum {
+    EF_REDIS_ST_WAITING = 0, /* no socket: backing off (or closed) */
+    EF_REDIS_ST_CONNECTING,  /* connect(2) and handshake in progress */
+    EF_REDIS_ST_READY,
+} ef_redis_state_t;
+
+typedef enum {
+    EF_REDIS_REQ_USER = 0,
+    EF_REDIS_REQ_PING,  /* heartbeat */
+    EF_REDIS_REQ_STEP,  /* handshake: AUTH, SELECT, SCRIPT LOAD */
+    EF_REDIS_REQ_HELLO, /* the PING that ends the handshake */
+} ef_redis_req_kind_t;
+
+typedef struct ef_redis_req_s {
+    struct ef_redis_req_s *prev, *next; /* the FIFO, in the order Redis answers */
+    ef_redis_t *r;
+    ef_redis_req_kind_t kind;
+    int dead; /* out of the FIFO, failed; hiredis still holds it */
+    ef_redis_reply_cb cb;
+    void *arg;
+    uint64_t deadline; /* loop time in ms, 0 = none */
+    int timeout_ms;
+    uint64_t sent_ns;          /* uv_hrtime() at send, for PING round trips */
+    const char *step;          /* handshake step, for the error line */
+    const ef_script_t *script; /* SCRIPT LOAD to check, or EVALSHA to resend as EVAL */
+    char *cmd;                 /* the formatted EVALSHA, kept for that resend */
+    size_t cmd_len;
+} ef_redis_req_t;
+
+typedef struct ef_redis_sub_s {
+    struct ef_redis_sub_s *next;
+    ef_redis_t *r;
+    char *channel;
+    ef_redis_reply_cb cb; /* NULL after close */
+    void *arg;
+} ef_redis_sub_t;
+
+/* One per socket: hiredis's event hooks point here. */
+typedef struct {
+    uv_poll_t poll;
+    ef_redis_t *r;
+    redisAsyncContext *ac; /* NULL once hiredis has let go (cleanup hook) */
+    int events;            /* UV_READABLE | UV_WRITABLE being watched */
+} ef_redis_sock_t;
+
+struct ef_redis_s {
+    uv_loop_t *loop;
+    ef_redis_url_t url;
+    char where[600]; /* the URL without its password */
+    char name[32];
+    ef_redis_opts_t o; /* with the defaults filled in; o.name not kept */
+
+    ef_redis_state_t state;
+    int closing;
+    int ever_ready;
+    int attempts;                      /* connect attempts since the last READY */
+    int outage_logged;                 /* this outage has had its log line */
+    char last_error[EF_REDIS_WHY_LEN]; /* last handshake error logged */
+    char fault[EF_REDIS_WHY_LEN];      /* adapter failure for the timer to act on */
+    redisAsyncContext *ac;             /* NULL unless CONNECTING or READY */
+
+    ef_redis_req_t *head, *tail;
+    size_t npending;      /* user requests in the FIFO */
+    ef_redis_req_t *ping; /* heartbeat in flight */
+    long rtt_us;
+    ef_redis_sub_t *subs;
+
+    uv_timer_t conn_timer;     /* connect timeout, or the backoff */
+    uv_timer_t deadline_timer; /* earliest deadline in the FIFO */
+    uv_timer_t ping_timer;
+    uint64_t deadline_at; /* loop ms the deadline timer fires at, 0 = idle */
+    int nhandles;         /* handles not yet closed, sockets included */
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void conn_down(ef_redis_t *r, const char *why, int free_ac);
+static void on_deadline(uv_timer_t *t);
+
+static const char *ac_why(const redisAsyncContext *ac) {
+    return ac->c.errstr[0] ? ac->c.errstr : "connection closed";
+}
+
+/* Records a failure noticed where the context cannot be freed (inside a
+ * hiredis hook or onConnect); the deadline timer drops the connection on
+ * the next loop turn. */
+static void EF_PRINTF(2, 3) set_fault(ef_redis_t *r, const char *fmt, ...) {
+    va_list ap;
+    if (r->fault[0] || r->closing)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(r->fault, sizeof r->fault, fmt, ap);
+    va_end(ap);
+    r->deadline_at = uv_now(r->loop);
+    uv_timer_start(&r->deadline_timer, on_deadline, 0, 0);
+}
+
+/* ---- Requests and their FIFO ---- */
+
+static ef_redis_req_t *req_new(ef_redis_t *r, ef_redis_req_kind_t kind) {
+    ef_redis_req_t *q = ef_calloc(1, sizeof *q);
+    q->r = r;
+    q->kind = kind;
+    q->sent_ns = uv_hrtime();
+    return q;
+}
+
+static void req_free(ef_redis_req_t *q) {
+    if (q->cmd)
+        redisFreeCommand(q->cmd);
+    free(q);
+}
+
+static void req_link(ef_redis_t *r, ef_redis_req_t *q) {
+    q->prev = r->tail;
+    q->next = NULL;
+    *(r->tail ? &r->tail->next : &r->head) = q;
+    r->tail = q;
+    r->npending += q->kind == EF_REDIS_REQ_USER;
+}
+
+static void req_unlink(ef_redis_t *r, ef_redis_req_t *q) {
+    *(q->prev ? &q->prev->next : &r->head) = q->next;
+    *(q->next ? &q->next->prev : &r->tail) = q->prev;
+    q->prev = q->next = NULL;
+    r->npending -= q->kind == EF_REDIS_REQ_USER;
+    if (r->ping == q)
+        r->ping = NULL;
+}
+
+/* Fails every pending request in order: each leaves the FIFO, is marked
+ * dead and its user callback fires with NULL once.  Safe if a callback
+ * re-enters (each request is unlinked before its callback runs). */
+static void fail_all(ef_redis_t *r) {
+    ef_redis_req_t *q;
+    while ((q = r->head)) {
+        ef_redis_reply_cb cb = q->kind == EF_REDIS_REQ_USER ? q->cb : NULL;
+        req_unlink(r, q);
+        q->dead = 1;
+        q->cb = NULL;
+        if (cb)
+            cb(r, NULL, q->arg);
+    }
+}
+
+/* ---- Deadlines: one timer for the earliest one ---- */
+
+static void deadline_arm(ef_redis_t *r, uint64_t at) {
+    uint64_t now = uv_now(r->loop);
+    if (r->deadline_at && r->deadline_at <= at)
+        return;
+    r->deadline_at = at;
+    uv_timer_start(&r->deadline_timer, on_deadline, at > now ? at - now : 0, 0);
+}
+
+/* Drops the connection when a deadline has passed (RESP cannot cancel one
+ * command) or a fault is recorded; otherwise re-arms for the next deadline.
+ * Answered requests leave the timer armed; it finds nothing and re-arms. */
+static void on_deadline(uv_timer_t *t) {
+    ef_redis_t *r = t->data;
+    ef_redis_req_t *q;
+    uint64_t now = uv_now(r->loop), next = 0;
+    char why[EF_REDIS_WHY_LEN];
+
+    r->deadline_at = 0;
+    if (!r->ac)
+        return;
+    if (r->fault[0]) {
+        conn_down(r, r->fault, 1);
+        return;
+    }
+    for (q = r->head; q; q = q->next) {
+        if (q->deadline && q->deadline <= now) {
+            snprintf(why, sizeof why, "%s unanswered after %d ms",
+                     q->kind == EF_REDIS_REQ_PING ? "heartbeat PING" : "command", q->timeout_ms);
+            conn_down(r, why, 1);
+            return;
+        }
+        if (q->deadline && (!next || q->deadline < next))
+            next = q->deadline;
+    }
+    if (next)
+        deadline_arm(r, next);
+}
+
+/* Queues a formatted command with q as its privdata and links q at the tail
+ * of the FIFO with its deadline (timeout_ms <= 0: none).  0, or -1 when
+ * hiredis refuses it (q is still the caller's then). */
+static int req_send(ef_redis_t *r, ef_redis_req_t *q, const char *cmd, size_t len, int timeout_ms) {
+    if (!r->ac || redisAsyncFormattedCommand(r->ac, on_reply, q, cmd, len) != REDIS_OK)
+        return -1;
+    q->timeout_ms = timeout_ms;
+    q->deadline = timeout_ms > 0 ? uv_now(r->loop) + (uint64_t)timeout_ms : 0;
+    req_link(r, q);
+    if (q->deadline)
+        deadline_arm(r, q->deadline);
+    return 0;
+}
+
+/* ---- The libuv adapter: hiredis's event hooks ---- */
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void sock_watch(ef_redis_sock_t *s, int add, int del) {
+    int events = (s->events | add) & ~del;
+    int rc;
+    if (!s->ac || events == s->events)
+        return;
+    s->events = events;
+    rc = events ? uv_poll_start(&s->poll, events, on_poll) : uv_poll_stop(&s->poll);
+    if (rc < 0 && s->r->ac == s->ac)
+        set_fault(s->r, "cannot watch the socket: %s", uv_strerror(rc));
+}
+
+static void hook_add_read(void *p) { sock_watch(p, UV_READABLE, 0); }
+static void hook_del_read(void *p) { sock_watch(p, 0, UV_READABLE); }
+static void hook_add_write(void *p) { sock_watch(p, UV_WRITABLE, 0); }
+static void hook_del_write(void *p) { sock_watch(p, 0, UV_WRITABLE); }
+
+static void handle_gone(ef_redis_t *r);
+
+static void on_sock_closed(uv_handle_t *h) {
+    ef_redis_sock_t *s = h->data;
+    ef_redis_t *r = s->r;
+    free(s);
+    handle_gone(r);
+}
+
+/* hiredis is freeing the context and is about to close the fd: close the
+ * poll handle first.  If the teardown is hiredis's own (EOF, reset,
+ * refused), this is where the connection is declared down. */
+static void hook_cleanup(void *p) {
+    ef_redis_sock_t *s = p;
+    redisAsyncContext *ac = s->ac;
+    if (!ac)
+        return;
+    s->ac = NULL;
+    uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+    if (s->r->ac == ac)
+        conn_down(s->r, ac_why(ac), 0);
+}
+
+/* Poll errors go to hiredis as a read so it sees the socket's error (libuv
+ * has stopped watching by then); if it does not tear down, we do. */
+static void on_poll(uv_poll_t *h, int status, int events) {
+    ef_redis_sock_t *s = h->data;
+    redisAsyncContext *ac = s->ac;
+    if (!ac)
+        return;
+    if (status < 0) {
+        s->events = 0;
+        redisAsyncHandleRead(ac);
+        if (s->ac && s->r->ac == ac)
+            conn_down(s->r, uv_strerror(status), 1);
+        return;
+    }
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(ac);
+    if ((events & UV_WRITABLE) && s->ac)
+        redisAsyncHandleWrite(ac);
+}
+
+/* ---- Connection lifecycle ---- */
+
+static void on_conn_timer(uv_timer_t *t);
+
+/* Schedules the next attempt: exponential from backoff_min_ms, capped at
+ * backoff_max_ms, with jitter over the upper half. */
+static void conn_schedule(ef_redis_t *r) {
+    uint64_t base = (uint64_t)r->o.backoff_min_ms, max = (uint64_t)r->o.backoff_max_ms, delay;
+    for (int i = 0; i < r->attempts && base < max; i++)
+        base *= 2;
+    if (base > max)
+        base = max;
+    delay = base / 2 + (uint64_t)(ef_rand01() * (double)(base - base / 2));
+    if (delay < (uint64_t)r->o.backoff_min_ms)
+        delay = (uint64_t)r->o.backoff_min_ms;
+    uv_timer_start(&r->conn_timer, on_conn_timer, delay, 0);
+}
+
+/* Takes the connection down: fails every pending request with NULL in
+ * order, logs once per outage, tells on_state, and unless closing schedules
+ * the next attempt.  free_ac is 1 when the teardown is ours (the context is
+ * freed here, or when the hiredis callback we are in returns), 0 when
+ * hiredis is already tearing it down or there is no context. */
+static void conn_down(ef_redis_t *r, const char *why, int free_ac) {
+    redisAsyncContext *ac = r->ac;
+    int was_ready = r->state == EF_REDIS_ST_READY;
+    char reason[EF_REDIS_WHY_LEN];
+
+    snprintf(reason, sizeof reason, "%s", why); /* why may live in ac or r->fault */
+    r->ac = NULL;
+    r->state = EF_REDIS_ST_WAITING;
+    r->rtt_us = -1;
+    r->fault[0] = '\0';
+    r->deadline_at = 0;
+    uv_timer_stop(&r->conn_timer);
+    uv_timer_stop(&r->deadline_timer);
+    uv_timer_stop(&r->ping_timer);
+    if (!r->closing) {
+        if (was_ready)
+            ef_warn("redis %s: connection lost (%s), reconnecting", r->name, reason);
+        else if (!r->outage_logged)
+            ef_warn("redis %s: cannot connect to %s (%s), retrying", r->name, r->where, reason);
+        else
+            ef_debug("redis %s: attempt %d failed (%s)", r->name, r->attempts, reason);
+        r->outage_logged = 1;
+    }
+    fail_all(r);
+    if (ac && free_ac)
+        redisAsyncFree(ac);
+    if (was_ready && !r->closing && r->o.on_state)
+        r->o.on_state(r, 0, r->o.state_arg);
+    if (!r->closing)
+        conn_schedule(r);
+}
+
+/* A handshake step failed: a configuration problem the operator must see,
+ * logged at error level once per distinct message, then a normal retry. */
+static void EF_PRINTF(2, 3) handshake_fail(ef_redis_t *r, const char *fmt, ...) {
+    char why[EF_REDIS_WHY_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (strcmp(why, r->last_error) != 0) {
+        ef_error("redis %s: %s", r->name, why);
+        snprintf(r->last_error, sizeof r->last_error, "%s", why);
+        r->outage_logged = 1;
+    }
+    conn_down(r, why, 1);
+}
+
+/* A subscription's callback: messages go to the user; NULL means this
+ * connection is going away, and the subscription is renewed on the next. */
+static void on_message(redisAsyncContext *ac, void *reply_, void *privdata) {
+    ef_redis_sub_t *sub = privdata;
+    redisReply *reply = reply_;
+    (void)ac;
+    if (reply && sub->cb && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "message") == 0)
+        sub->cb(sub->r, reply, sub->arg);
+}
+
+static int sub_send(ef_redis_t *r, ef_redis_sub_t *sub) {
+    int rc = r->ac ? redisAsyncCommand(r->ac, on_message, sub, "SUBSCRIBE %s", sub->channel) : -1;
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+static void on_ping_timer(uv_timer_t *t);
+
+static void conn_ready(ef_redis_t *r) {
+    uv_timer_stop(&r->conn_timer);
+    r->state = EF_REDIS_ST_READY;
+    if (r->ever_ready)
+        ef_info("redis %s: reconnected after %d attempts", r->name, r->attempts);
+    else
+        ef_info("redis %s: connected to %s", r->name, r->where);
+    r->ever_ready = 1;
+    r->attempts = 0;
+    r->outage_logged = 0;
+    r->last_error[0] = '\0';
+    for (ef_redis_sub_t *sub = r->subs; sub; sub = sub->next)
+        if (sub_send(r, sub) < 0)
+            set_fault(r, "cannot queue SUBSCRIBE");
+    if (!r->subs && r->o.ping_interval_ms > 0)
+        uv_timer_start(&r->ping_timer, on_ping_timer, (uint64_t)r->o.ping_interval_ms,
+                       (uint64_t)r->o.ping_interval_ms);
+    if (r->o.on_state)
+        r->o.on_state(r, 1, r->o.state_arg);
+}
+
+/* Queues one handshake step (a PING ends the handshake); a failure becomes
+ * a fault: we are inside hiredis's onConnect, where nothing may be freed. */
+static void handshake_cmd(ef_redis_t *r, const ef_script_t *s, int argc, const char **argv,
+                          const size_t *lens) {
+    ef_redis_req_t *q =
+        req_new(r, strcmp(argv[0], "PING") ? EF_REDIS_REQ_STEP : EF_REDIS_REQ_HELLO);
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    q->step = s ? "SCRIPT LOAD" : argv[0];
+    q->script = s;
+    if (len < 0 || req_send(r, q, cmd, (size_t)len, r->o.command_timeout_ms) < 0) {
+        set_fault(r, "cannot queue %s", q->step);
+        req_free(q);
+    }
+    redisFreeCommand(cmd);
+}
+
+/* connect(2) finished: pipeline AUTH, SELECT, SCRIPT LOAD and a PING; the
+ * PING's answer makes the connection READY. */
+static void on_connect(const redisAsyncContext *ac, int status) {
+    ef_redis_t *r = ac->data;
+    const ef_redis_url_t *u = &r->url;
+    const char *auth[3] = {"AUTH", u->user[0] ? u->user : u->password, u->password};
+    char db[16];
+    if (r->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        conn_down(r, ac_why(ac), 0);
+        return;
+    }
+    if (u->password[0])
+        handshake_cmd(r, NULL, u->user[0] ? 3 : 2, auth, NULL);
+    snprintf(db, sizeof db, "%d", u->db);
+    if (u->db != 0)
+        handshake_cmd(r, NULL, 2, (const char *[]){"SELECT", db}, NULL);
+    for (const ef_script_t *const *s = ef_scripts_all; r->o.load_scripts && *s; s++)
+        handshake_cmd(r, *s, 3, (const char *[]){"SCRIPT", "LOAD", (*s)->body},
+                      (size_t[]){6, 4, (*s)->len});
+    handshake_cmd(r, NULL, 1, (const char *[]){"PING"}, NULL);
+}
+
+static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply) {
+    const ef_script_t *s = q->script;
+    if (q->kind == EF_REDIS_REQ_HELLO && reply->type == REDIS_REPLY_ERROR) {
+        conn_down(r, reply->str, 1); /* LOADING and the like: transient */
+    } else if (q->kind == EF_REDIS_REQ_HELLO) {
+        r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
+        conn_ready(r);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        handshake_fail(r, "%s%s%s failed: %s", q->step, s ? " " : "", s ? s->name : "", reply->str);
+    } else if (s && (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)) {
+        handshake_fail(r, "redis computed SHA1 %s for script %s, the build computed %s",
+                       reply->type == REDIS_REPLY_STRING ? reply->str : "(none)", s->name, s->sha);
+    }
+}
+
+/* Opens a socket and starts connecting; an immediate failure schedules the
+ * next attempt. */
+static void conn_start(ef_redis_t *r) {
+    redisAsyncContext *ac;
+    ef_redis_sock_t *s;
+    char why[EF_REDIS_WHY_LEN];
+    int rc;
+
+    r->attempts++;
+    ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
+                        : redisAsyncConnect(r->url.host, r->url.port);
+    if (!ac || ac->err) {
+        snprintf(why, sizeof why, "%s", ac ? ac_why(ac) : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        conn_down(r, why, 0);
+        return;
+    }
+    s = ef_calloc(1, sizeof *s);
+    rc = uv_poll_init(r->loop, &s->poll, ac->c.fd);
+    if (rc < 0) {
+        free(s);
+        redisAsyncFree(ac);
+        conn_down(r, uv_strerror(rc), 0);
+        return;
+    }
+    r->nhandles++;
+    s->poll.data = s;
+    s->r = r;
+    s->ac = ac;
+    ac->data = r;
+    ac->ev.data = s;
+    ac->ev.addRead = hook_add_read;
+    ac->ev.delRead = hook_del_read;
+    ac->ev.addWrite = hook_add_write;
+    ac->ev.delWrite = hook_del_write;
+    ac->ev.cleanup = hook_cleanup;
+    if (!r->url.path[0])
+        redisEnableKeepAlive(&ac->c);
+    r->ac = ac;
+    r->state = EF_REDIS_ST_CONNECTING;
+    uv_timer_start(&r->conn_timer, on_conn_timer, (uint64_t)r->o.connect_timeout_ms, 0);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    sock_watch(s, UV_WRITABLE, 0); /* the first writable event completes connect(2) */
+}
+
+static void on_conn_timer(uv_timer_t *t) {
+    ef_redis_t *r = t->data;
+    char why[EF_REDIS_WHY_LEN];
+    if (r->state == EF_REDIS_ST_CONNECTING) {
+        snprintf(why, sizeof why, "not ready within %d ms", r->o.connect_timeout_ms);
+        conn_down(r, why, 1);
+    } else if (r->state == EF_REDIS_ST_WAITING) {
+        conn_start(r);
+    }
+}
+
+/* Sends the heartbeat.  Redis answers it after everything already pending,
+ * so its deadline runs past the latest pending deadline (a blocking command
+ * with a long deadline must not look like a dead server), and no PING is
+ * sent while a command without deadline is ahead of it. */
+static void on_ping_timer(uv_timer_t *t) {
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    ef_redis_t *r = t->data;
+    ef_redis_req_t *q;
+    uint64_t now = uv_now(r->loop), until = now + (uint64_t)r->o.command_timeout_ms;
+    if (r->state != EF_REDIS_ST_READY || r->ping || r->subs)
+        return;
+    for (q = r->head; q; q = q->next) {
+        if (!q->deadline)
+            return;
+        if (q->deadline + (uint64_t)r->o.command_timeout_ms > until)
+            until = q->deadline + (uint64_t)r->o.command_timeout_ms;
+    }
+    q = req_new(r, EF_REDIS_REQ_PING);
+    if (req_send(r, q, ping, sizeof ping - 1, (int)(until - now)) < 0) {
+        req_free(q);
+        set_fault(r, "cannot queue PING");
+        return;
+    }
+    r->ping = q;
+}
+
+/* ---- Replies ---- */
+
+/* Rebuilds the EVALSHA kept in q as EVAL with the script's body and sends it
+ * again; q keeps its deadline and goes to the FIFO's tail, as it does in
+ * hiredis.  0, or -1 when that fails (the NOSCRIPT error goes to the caller). */
+static int req_resend_eval(ef_redis_t *r, ef_redis_req_t *q) {
+    const ef_script_t *s = q->script;
+    size_t shalen = strlen(s->sha), nlen = (size_t)(strchr(q->cmd, '\n') + 1 - q->cmd); /* *N */
+    size_t at = nlen + 13 + (size_t)snprintf(NULL, 0, "$%zu\r\n", shalen) + shalen + 2;
+    char hdr[48], *buf, *p;
+    size_t hlen = (size_t)snprintf(hdr, sizeof hdr, "$4\r\nEVAL\r\n$%zu\r\n", s->len);
+    size_t n = nlen + hlen + s->len + 2 + (q->cmd_len - at);
+    int rc;
+
+    p = buf = ef_malloc(n);
+    memcpy(p, q->cmd, nlen); /* same argument count */
+    memcpy(p += nlen, hdr, hlen);
+    memcpy(p += hlen, s->body, s->len);
+    memcpy(p += s->len, "\r\n", 2);
+    memcpy(p + 2, q->cmd + at, q->cmd_len - at); /* numkeys, keys, args */
+    rc = r->ac ? redisAsyncFormattedCommand(r->ac, on_reply, q, buf, n) : REDIS_ERR;
+    free(buf);
+    if (rc != REDIS_OK)
+        return -1;
+    q->script = NULL;
+    req_link(r, q);
+    if (q->deadline)
+        deadline_arm(r, q->deadline);
+    return 0;
+}
+
+/* hiredis's callback for every request: dead requests are only freed; a
+ * NULL reply on a live one means hiredis is tearing the connection down. */
+static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
+    ef_redis_req_t *q = privdata;
+    redisReply *reply = reply_;
+    ef_redis_t *r = q->r;
+
+    if (!q->dead && !reply && r->ac == ac)
+        conn_down(r, ac_why(ac), 0); /* fails q too, in order */
+    if (q->dead || !reply) {
+        req_free(q);
+        return;
+    }
+    req_unlink(r, q);
+    if (q->kind == EF_REDIS_REQ_USER) {
+        if (q->script && reply->type == REDIS_REPLY_ERROR &&
+            strncmp(reply->str, "NOSCRIPT", 8) == 0 && req_resend_eval(r, q) == 0)
+            return;
+        ef_redis_reply_cb cb = q->cb;
+        q->cb = NULL;
+        if (cb)
+            cb(r, reply, q->arg);
+    } else if (q->kind == EF_REDIS_REQ_PING) {
+        if (reply->type != REDIS_REPLY_ERROR)
+            r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
+    } else {
+        handshake_reply(r, q, reply);
+    }
+    req_free(q);
+}
+
+/* ---- Public API ---- */
+
+static void on_handle_closed(uv_handle_t *h) { handle_gone(h->data); }
+
+/* One handle less; after the last one (closing), free everything and then
+ * tell the owner. */
+static void handle_gone(ef_redis_t *r) {
+    void (*done)(void *arg) = r->done;
+    void *arg = r->done_arg;
+    ef_redis_sub_t *sub;
+    if (--r->nhandles > 0 || !r->closing)
+        return;
+    while ((sub = r->subs)) {
+        r->subs = sub->next;
+        free(sub->channel);
+        free(sub);
+    }
+    free(r);
+    if (done)
+        done(arg);
+}
+
+static int or_default(int v, int def) { return v ? v : def; }
+
+int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url,
+                    const ef_redis_opts_t *opts) {
+    ef_redis_opts_t o = opts ? *opts : (ef_redis_opts_t){0};
+    ef_redis_t *r;
+
+    if (!out || !loop || !url || (!url->path[0] && !url->host[0]))
+        return UV_EINVAL;
+    *out = NULL;
+    o.backoff_min_ms = or_default(o.backoff_min_ms, EF_REDIS_BACKOFF_MIN_MS);
+    o.backoff_max_ms = or_default(o.backoff_max_ms, EF_REDIS_BACKOFF_MAX_MS);
+    if (o.connect_timeout_ms < 0 || o.command_timeout_ms < 0 || o.ping_interval_ms < -1 ||
+        o.backoff_min_ms < 0 || o.backoff_max_ms < o.backoff_min_ms)
+        return UV_EINVAL;
+    r = ef_calloc(1, sizeof *r);
+    r->loop = loop;
+    r->url = *url;
+    ef_redis_url_redacted(url, r->where, sizeof r->where);
+    snprintf(r->name, sizeof r->name, "%s", o.name ? o.name : "conn");
+    o.connect_timeout_ms = or_default(o.connect_timeout_ms, EF_REDIS_CONNECT_TIMEOUT_MS);
+    o.command_timeout_ms = or_default(o.command_timeout_ms, EF_REDIS_COMMAND_TIMEOUT_MS);
+    o.ping_interval_ms = or_default(o.ping_interval_ms, EF_REDIS_PING_INTERVAL_MS);
+    o.name = NULL;
+    r->o = o;
+    r->rtt_us = -1;
+    uv_timer_init(loop, &r->conn_timer);
+    uv_timer_init(loop, &r->deadline_timer);
+    uv_timer_init(loop, &r->ping_timer);
+    r->conn_timer.data = r->deadline_timer.data = r->ping_timer.data = r;
+    r->nhandles = 3;
+    conn_start(r);
+    *out = r;
+    return 0;
+}
+
+void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
+    if (!r || r->closing)
+        return;
+    r->closing = 1;
+    r->done = done;
+    r->done_arg = arg;
+    ef_debug("redis %s: closing", r->name);
+    if (r->ac)
+        conn_down(r, "closed", 1);
+    fail_all(r);
+    for (ef_redis_sub_t *sub = r->subs; sub; sub = sub->next) {
+        ef_redis_reply_cb cb = sub->cb;
+        sub->cb = NULL;
+        if (cb)
+            cb(r, NULL, sub->arg);
+    }
+    uv_close((uv_handle_t *)&r->conn_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->deadline_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->ping_timer, on_handle_closed);
+}
+
+int ef_redis_ready(const ef_redis_t *r) {
+    return r && !r->closing && r->state == EF_REDIS_ST_READY;
+}
+
+size_t ef_redis_pending(const ef_redis_t *r) { return r ? r->npending : 0; }
+
+long ef_redis_last_rtt_us(const ef_redis_t *r) { return r ? r->rtt_us : -1; }
+
+/* Commands need READY and no subscription (hiredis 0.14 refuses other
+ * commands in subscriber mode). */
+static int cmd_allowed(const ef_redis_t *r, int timeout_ms) {
+    return ef_redis_ready(r) && !r->subs && timeout_ms >= EF_REDIS_NO_DEADLINE;
+}
+
+/* Sends a formatted user command and takes cmd: kept in the request for a
+ * NOSCRIPT resend when s is set, freed otherwise. */
+static int cmd_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, char *cmd,
+                      int len, const ef_script_t *s) {
+    ef_redis_req_t *q;
+    if (len < 0)
+        return -1;
+    q = req_new(r, EF_REDIS_REQ_USER);
+    q->cb = cb;
+    q->arg = arg;
+    q->script = s;
+    q->cmd = cmd;
+    q->cmd_len = (size_t)len;
+    if (req_send(r, q, cmd, (size_t)len, timeout_ms ? timeout_ms : r->o.command_timeout_ms) < 0) {
+        req_free(q); /* and cmd */
+        return -1;
+    }
+    if (!s) {
+        redisFreeCommand(cmd);
+        q->cmd = NULL;
+    }
+    return 0;
+}
+
+int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, int argc,
+                 const char **argv, const size_t *lens) {
+    char *cmd;
+    if (!cmd_allowed(r, timeout_ms) || argc <= 0 || !argv)
+        return -1;
+    return cmd_submit(r, cb, arg, timeout_ms, cmd, redisFormatCommandArgv(&cmd, argc, argv, lens),
+                      NULL);
+}
+
+int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fmt, ...) {
+    char *cmd;
+    va_list ap;
+    int len;
+    if (!cmd_allowed(r, 0) || !fmt)
+        return -1;
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    return cmd_submit(r, cb, arg, 0, cmd, len, NULL);
+}
+
+int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, void *arg,
+                    int timeout_ms, int nkeys, int argc, const char **argv, const size_t *lens) {
+    const char **v;
+    size_t *l;
+    char nk[16], *cmd;
+    int len;
+
+    if (!cmd_allowed(r, timeout_ms) || !s || nkeys < 0 || argc < nkeys || (argc > 0 && !argv))
+        return -1;
+    v = ef_malloc(sizeof *v * (size_t)(argc + 3));
+    l = ef_malloc(sizeof *l * (size_t)(argc + 3));
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    v[0] = "EVALSHA", l[0] = 7;
+    v[1] = s->sha, l[1] = strlen(s->sha);
+    v[2] = nk, l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        v[i + 3] = argv[i];
+        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    len = redisFormatCommandArgv(&cmd, argc + 3, v, l);
+    free(v);
+    free(l);
+    return cmd_submit(r, cb, arg, timeout_ms, cmd, len, s);
+}
+
+int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb, void *arg) {
+    ef_redis_sub_t *sub;
+    if (!ef_redis_ready(r) || !channel || !cb)
+        return -1;
+    for (sub = r->subs; sub; sub = sub->next)
+        if (strcmp(sub->channel, channel) == 0)
+            return -1;
+    sub = ef_calloc(1, sizeof *sub);
+    sub->r = r;
+    sub->channel = ef_strdup(channel);
+    sub->cb = cb;
+    sub->arg = arg;
+    if (sub_send(r, sub) < 0) {
+        free(sub->channel);
+        free(sub);
+        return -1;
+    }
+    sub->next = r->subs;
+    r->subs = sub;
+    uv_timer_stop(&r->ping_timer);
+    return 0;
+}
