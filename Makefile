@@ -47,6 +47,8 @@ LIB_SRC    := $(wildcard lib/*.c)
 LUA_SRC    := $(sort $(wildcard scripts/*.lua))
 GEN_SRC    := $(BUILD)/gen/ef_scripts_gen.c
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/ef_scripts_gen.o
+ASSETS     := $(sort $(wildcard statusd/assets/*))
+ASSET_SRC  := $(BUILD)/gen/ef_assets_gen.c
 PROGS      := enqueuer worker statusd
 PROG_MAIN  = $(BUILD)/$(1)/main.o
 PROG_OBJ   = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
@@ -70,6 +72,11 @@ $(GEN_SRC): $(LUA_SRC) mk/embed.sh
 	@echo "  GEN   $@"
 	$(Q)sh mk/embed.sh $@ $(LUA_SRC)
 
+$(ASSET_SRC): $(ASSETS) mk/embed_assets.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q)sh mk/embed_assets.sh $@ $(ASSETS)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
@@ -87,7 +94,7 @@ $(BUILD)/libef.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 define PROG_RULES
-$(BUILD)/$(1).a: $(call PROG_OBJ,$(1)) | $(GEN_SRC)
+$(BUILD)/$(1).a: $(call PROG_OBJ,$(1)) $(if $(filter statusd,$(1)),$(BUILD)/gen/ef_assets_gen.o) | $(GEN_SRC)
 	@mkdir -p $$(dir $$@)
 	@echo "  AR    $$@"
 	$(Q)rm -f $$@ && ar rcs $$@ $$^

@@ -76,12 +76,19 @@ ef_spawn() {
   EF_PIDS+=("$EF_LAST_PID")
 }
 
-# ef_wait_for SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds
+# ef_wait_for SECONDS 'SHELL CONDITION'  or  ef_wait_for SECONDS CMD ARGS...
+# polls every 50 ms until it succeeds.  A single argument is evaluated anew
+# each time (quote it so $(...) inside is re-run); several arguments are run
+# as a command.
 ef_wait_for() {
   local secs=$1; shift
   local end=$((SECONDS + secs))
   while [ $SECONDS -le $end ]; do
-    "$@" >/dev/null 2>&1 && return 0
+    if [ $# -eq 1 ]; then
+      eval "$1" >/dev/null 2>&1 && return 0
+    else
+      "$@" >/dev/null 2>&1 && return 0
+    fi
     sleep 0.05
   done
   return 1
@@ -91,4 +98,49 @@ ef_finish() {
   echo "$EF_PASSED passed, $EF_FAILED failed"
   [ "$EF_FAILED" -eq 0 ]
   exit $?
+}
+
+# ef_mock_start NAME [mockprov flags]: starts the mock provider on 127.0.0.1
+# with a port it picks; sets MOCK_PORT and MOCK_PID.
+ef_mock_start() {
+  local name=$1; shift
+  rm -f "$EF_TMP/$name.port"
+  ef_spawn "$EF_TMP/$name.log" "$BIN/mockprov" --listen 127.0.0.1:0 --port-file "$EF_TMP/$name.port" "$@"
+  MOCK_PID=$EF_LAST_PID
+  ef_wait_for 10 'test -s "$EF_TMP/$name.port"' || { echo "mockprov did not start" >&2; return 1; }
+  MOCK_PORT=$(cat "$EF_TMP/$name.port")
+}
+
+# mock_stat PORT FIELD: one number from the mock provider's /stats
+mock_stat() {
+  curl -s "http://127.0.0.1:$1/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', 0))"
+}
+
+# ef_items_recipe PORT FILE [extra json members]: the minimal recipe for /item/{id}
+ef_items_recipe() {
+  cat >"$2" <<JSON
+{"providers": {"items": {
+   "steps": [{"method": "GET", "url": "http://127.0.0.1:$1/item/{id}"}],
+   "extract": {"title": "/title"},
+   "timeout_ms": ${RECIPE_TIMEOUT_MS:-5000}, "retries": ${RECIPE_RETRIES:-3}${3:-}}}}
+JSON
+}
+
+# ef_worker_start LOG [worker flags]: starts a worker; pid in EF_LAST_PID
+ef_worker_start() {
+  local log=$1; shift
+  ef_spawn "$log" "$BIN/worker" "$@"
+}
+
+# job_field ID FIELD [QUEUE]
+job_field() { rcli HGET "farm:{${3:-default}}:job:$1" "$2"; }
+
+# ef_wait_job ID STATUS SECONDS [QUEUE]: waits until the job has STATUS
+ef_wait_job() {
+  local end=$((SECONDS + $3))
+  while [ $SECONDS -le $end ]; do
+    [ "$(job_field "$1" status "${4:-default}")" = "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
 }

@@ -66,7 +66,7 @@ ef_spawn "$D/slow.out" "$ENQ" --provider items --chunk-size 2 --job-id SLOW1 "$f
 slow_pid=$EF_LAST_PID
 exec 7>"$fifo"
 printf '1\n2\n3\n4\n5\n' >&7
-ef_wait_for 5 test "$(rcli HGET "$Q:job:SLOW1" status)" = enqueuing
+ef_wait_for 5 'test "$(rcli HGET "$Q:job:SLOW1" status)" = enqueuing'
 eq "job exists (enqueuing) while input is open" enqueuing "$(rcli HGET "$Q:job:SLOW1" status)"
 eq "no chunk visible before the seal" 0 "$(rcli LLEN "$Q:pending")"
 eq "enqueuer heartbeat registered" 1 "$(rcli ZSCORE "$Q:enqueuing" SLOW1 | grep -c .)"
@@ -197,7 +197,7 @@ mkfifo "$D/int.fifo"
 ef_spawn "$D/int.out" "$ENQ" --provider items --chunk-size 2 --job-id INT1 "$D/int.fifo"
 ipid=$EF_LAST_PID
 exec 8>"$D/int.fifo"; printf '1\n2\n3\n4\n5\n' >&8
-ef_wait_for 5 test "$(rcli HGET "$Q:job:INT1" status)" = enqueuing
+ef_wait_for 5 'test "$(rcli HGET "$Q:job:INT1" status)" = enqueuing'
 kill -INT "$ipid"; wait "$ipid"; rc=$?
 exec 8>&-
 eq "SIGINT mid-stream: exit 130" 130 "$rc"
@@ -206,7 +206,7 @@ mkfifo "$D/kill.fifo"
 ef_spawn "$D/kill.out" "$ENQ" --provider items --chunk-size 2 --job-id KILL1 "$D/kill.fifo"
 kpid=$EF_LAST_PID
 exec 9>"$D/kill.fifo"; printf '1\n2\n3\n4\n5\n' >&9
-ef_wait_for 5 test "$(rcli HGET "$Q:job:KILL1" status)" = enqueuing
+ef_wait_for 5 'test "$(rcli HGET "$Q:job:KILL1" status)" = enqueuing'
 kill -9 "$kpid"; wait "$kpid" 2>/dev/null; exec 9>&-
 eq "SIGKILL mid-stream: job stays enqueuing" enqueuing "$(rcli HGET "$Q:job:KILL1" status)"
 eq "SIGKILL mid-stream: no chunk visible" 0 "$(rcli LLEN "$Q:pending")"

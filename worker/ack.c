@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Recording outcomes and giving chunks back.  chunk_ack.lua records a
+ * batch of outcomes at most once each; when it fails (Redis down) the same
+ * outcomes are sent again later, which cannot double count.  A chunk leaves
+ * the worker when every entity is recorded (the ack that records the last
+ * one also removes it from processing), when its lease is lost, or when it
+ * is handed back (drain, job paused) or dropped (job cancelled) with
+ * chunk_release.lua.
+ */
+#include "worker.h"
+
+#include "ef_job.h"
+#include "ef_log.h"
+#include "ef_scripts_gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ACK_FIXED_KEYS 8
+#define ACK_FIXED_ARGS 7
+
+typedef struct {
+    ef_chunk_t *c;
+    size_t nsent;
+    int *sent; /* task indexes in this ack */
+} ack_t;
+
+void ef_chunk_free(ef_chunk_t *c) {
+    ef_worker_t *w;
+    if (!c)
+        return;
+    w = c->w;
+    ef_chunk_purge(c);
+    if (c->prev || c->next || w->chunks == c) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else if (w->chunks == c)
+            w->chunks = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        w->nchunks--;
+    }
+    for (size_t i = 0; i < c->ntasks; i++) {
+        ef_task_t *t = &c->tasks[i];
+        if (t->outcome == EF_OUTCOME_NONE && t->entity)
+            w->unresolved--;
+        cJSON_Delete(t->entity);
+        cJSON_Delete(t->vars);
+        free(t->fields);
+        free(t->error);
+        free(t->result_key);
+    }
+    free(c->tasks);
+    free(c);
+}
+
+static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
+    ack_t *a = arg;
+    ef_chunk_t *c = a->c;
+    (void)rc;
+    c->acking = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 10) {
+        for (size_t i = 0; i < a->nsent; i++)
+            c->tasks[a->sent[i]].acked = 0; /* resent later; recorded at most once */
+        if (r && r->type == REDIS_REPLY_ERROR)
+            ef_error("ack of chunk %s failed: %s", c->ref, r->str);
+        c->last_ack_ms = ef_mono_ms();
+        free(a->sent);
+        free(a);
+        ef_chunk_maybe_finish(c);
+        return;
+    }
+    for (size_t i = 0; i < a->nsent; i++) {
+        ef_task_t *t = &c->tasks[a->sent[i]];
+        t->acked = 2;
+        free(t->fields);
+        free(t->error);
+        free(t->result_key);
+        t->fields = t->error = t->result_key = NULL;
+    }
+    const char *status = r->element[2]->str ? r->element[2]->str : "";
+    if (r->element[0]->integer == 1)
+        ef_info("job %s completed: updated=%lld conflicts=%lld not_found=%lld errors=%lld",
+                c->job_id, r->element[3]->integer, r->element[4]->integer, r->element[5]->integer,
+                r->element[6]->integer);
+    if (c->unresolved > 0 && !c->stop) {
+        if (strcmp(status, "cancelled") == 0 || strcmp(status, "failed") == 0 ||
+            strcmp(status, "missing") == 0) {
+            ef_info("job %s is %s: dropping the rest of chunk %s", c->job_id, status, c->ref);
+            c->stop = 1;
+            c->release_mode = 2;
+        } else if (strcmp(status, "paused") == 0) {
+            ef_info("job %s is paused: handing chunk %s back", c->job_id, c->ref);
+            c->stop = 1;
+            c->release_mode = 1;
+        }
+    }
+    free(a->sent);
+    free(a);
+    ef_chunk_maybe_finish(c);
+}
+
+void ef_chunk_ack(ef_chunk_t *c) {
+    ef_worker_t *w = c->w;
+    size_t nsend = 0, nkeys = ACK_FIXED_KEYS;
+    if (c->acking || !w->cmd_ready)
+        return;
+    for (size_t i = 0; i < c->ntasks; i++)
+        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0)
+            nsend++;
+    if (nsend == 0) {
+        ef_chunk_maybe_finish(c);
+        return;
+    }
+    size_t argc = ACK_FIXED_KEYS + nsend + ACK_FIXED_ARGS + nsend * 6;
+    const char **argv = ef_calloc(argc, sizeof *argv);
+    size_t *lens = ef_calloc(argc, sizeof *lens);
+    char (*nums)[24] = ef_calloc(nsend * 2 + 4, sizeof *nums);
+    ack_t *a = ef_calloc(1, sizeof *a);
+    a->c = c;
+    a->sent = ef_calloc(nsend, sizeof *a->sent);
+
+    /* keys first: the fixed ones, then one per result hash */
+    argv[0] = c->k_job.s;
+    argv[1] = c->k_outcomes.s;
+    argv[2] = c->k_results.s;
+    argv[3] = c->k_errors.s;
+    argv[4] = c->q->k_leases.s;
+    argv[5] = c->q->k_owners.s;
+    argv[6] = c->q->k_processing.s;
+    argv[7] = c->q->k_stats.s;
+    for (size_t i = 0; i < c->ntasks; i++) {
+        ef_task_t *t = &c->tasks[i];
+        if (t->outcome != EF_OUTCOME_NONE && t->acked == 0 && t->result_key)
+            argv[nkeys++] = t->result_key;
+    }
+    size_t ai = nkeys, ki = ACK_FIXED_KEYS, ni = 0;
+    snprintf(nums[ni], sizeof nums[ni], "%ld", c->n);
+    const char *nstr = nums[ni++];
+    snprintf(nums[ni], sizeof nums[ni], "%d", EF_WORKER_ERROR_LOG_CAP);
+    const char *cap = nums[ni++];
+    snprintf(nums[ni], sizeof nums[ni], "%zu", nsend);
+    const char *cnt = nums[ni++];
+    argv[ai++] = c->ref;
+    argv[ai++] = c->job_id;
+    argv[ai++] = nstr;
+    argv[ai++] = cap;
+    argv[ai++] = c->prov->rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite";
+    argv[ai++] = c->q->k_events.s;
+    argv[ai++] = cnt;
+    static const char *const ocs[] = {"u", "c", "n", "e"};
+    for (size_t i = 0; i < c->ntasks; i++) {
+        ef_task_t *t = &c->tasks[i];
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
+            continue;
+        snprintf(nums[ni], sizeof nums[ni], "%d", t->index);
+        argv[ai++] = nums[ni++];
+        argv[ai++] = t->outcome == EF_OUTCOME_UPDATED    ? ocs[0]
+                     : t->outcome == EF_OUTCOME_CONFLICT  ? ocs[1]
+                     : t->outcome == EF_OUTCOME_NOT_FOUND ? ocs[2]
+                                                          : ocs[3];
+        if (t->result_key) {
+            snprintf(nums[ni], sizeof nums[ni], "%zu", ++ki);
+            argv[ai++] = nums[ni++];
+        } else {
+            argv[ai++] = "0";
+        }
+        argv[ai++] = t->fields ? t->fields : "";
+        argv[ai++] = t->error ? t->error : "";
+        cJSON *idv = t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, "id") : NULL;
+        argv[ai++] = cJSON_IsString(idv) ? idv->valuestring : "";
+        t->acked = 1;
+        a->sent[a->nsent++] = (int)i;
+    }
+    for (size_t i = 0; i < ai; i++)
+        lens[i] = strlen(argv[i]);
+    if (ef_redis_script(w->cmd, &ef_script_chunk_ack, on_ack, a, 0, (int)nkeys, (int)ai, argv, lens) == 0) {
+        c->acking = 1;
+        c->last_ack_ms = ef_mono_ms();
+    } else {
+        for (size_t i = 0; i < a->nsent; i++)
+            c->tasks[a->sent[i]].acked = 0;
+        free(a->sent);
+        free(a);
+    }
+    free(argv);
+    free(lens);
+    free(nums);
+}
+
+typedef struct {
+    ef_chunk_t *c; /* NULL when releasing a bare ref */
+    ef_worker_t *w;
+} release_t;
+
+static void on_release(ef_redis_t *rc, redisReply *r, void *arg) {
+    release_t *rl = arg;
+    ef_worker_t *w = rl->w;
+    (void)rc;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        ef_warn("hand-back failed (%s); the lease will bring the chunk back",
+                r ? r->str : "no answer from redis");
+    if (rl->c)
+        ef_chunk_free(rl->c);
+    free(rl);
+    ef_worker_take_kick(w);
+    ef_worker_check_drained(w);
+}
+
+static int release_send(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode,
+                        ef_chunk_t *c) {
+    ef_worker_t *w = q->w;
+    char jid[EF_JOB_ID_MAX_LEN + 1], nbuf[24];
+    ef_key_t katt;
+    if (!job_id || !*job_id || n < 0) {
+        if (ef_chunk_ref_parse(ref, strlen(ref), jid, sizeof jid, &n) != 0)
+            return -1;
+        job_id = jid;
+    }
+    snprintf(nbuf, sizeof nbuf, "%ld", n);
+    const char *argv[] = {q->k_leases.s, q->k_owners.s, q->k_processing.s, q->k_pending.s,
+                          ef_key_job(&katt, q->name, job_id, EF_KEY_JOB_ATTEMPTS),
+                          ref, w->id, nbuf, mode};
+    release_t *rl = ef_calloc(1, sizeof *rl);
+    rl->c = c;
+    rl->w = w;
+    if (ef_redis_script(w->cmd, &ef_script_chunk_release, on_release, rl, 0, 5, 9, argv, NULL) != 0) {
+        free(rl);
+        return -1;
+    }
+    return 0;
+}
+
+void ef_release_ref(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode) {
+    if (release_send(q, ref, n, job_id, mode, NULL) != 0)
+        ef_warn("cannot hand back %s now; the lease will bring it back", ref);
+}
+
+/* Decides whether a quiet chunk is finished: everything recorded, or to be
+ * handed back, dropped or forgotten. */
+void ef_chunk_maybe_finish(ef_chunk_t *c) {
+    ef_worker_t *w = c->w;
+    if (c->inflight > 0 || c->acking || c->releasing)
+        return;
+    for (size_t i = 0; i < c->ntasks; i++) {
+        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0) {
+            if (w->cmd_ready && !c->acking)
+                ef_chunk_ack(c);
+            return; /* wait for the ack (or for redis to come back) */
+        }
+    }
+    if (c->unresolved == 0) {
+        ef_chunk_free(c);
+        ef_worker_take_kick(w);
+        ef_worker_check_drained(w);
+        return;
+    }
+    if (!c->stop)
+        return;
+    if (c->release_mode == 0) {
+        /* lease lost: another worker has the chunk now */
+        ef_chunk_free(c);
+        ef_worker_take_kick(w);
+        ef_worker_check_drained(w);
+        return;
+    }
+    if (!w->cmd_ready)
+        return;
+    c->releasing = 1;
+    ef_chunk_purge(c);
+    if (release_send(c->q, c->ref, c->n, c->job_id, c->release_mode == 1 ? "requeue" : "drop", c) != 0)
+        c->releasing = 0;
+}
+
+void ef_worker_acks_tick(ef_worker_t *w) {
+    uint64_t now = ef_mono_ms();
+    ef_chunk_t *c, *next;
+    for (c = w->chunks; c; c = next) {
+        next = c->next; /* c may be freed below */
+        if (c->acking || c->releasing)
+            continue;
+        if (c->stop || c->unresolved == 0)
+            ef_chunk_maybe_finish(c);
+        else if (now - c->last_ack_ms >= EF_WORKER_PARTIAL_ACK_MS)
+            ef_chunk_ack(c);
+    }
+}
+
+void ef_worker_release_all(ef_worker_t *w) {
+    ef_chunk_t *c, *next;
+    for (c = w->chunks; c; c = next) {
+        next = c->next;
+        if (c->unresolved > 0 && !c->stop) {
+            c->stop = 1;
+            c->release_mode = 1;
+        }
+        ef_chunk_maybe_finish(c);
+    }
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker's housekeeping, on one 1 s tick: its heartbeat in the worker
+ * registry, the reaper (expired leases back to pending, abandoned enqueues
+ * marked failed), the queue pause flags, queue counters for metrics,
+ * partial acks of slow chunks and lease extension for chunks still held.
+ * Every worker runs the reaper; the scripts are idempotent, so there is no
+ * single point of failure.
+ */
+#include "worker.h"
+
+#include "ef_log.h"
+#include "ef_scripts_gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void ignore_reply(ef_redis_t *rc, redisReply *r, void *arg) {
+    (void)rc;
+    (void)r;
+    (void)arg;
+}
+
+void ef_worker_register_providers(ef_worker_t *w) {
+    ef_key_t k;
+    ef_key_global(&k, EF_KEY_PROVIDERS);
+    for (size_t i = 0; i < w->nprovs; i++) {
+        char *sum = ef_recipe_summary(w->provs[i].rc);
+        const char *argv[] = {"HSET", k.s, w->provs[i].rc->name, sum ? sum : "{}"};
+        ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 4, argv, NULL);
+        free(sum);
+    }
+}
+
+void ef_worker_heartbeat(ef_worker_t *w) {
+    ef_key_t kw, kall;
+    char pid[16], conc[16], infl[24], proc[24], errs[24], started[24], now[24], ttl[16];
+    const char *state = w->draining ? "draining" : "running";
+    int all_paused = w->nqueues > 0;
+    for (size_t i = 0; i < w->nqueues; i++)
+        all_paused &= w->queues[i].paused;
+    if (!w->draining && all_paused)
+        state = "paused";
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    snprintf(conc, sizeof conc, "%d", w->concurrency);
+    snprintf(infl, sizeof infl, "%zu", w->inflight);
+    snprintf(proc, sizeof proc, "%lld", w->c_processed);
+    snprintf(errs, sizeof errs, "%lld", w->c_errors);
+    snprintf(started, sizeof started, "%lld", (long long)w->started_at);
+    snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
+    snprintf(ttl, sizeof ttl, "%d", EF_WORKER_HEARTBEAT_TTL_S);
+    char chunks[24];
+    snprintf(chunks, sizeof chunks, "%zu", w->nchunks);
+    ef_key_worker(&kw, w->id);
+    const char *hset[] = {"HSET", kw.s, "id", w->id, "host", w->host, "pid", pid, "version",
+                          EF_VERSION, "queues", w->queues_csv, "concurrency", conc, "state", state,
+                          "in_flight", infl, "processed", proc, "errors", errs, "chunks",
+                          chunks, "started_at", started, "last_seen", now};
+    ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, (int)EF_ARRAY_LEN(hset), hset, NULL);
+    const char *exp[] = {"EXPIRE", kw.s, ttl};
+    ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 3, exp, NULL);
+    const char *zadd[] = {"ZADD", ef_key_global(&kall, EF_KEY_WORKERS), now, w->id};
+    ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 4, zadd, NULL);
+}
+
+static void on_reap(ef_redis_t *rc, redisReply *r, void *arg) {
+    ef_wq_t *q = arg;
+    (void)rc;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        ef_info("queue %s: %zu chunk(s) whose lease expired are back in pending (first: %s)",
+                q->name, r->elements, r->element[0]->str ? r->element[0]->str : "?");
+        ef_worker_take_queue(q);
+    }
+}
+
+static void on_abandoned(ef_redis_t *rc, redisReply *r, void *arg) {
+    (void)rc;
+    char *id = arg;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        ef_warn("job %s abandoned: its enqueuer stopped before sealing it; marked failed", id);
+    free(id);
+}
+
+static void on_enqueuing(ef_redis_t *rc, redisReply *r, void *arg) {
+    ef_wq_t *q = arg;
+    (void)rc;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *id = r->element[i]->str;
+        ef_key_t kj, kc;
+        if (!id || !ef_job_id_valid(id))
+            continue;
+        const char *argv[] = {ef_key_job(&kj, q->name, id, EF_KEY_JOB),
+                              ef_key_job(&kc, q->name, id, EF_KEY_JOB_CHUNKS), q->k_enqueuing.s, id,
+                              q->k_events.s};
+        char *copy = ef_strdup(id);
+        if (ef_redis_script(q->w->cmd, &ef_script_job_abandon, on_abandoned, copy, 0, 3, 5, argv, NULL) != 0)
+            free(copy);
+    }
+}
+
+static void on_paused(ef_redis_t *rc, redisReply *r, void *arg) {
+    ef_wq_t *q = arg;
+    (void)rc;
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return;
+    if (q->paused && r->integer == 0) {
+        ef_info("queue %s resumed", q->name);
+        q->paused = 0;
+        ef_worker_take_queue(q);
+    } else if (!q->paused && r->integer == 1) {
+        ef_info("queue %s is paused; not taking from it", q->name);
+        q->paused = 1;
+    }
+}
+
+static void flush_stats(ef_wq_t *q) {
+    ef_worker_t *w = q->w;
+    struct {
+        const char *name;
+        long *v;
+    } f[] = {{"requests", &q->st_requests},        {"responses_2xx", &q->st_2xx},
+             {"responses_4xx", &q->st_4xx},        {"responses_429", &q->st_429},
+             {"responses_5xx", &q->st_5xx},        {"transport_errors", &q->st_transport},
+             {"retries", &q->st_retries}};
+    for (size_t i = 0; i < EF_ARRAY_LEN(f); i++) {
+        char num[24];
+        if (*f[i].v == 0)
+            continue;
+        snprintf(num, sizeof num, "%ld", *f[i].v);
+        const char *argv[] = {"HINCRBY", q->k_stats.s, f[i].name, num};
+        if (ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 4, argv, NULL) == 0)
+            *f[i].v = 0;
+    }
+}
+
+static void on_extend(ef_redis_t *rc, redisReply *r, void *arg) {
+    ef_worker_t *w = arg;
+    (void)rc;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *ref = r->element[i]->str;
+        for (ef_chunk_t *c = w->chunks; c && ref; c = c->next) {
+            if (strcmp(c->ref, ref) == 0 && !c->stop) {
+                ef_warn("lost the lease of chunk %s (it expired and went to another worker); "
+                        "stopping work on it", ref);
+                c->stop = 1;
+                c->release_mode = 0;
+                ef_chunk_maybe_finish(c);
+                break;
+            }
+        }
+    }
+}
+
+void ef_worker_extend_leases(ef_worker_t *w) {
+    char lease[24];
+    snprintf(lease, sizeof lease, "%d", w->visibility_ms);
+    for (size_t qi = 0; qi < w->nqueues; qi++) {
+        ef_wq_t *q = &w->queues[qi];
+        size_t n = 0;
+        for (ef_chunk_t *c = w->chunks; c; c = c->next)
+            if (c->q == q && !c->stop)
+                n++;
+        if (n == 0)
+            continue;
+        const char **argv = ef_calloc(n + 4, sizeof *argv);
+        size_t a = 0;
+        argv[a++] = q->k_leases.s;
+        argv[a++] = q->k_owners.s;
+        argv[a++] = lease;
+        argv[a++] = w->id;
+        for (ef_chunk_t *c = w->chunks; c; c = c->next)
+            if (c->q == q && !c->stop)
+                argv[a++] = c->ref;
+        ef_redis_script(w->cmd, &ef_script_lease_extend, on_extend, w, 0, 2, (int)a, argv, NULL);
+        free(argv);
+    }
+}
+
+void ef_worker_tick(uv_timer_t *t) {
+    ef_worker_t *w = t->data;
+    w->ticks++;
+    if (!w->cmd_ready)
+        return;
+    if (w->ticks % 2 == 0)
+        ef_worker_heartbeat(w);
+    int extend_every = w->visibility_ms / 3 / EF_WORKER_TICK_MS;
+    if (extend_every < 1)
+        extend_every = 1;
+    if (w->ticks % extend_every == 0)
+        ef_worker_extend_leases(w);
+    for (size_t i = 0; i < w->nqueues; i++) {
+        ef_wq_t *q = &w->queues[i];
+        char batch[16], grace[24], scan[16];
+        snprintf(batch, sizeof batch, "%d", EF_WORKER_REAP_BATCH);
+        snprintf(grace, sizeof grace, "%d", w->visibility_ms);
+        snprintf(scan, sizeof scan, "%d", EF_WORKER_ORPHAN_SCAN);
+        const char *argv[] = {q->k_leases.s, q->k_owners.s, q->k_processing.s, q->k_pending.s,
+                              batch, grace, scan};
+        ef_redis_script(w->cmd, &ef_script_chunk_reap, on_reap, q, 0, 4, 7, argv, NULL);
+        const char *ex[] = {"EXISTS", q->k_paused.s};
+        ef_redis_cmd(w->cmd, on_paused, q, 0, 2, ex, NULL);
+        if (w->ticks % 5 == 0) {
+            const char *zr[] = {"ZRANGEBYSCORE", q->k_enqueuing.s, "-inf", "(", "LIMIT", "0", "10"};
+            char now[32];
+            snprintf(now, sizeof now, "(%lld", (long long)ef_now_ms());
+            zr[3] = now;
+            ef_redis_cmd(w->cmd, on_enqueuing, q, 0, 7, zr, NULL);
+        }
+        flush_stats(q);
+        if (q->hold_until && ef_mono_ms() >= q->hold_until) {
+            q->hold_until = 0;
+            ef_worker_take_queue(q);
+        }
+    }
+    ef_worker_acks_tick(w);
+    ef_worker_take_kick(w);
+}

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Entity tasks: the walk of one entity through its recipe's steps.  Each
+ * provider has a ready queue; dispatch starts requests while the worker has
+ * fewer than --concurrency in flight and the provider is under its own cap.
+ * Responses are judged by the recipe (lib/ef_recipe); transient failures
+ * (429, 5xx, timeouts, resets) wait in the retry heap with exponential
+ * backoff and jitter, never shorter than the server's Retry-After.  A task
+ * ends with one outcome (u c n e), which chunk_ack records.
+ */
+#include "worker.h"
+
+#include "ef_job.h"
+#include "ef_log.h"
+#include "ef_text.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the retry heap (min-heap on due_ms) ---- */
+
+static void heap_swap(ef_worker_t *w, size_t a, size_t b) {
+    ef_task_t *t = w->heap[a];
+    w->heap[a] = w->heap[b];
+    w->heap[b] = t;
+}
+
+static void heap_push(ef_worker_t *w, ef_task_t *t) {
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? w->capheap * 2 : 64;
+        w->heap = ef_realloc(w->heap, sizeof *w->heap * w->capheap);
+    }
+    size_t i = w->nheap++;
+    w->heap[i] = t;
+    while (i > 0 && w->heap[(i - 1) / 2]->due_ms > w->heap[i]->due_ms) {
+        heap_swap(w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static ef_task_t *heap_pop(ef_worker_t *w) {
+    ef_task_t *top = w->heap[0];
+    w->heap[0] = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->nheap && w->heap[l]->due_ms < w->heap[m]->due_ms)
+            m = l;
+        if (r < w->nheap && w->heap[r]->due_ms < w->heap[m]->due_ms)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(w, i, m);
+        i = m;
+    }
+    return top;
+}
+
+static void arm_retry_timer(ef_worker_t *w) {
+    if (w->nheap == 0 || w->stopping) {
+        uv_timer_stop(&w->retry_timer);
+        return;
+    }
+    uint64_t now = ef_mono_ms(), due = w->heap[0]->due_ms;
+    uv_timer_start(&w->retry_timer, ef_worker_retry_fire, due > now ? due - now : 0, 0);
+}
+
+static void ready_push(ef_prov_t *p, ef_task_t *t, int front) {
+    t->queued = 1;
+    t->next = NULL;
+    if (front) {
+        t->next = p->ready_head;
+        p->ready_head = t;
+        if (!p->ready_tail)
+            p->ready_tail = t;
+    } else {
+        if (p->ready_tail)
+            p->ready_tail->next = t;
+        else
+            p->ready_head = t;
+        p->ready_tail = t;
+    }
+}
+
+static ef_task_t *ready_pop(ef_prov_t *p) {
+    ef_task_t *t = p->ready_head;
+    if (t) {
+        p->ready_head = t->next;
+        if (!p->ready_head)
+            p->ready_tail = NULL;
+        t->next = NULL;
+        t->queued = 0;
+    }
+    return t;
+}
+
+void ef_worker_retry_fire(uv_timer_t *timer) {
+    ef_worker_t *w = timer->data;
+    uint64_t now = ef_mono_ms();
+    while (w->nheap > 0 && w->heap[0]->due_ms <= now) {
+        ef_task_t *t = heap_pop(w);
+        t->queued = 0;
+        if (t->chunk->stop)
+            continue;
+        ready_push(t->chunk->prov, t, 1);
+    }
+    arm_retry_timer(w);
+    ef_worker_dispatch(w);
+}
+
+/* ---- outcomes ---- */
+
+/* Gives a task its outcome; fields and error are taken over. */
+static void resolve(ef_task_t *t, char outcome, char *fields, const char *error) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    t->outcome = outcome;
+    t->fields = fields;
+    t->error = error ? ef_strdup(error) : NULL;
+    c->unresolved--;
+    w->unresolved--;
+    w->c_processed++;
+    if (outcome == EF_OUTCOME_ERROR)
+        w->c_errors++;
+    if (outcome == EF_OUTCOME_UPDATED && fields && c->prov->rc->result_key) {
+        ef_recipe_scope_t scope = {t->entity, t->vars};
+        ef_buf_t filled, key;
+        char err[EF_ERR_LEN] = "empty key";
+        ef_buf_init(&filled);
+        ef_buf_init(&key);
+        if (ef_template_fill(c->prov->rc->result_key, &scope, 0, &filled, err) == 0 &&
+            filled.len > 0 && filled.len < 1024) {
+            ef_buf_appends(&key, "farm:{");
+            ef_buf_appends(&key, c->q->name);
+            ef_buf_appends(&key, "}:");
+            ef_buf_append(&key, filled.s, filled.len);
+            t->result_key = key.s;
+        } else {
+            ef_debug("job %s: no result key for entity %d: %s", c->job_id, t->index, err);
+            ef_buf_free(&key);
+        }
+        ef_buf_free(&filled);
+    }
+    cJSON_Delete(t->vars);
+    t->vars = NULL;
+    if (c->unresolved == 0)
+        ef_chunk_ack(c);
+    ef_worker_take_kick(w);
+}
+
+/* Turns the extracted object into a flat object of strings (numbers as
+ * their JSON text, arrays and objects as JSON) for the result hash. */
+static char *flatten(cJSON *fields) {
+    cJSON *flat = cJSON_CreateObject();
+    char *s;
+    for (cJSON *f = fields ? fields->child : NULL; f; f = f->next) {
+        if (!f->string)
+            continue;
+        if (cJSON_IsString(f)) {
+            cJSON_AddStringToObject(flat, f->string, f->valuestring);
+        } else {
+            char *v = cJSON_PrintUnformatted(f);
+            if (v) {
+                cJSON_AddStringToObject(flat, f->string, v);
+                cJSON_free(v);
+            }
+        }
+    }
+    s = cJSON_PrintUnformatted(flat);
+    cJSON_Delete(flat);
+    return s;
+}
+
+static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    c->q->st_retries++;
+    if (t->attempt >= c->prov->rc->retries) {
+        char msg[EF_ERR_LEN];
+        snprintf(msg, sizeof msg, "%s (gave up after %d retries)", why, t->attempt);
+        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
+        return;
+    }
+    t->attempt++;
+    double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, t->attempt - 1);
+    if (base > EF_WORKER_BACKOFF_MAX_MS)
+        base = EF_WORKER_BACKOFF_MAX_MS;
+    uint64_t delay = (uint64_t)(base / 2 + ef_rand01() * base / 2);
+    if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
+        delay = (uint64_t)retry_after_ms + (uint64_t)(ef_rand01() * 100);
+    t->due_ms = ef_mono_ms() + delay;
+    t->queued = 1;
+    heap_push(w, t);
+    arm_retry_timer(w);
+}
+
+static void on_response(const ef_http_resp_t *resp, void *arg) {
+    ef_task_t *t = arg;
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    ef_wq_t *q = c->q;
+    char err[EF_ERR_LEN] = "";
+    t->in_flight = 0;
+    c->inflight--;
+    w->inflight--;
+    c->prov->inflight--;
+    if (resp->err == EF_HTTP_E_ABORTED || c->stop) {
+        /* the worker is stopping, or the chunk is no longer ours */
+        ef_chunk_maybe_finish(c);
+        ef_worker_dispatch(w);
+        return;
+    }
+    if (resp->err != EF_HTTP_OK) {
+        q->st_transport++;
+        switch (resp->err) {
+        case EF_HTTP_E_TIMEOUT:
+        case EF_HTTP_E_CONNECT:
+        case EF_HTTP_E_RESET:
+            snprintf(err, sizeof err, "%s", resp->errmsg ? resp->errmsg : "transport error");
+            retry_or_fail(t, -1, err);
+            break;
+        case EF_HTTP_E_TOO_BIG:
+            snprintf(err, sizeof err, "response over %zu bytes", c->prov->rc->max_body);
+            resolve(t, EF_OUTCOME_ERROR, NULL, err);
+            break;
+        default:
+            snprintf(err, sizeof err, "%s", resp->errmsg ? resp->errmsg : "HTTP error");
+            resolve(t, EF_OUTCOME_ERROR, NULL, err);
+        }
+        ef_chunk_maybe_finish(c);
+        ef_worker_dispatch(w);
+        return;
+    }
+    if (resp->status >= 200 && resp->status < 300)
+        q->st_2xx++;
+    else if (resp->status == 429)
+        q->st_429++;
+    else if (resp->status >= 500)
+        q->st_5xx++;
+    else if (resp->status >= 400)
+        q->st_4xx++;
+    ef_recipe_scope_t scope = {t->entity, t->vars};
+    cJSON *fields = NULL;
+    ef_step_verdict_t v = ef_recipe_judge(c->prov->rc, t->step, resp->status, resp->body,
+                                          resp->body_len, &scope, &fields, err);
+    switch (v) {
+    case EF_STEP_NEXT:
+        t->step++;
+        t->attempt = 0;
+        ready_push(c->prov, t, 1);
+        break;
+    case EF_STEP_DONE: {
+        char *flat = flatten(fields);
+        cJSON_Delete(fields);
+        resolve(t, EF_OUTCOME_UPDATED, flat, NULL);
+        break;
+    }
+    case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
+    case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
+    case EF_STEP_RETRY: retry_or_fail(t, resp->retry_after_ms, err[0] ? err : "transient error"); break;
+    default: resolve(t, EF_OUTCOME_ERROR, NULL, err[0] ? err : "provider error"); break;
+    }
+    ef_chunk_maybe_finish(c);
+    ef_worker_dispatch(w);
+}
+
+/* Starts the request of t's current step; on a template error the entity
+ * gets an error outcome. */
+static void send_request(ef_task_t *t) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    const ef_recipe_t *rc = c->prov->rc;
+    const ef_recipe_step_t *s = &rc->steps[t->step];
+    ef_recipe_scope_t scope = {t->entity, t->vars};
+    ef_buf_t url, body;
+    ef_buf_t hdr[16];
+    const char *hv[16];
+    size_t nh = s->nheaders < 16 ? s->nheaders : 16;
+    char err[EF_ERR_LEN], msg[EF_ERR_LEN];
+    int rc_ = 0;
+
+    ef_buf_init(&url);
+    ef_buf_init(&body);
+    for (size_t i = 0; i < nh; i++)
+        ef_buf_init(&hdr[i]);
+    if (ef_template_fill(s->url, &scope, 1, &url, err) != 0) {
+        snprintf(msg, sizeof msg, "step %.64s url: %.400s", s->name, err);
+        rc_ = -1;
+    }
+    for (size_t i = 0; rc_ == 0 && i < nh; i++) {
+        if (ef_template_fill(s->headers[i], &scope, 0, &hdr[i], err) != 0) {
+            snprintf(msg, sizeof msg, "step %.64s header %zu: %.400s", s->name, i + 1, err);
+            rc_ = -1;
+        }
+        hv[i] = hdr[i].s ? hdr[i].s : "";
+    }
+    if (rc_ == 0 && s->body && ef_template_fill(s->body, &scope, 0, &body, err) != 0) {
+        snprintf(msg, sizeof msg, "step %.64s body: %.400s", s->name, err);
+        rc_ = -1;
+    }
+    if (rc_ == 0) {
+        ef_http_req_t req = {
+            .method = s->method,
+            .url = url.s,
+            .headers = hv,
+            .nheaders = nh,
+            .body = body.s,
+            .body_len = body.len,
+            .timeout_ms = rc->timeout_ms,
+            .max_body = rc->max_body,
+        };
+        if (ef_http_request(w->http, &req, on_response, t) == 0) {
+            t->in_flight = 1;
+            c->inflight++;
+            w->inflight++;
+            c->prov->inflight++;
+            c->q->st_requests++;
+            w->c_requests++;
+        } else {
+            snprintf(msg, sizeof msg, "step %s: could not start the request", s->name);
+            rc_ = -1;
+        }
+    }
+    ef_buf_free(&url);
+    ef_buf_free(&body);
+    for (size_t i = 0; i < nh; i++)
+        ef_buf_free(&hdr[i]);
+    if (rc_ != 0)
+        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
+}
+
+void ef_worker_dispatch(ef_worker_t *w) {
+    if (w->stopping)
+        return;
+    size_t idle_rounds = 0;
+    while (w->inflight < (size_t)w->concurrency && w->nprovs > 0 && idle_rounds < w->nprovs) {
+        ef_prov_t *p = &w->provs[w->prov_rr % w->nprovs];
+        w->prov_rr++;
+        if (!p->ready_head || (p->rc->concurrency > 0 && p->inflight >= (size_t)p->rc->concurrency)) {
+            idle_rounds++;
+            continue;
+        }
+        idle_rounds = 0;
+        ef_task_t *t = ready_pop(p);
+        if (t->chunk->stop || t->outcome != EF_OUTCOME_NONE)
+            continue;
+        send_request(t);
+    }
+}
+
+/* ---- chunks ---- */
+
+int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *outcomes, size_t olen,
+                  char *err) {
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        if (ndjson[i] == '\n')
+            n++;
+    if (!outcomes || olen != n) {
+        ef_seterr(err, "%zu entities but %zu outcome slots", n, olen);
+        return -1;
+    }
+    c->tasks = ef_calloc(n, sizeof *c->tasks);
+    c->ntasks = n;
+    const char *p = ndjson, *end = ndjson + len;
+    for (size_t i = 0; i < n; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        ef_task_t *t = &c->tasks[i];
+        t->chunk = c;
+        t->index = (int)i;
+        t->outcome = outcomes[i];
+        if (t->outcome == EF_OUTCOME_NONE) {
+            t->entity = cJSON_ParseWithLength(p, (size_t)(le - p));
+            if (!cJSON_IsObject(t->entity)) {
+                ef_seterr(err, "entity %zu is not a JSON object", i);
+                return -1;
+            }
+            t->vars = cJSON_CreateObject();
+            /* {provider} is usable in templates (the default result key) */
+            cJSON_AddStringToObject(t->vars, "provider", c->prov->rc->name);
+            c->unresolved++;
+        } else {
+            t->acked = 2; /* recorded by an earlier delivery: no second request */
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+void ef_chunk_start(ef_chunk_t *c) {
+    ef_worker_t *w = c->w;
+    c->last_ack_ms = ef_mono_ms();
+    w->unresolved += c->unresolved;
+    if (c->unresolved == 0) {
+        ef_chunk_ack(c); /* nothing left: the ack closes the chunk */
+        return;
+    }
+    for (size_t i = 0; i < c->ntasks; i++)
+        if (c->tasks[i].outcome == EF_OUTCOME_NONE)
+            ready_push(c->prov, &c->tasks[i], 0);
+    ef_worker_dispatch(w);
+}
+
+/* Removes the chunk's tasks from every ready queue and the retry heap
+ * before the chunk is freed. */
+void ef_chunk_purge(ef_chunk_t *c) {
+    ef_worker_t *w = c->w;
+    int any = 0;
+    for (size_t i = 0; i < c->ntasks; i++)
+        any |= c->tasks[i].queued;
+    if (!any)
+        return;
+    ef_prov_t *p = c->prov;
+    ef_task_t **pp = &p->ready_head;
+    p->ready_tail = NULL;
+    while (*pp) {
+        if ((*pp)->chunk == c) {
+            (*pp)->queued = 0;
+            *pp = (*pp)->next;
+        } else {
+            p->ready_tail = *pp;
+            pp = &(*pp)->next;
+        }
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < w->nheap; i++) {
+        if (w->heap[i]->chunk == c)
+            w->heap[i]->queued = 0;
+        else
+            w->heap[keep++] = w->heap[i];
+    }
+    if (keep != w->nheap) {
+        w->nheap = keep;
+        /* rebuild the heap order */
+        for (size_t i = w->nheap / 2; i-- > 0;) {
+            size_t j = i;
+            for (;;) {
+                size_t l = 2 * j + 1, r = l + 1, m = j;
+                if (l < w->nheap && w->heap[l]->due_ms < w->heap[m]->due_ms)
+                    m = l;
+                if (r < w->nheap && w->heap[r]->due_ms < w->heap[m]->due_ms)
+                    m = r;
+                if (m == j)
+                    break;
+                heap_swap(w, j, m);
+                j = m;
+            }
+        }
+        arm_retry_timer(w);
+    }
+}

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The worker: takes chunks from one or more queues, asks each entity's
+ * provider about it over HTTP, and records every outcome exactly once.
+ *
+ * One libuv loop.  Redis connections (lib/ef_redis): `cmd` for scripts and
+ * heartbeats, and one `take` connection per queue blocked in BLMOVE from
+ * farm:{Q}:pending to farm:{Q}:processing, so several queues are served
+ * without starving any.  HTTP through lib/ef_http (curl multi on libuv).
+ *
+ * A taken chunk is claimed (chunk_claim.lua: lease, attempt count, skip of
+ * entities already done, dead list after --max-attempts) and becomes an
+ * ef_chunk_t holding one ef_task_t per entity.  A task walks the recipe's
+ * steps; each request goes through its provider's ready queue (the
+ * provider's concurrency cap, later its token bucket), and transient
+ * failures wait in one retry heap driven by one timer.  Outcomes are sent
+ * back in batches with chunk_ack.lua (at chunk end, or every second for a
+ * slow chunk); an ack that fails is resent, which is harmless because the
+ * script records each entity at most once.
+ *
+ * Prefetch: the worker keeps about 2 x --concurrency unresolved entities in
+ * hand (chunks held plus claims in flight), so --concurrency requests are
+ * in flight whenever there is work, and no more chunks than that are held.
+ *
+ * Timers: one 1 s tick (heartbeat, reaper, queue pause check, partial
+ * acks, lease extension every visibility/3), one retry timer, one drain
+ * timer.  States: running -> draining (SIGTERM/SIGINT: no new chunks,
+ * in-flight requests finish within --grace, unfinished chunks are handed
+ * back at once) -> stopped.  A second signal exits at once; leases bring
+ * the work back.
+ */
+#ifndef EF_WORKER_H
+#define EF_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "ef_common.h"
+#include "ef_http.h"
+#include "ef_keys.h"
+#include "ef_recipe.h"
+#include "ef_redis.h"
+#include "ef_redis_url.h"
+
+#define EF_WORKER_VISIBILITY_DEFAULT_S 60
+#define EF_WORKER_MAX_ATTEMPTS_DEFAULT 5
+#define EF_WORKER_CONCURRENCY_DEFAULT 16
+#define EF_WORKER_GRACE_DEFAULT_S 30
+#define EF_WORKER_TICK_MS 1000
+#define EF_WORKER_HEARTBEAT_TTL_S 10
+#define EF_WORKER_TAKE_BLOCK_S 5        /* BLMOVE timeout; loops while idle */
+#define EF_WORKER_ERROR_LOG_CAP 1000    /* entries kept in farm:{Q}:job:ID:errors */
+#define EF_WORKER_PARTIAL_ACK_MS 1000   /* a slow chunk reports progress this often */
+#define EF_WORKER_BACKOFF_BASE_MS 200
+#define EF_WORKER_BACKOFF_MAX_MS 30000
+#define EF_WORKER_REAP_BATCH 100
+#define EF_WORKER_ORPHAN_SCAN 200
+#define EF_WORKER_MAX_QUEUES 16
+
+typedef struct ef_worker_s ef_worker_t;
+typedef struct ef_chunk_s ef_chunk_t;
+typedef struct ef_task_s ef_task_t;
+
+/* One queue served by this worker. */
+typedef struct {
+    ef_worker_t *w;
+    char name[EF_QUEUE_MAX_LEN + 1];
+    ef_key_t k_pending, k_processing, k_leases, k_owners, k_dead, k_paused, k_stats, k_events,
+        k_enqueuing;
+    ef_redis_t *take;     /* dedicated connection for BLMOVE */
+    int taking;           /* a BLMOVE is outstanding */
+    int paused;           /* the queue is paused (seen in Redis) */
+    int claims;           /* claims in flight */
+    uint64_t hold_until;  /* do not take before this (ms, monotonic) */
+    long long client_id;  /* CLIENT ID of the take connection, to unblock it */
+    /* counters flushed to farm:{Q}:stats on each tick */
+    long st_requests, st_2xx, st_4xx, st_429, st_5xx, st_transport, st_retries;
+} ef_wq_t;
+
+/* One provider recipe and its dispatch state. */
+typedef struct {
+    const ef_recipe_t *rc;
+    size_t inflight;
+    ef_task_t *ready_head, *ready_tail; /* tasks waiting for a request slot */
+} ef_prov_t;
+
+struct ef_task_s {
+    ef_chunk_t *chunk;
+    ef_task_t *next;        /* in a provider's ready queue */
+    int index;              /* entity index in its chunk */
+    cJSON *entity;
+    cJSON *vars;            /* values saved by earlier steps */
+    size_t step;
+    int attempt;            /* transient failures of the current request */
+    uint64_t due_ms;        /* retry time (monotonic) */
+    char outcome;           /* '.' unresolved, else u c n e */
+    int acked;              /* 0 not sent, 1 sent, 2 recorded */
+    int in_flight;
+    int queued;             /* in a ready queue or the retry heap */
+    char *fields;           /* flat JSON object of strings, or NULL */
+    char *error;            /* reason for an error outcome, or NULL */
+    char *result_key;       /* farm:{Q}:... result hash, or NULL */
+};
+
+struct ef_chunk_s {
+    ef_chunk_t *prev, *next;
+    ef_worker_t *w;
+    ef_wq_t *q;
+    ef_prov_t *prov;
+    char ref[EF_JOB_ID_MAX_LEN + 24];
+    char job_id[EF_JOB_ID_MAX_LEN + 1];
+    long n;
+    int dry_run;
+    int attempt;            /* delivery number from chunk_claim */
+    size_t ntasks;
+    ef_task_t *tasks;
+    size_t unresolved;      /* tasks without an outcome */
+    size_t inflight;        /* tasks with a request in flight */
+    int acking;             /* an ack is in flight */
+    int stop;               /* lease lost, job cancelled or paused: no new requests */
+    int release_mode;       /* 0 none, else hand back when quiet: 1 requeue, 2 drop */
+    int releasing;
+    uint64_t last_ack_ms;
+    ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts;
+};
+
+struct ef_worker_s {
+    uv_loop_t *loop;
+    ef_redis_url_t url;
+    ef_redis_t *cmd;
+    ef_http_t *http;
+    ef_recipes_t *recipes;
+    ef_prov_t *provs;
+    size_t nprovs;
+    size_t prov_rr;          /* round robin start for dispatch */
+    ef_wq_t queues[EF_WORKER_MAX_QUEUES];
+    size_t nqueues;
+    char id[160];
+    char host[128];
+    char queues_csv[EF_WORKER_MAX_QUEUES * (EF_QUEUE_MAX_LEN + 1)];
+    /* settings */
+    int concurrency;
+    int visibility_ms;
+    int max_attempts;
+    int grace_ms;
+    int http_max_conns;
+    /* chunks in hand */
+    ef_chunk_t *chunks;
+    size_t nchunks;
+    size_t unresolved;       /* unresolved tasks in every chunk held */
+    size_t inflight;         /* HTTP requests in flight */
+    /* retries: a binary heap on due_ms */
+    ef_task_t **heap;
+    size_t nheap, capheap;
+    uv_timer_t retry_timer;
+    uv_timer_t tick;
+    uv_timer_t drain_timer;
+    uv_signal_t sigterm, sigint;
+    int ticks;
+    int cmd_ready;
+    int draining;
+    int stopping;            /* closing handles */
+    int exit_code;
+    int64_t started_at;      /* ms */
+    /* counters for the heartbeat */
+    long long c_processed, c_errors, c_requests;
+};
+
+/* take.c */
+void ef_worker_take_kick(ef_worker_t *w);
+void ef_worker_take_queue(ef_wq_t *q);
+
+/* task.c */
+void ef_worker_dispatch(ef_worker_t *w);
+void ef_worker_retry_fire(uv_timer_t *t);
+int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *outcomes, size_t olen,
+                  char *err);
+void ef_chunk_start(ef_chunk_t *c);
+void ef_chunk_purge(ef_chunk_t *c);
+
+/* ack.c */
+void ef_chunk_ack(ef_chunk_t *c);
+void ef_chunk_maybe_finish(ef_chunk_t *c);
+void ef_chunk_free(ef_chunk_t *c);
+void ef_worker_acks_tick(ef_worker_t *w);
+void ef_worker_release_all(ef_worker_t *w);
+void ef_release_ref(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode);
+
+/* maint.c */
+void ef_worker_tick(uv_timer_t *t);
+void ef_worker_heartbeat(ef_worker_t *w);
+void ef_worker_register_providers(ef_worker_t *w);
+void ef_worker_extend_leases(ef_worker_t *w);
+
+/* main.c */
+void ef_worker_check_drained(ef_worker_t *w);
+size_t ef_worker_wanted(const ef_worker_t *w);
+
+#endif
