@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const char *const verbs[] = {"status", "list", "cancel", "pause", "resume",
-                                    "retry-errors", "results", NULL};
+                                    "retry-errors", "results", "rate-limit", NULL};
 
 int ef_enq_is_verb(const char *s) {
     for (int i = 0; verbs[i]; i++)
@@ -396,8 +396,55 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     return rc;
 }
 
+/* rate-limit P [REQUESTS PER_SECONDS [BURST]]: shows or sets the farm-wide
+ * token bucket of provider P.  Workers write their recipe's values when they
+ * start or get SIGHUP; this changes the running farm at once. */
+static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
+    ef_key_t k;
+    redisReply *r;
+    int64_t req, burst = 0;
+    double per;
+    char *end;
+    if (argc < 2 || argc == 3 || argc > 5 || !ef_provider_name_valid(argv[1])) {
+        fprintf(stderr, "enqueuer: usage: rate-limit PROVIDER [REQUESTS PER_SECONDS [BURST]]\n");
+        return EF_ENQ_EXIT_ERROR;
+    }
+    ef_key_ratelimit(&k, argv[1]);
+    if (argc >= 4) {
+        per = strtod(argv[3], &end);
+        if (ef_parse_i64(argv[2], strlen(argv[2]), &req) != 0 || req < 1 || *end || per <= 0 ||
+            per > 86400 || (argc == 5 && (ef_parse_i64(argv[4], strlen(argv[4]), &burst) != 0 || burst < 1))) {
+            fprintf(stderr, "enqueuer: rate-limit: REQUESTS and BURST are positive integers, "
+                            "PER_SECONDS a positive number\n");
+            return EF_ENQ_EXIT_ERROR;
+        }
+        r = redisCommand(st->redis, "HSET %s requests %lld per_seconds %s burst %lld", k.s,
+                         (long long)req, argv[3], (long long)(burst ? burst : req));
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "enqueuer: rate-limit: %s\n", r ? r->str : st->redis->errstr);
+            freeReplyObject(r);
+            return EF_ENQ_EXIT_ERROR;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(st->redis, "HGETALL %s", k.s);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "enqueuer: rate-limit: %s\n", r && r->str ? r->str : st->redis->errstr);
+        freeReplyObject(r);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    printf("{");
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        printf("%s\"%s\": \"%s\"", i ? ", " : "", r->element[i]->str, r->element[i + 1]->str);
+    printf("}\n");
+    freeReplyObject(r);
+    return EF_ENQ_EXIT_OK;
+}
+
 int ef_enq_admin(ef_enq_t *st, int argc, char **argv) {
     const char *verb = argv[0], *id = NULL;
+    if (strcmp(verb, "rate-limit") == 0)
+        return verb_rate_limit(st, argc, argv);
     if (strcmp(verb, "list") == 0) {
         if (argc > 1) {
             fprintf(stderr, "enqueuer: list takes no argument (use --limit, --status)\n");

@@ -62,6 +62,8 @@ const char *ef_key_global(ef_key_t *k, ef_key_global_kind_t kind);
 const char *ef_key_worker(ef_key_t *k, const char *worker_id);
 /* farm:ratelimit:{P}, HASH token bucket of provider P */
 const char *ef_key_ratelimit(ef_key_t *k, const char *provider);
+/* farm:ratelimit:{P}:waiters, ZSET worker id -> last ask (ms), for fair shares */
+const char *ef_key_ratelimit_waiters(ef_key_t *k, const char *provider);
 /* farm:cache:{P}:<hex digest>, STRING a cached provider response */
 const char *ef_key_cache(ef_key_t *k, const char *provider, const char *digest_hex);
 

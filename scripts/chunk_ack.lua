@@ -18,9 +18,9 @@
 --     [6] owners  [7] processing  [8] stats  [9..] result hashes
 -- ARGV[1] ref  [2] job id  [3] chunk number  [4] error log cap  [5] policy
 --     (keep|overwrite)  [6] events channel  [7] entity count in this call
---     then 6 per entity: index, outcome (u c n e), result key index in KEYS
+--     then 7 per entity: index, outcome (u c n e), result key index in KEYS
 --     (0 = none), fields JSON (flat object of strings, "" = none), error
---     message ("" = none), entity id
+--     message ("" = none), entity id, answered from the cache (0|1)
 -- Returns {job completed (0|1), chunk done (0|1), status, updated, conflicts,
 --          not_found, errors, processed, total, newly recorded}
 local job, outcomes, results, errors, leases, owners, processing, stats =
@@ -37,12 +37,12 @@ end
 local dry = st[2] == '1'
 local had_pending = string.find(oc, '.', 1, true) ~= nil
 local delta = {u = 0, c = 0, n = 0, e = 0}
-local newly = 0
+local newly, cached = 0, 0
 local chars = {}
 for i = 1, #oc do chars[i] = string.sub(oc, i, i) end
 local count = tonumber(ARGV[7])
 for e = 0, count - 1 do
-  local b = 8 + e * 6
+  local b = 8 + e * 7
   local idx = tonumber(ARGV[b])
   local o = ARGV[b + 1]
   local keyi = tonumber(ARGV[b + 2])
@@ -51,7 +51,12 @@ for e = 0, count - 1 do
   if idx and idx >= 0 and idx < #chars and chars[idx + 1] == '.' and delta[o] then
     if fields ~= '' then
       local f = cjson.decode(fields)
-      if o == 'u' and keyi > 0 then
+      local rtype = (o == 'u' and keyi > 0) and redis.call('TYPE', KEYS[keyi]).ok or 'none'
+      if rtype ~= 'none' and rtype ~= 'hash' then
+        -- the result key holds something else: an error for this entity, not for the batch
+        o = 'e'
+        msg = 'result key ' .. KEYS[keyi] .. ' holds a ' .. rtype .. ', not a hash'
+      elseif o == 'u' and keyi > 0 then
         local key = KEYS[keyi]
         local set = {}
         local conflict = false
@@ -76,18 +81,19 @@ for e = 0, count - 1 do
     chars[idx + 1] = o
     delta[o] = delta[o] + 1
     newly = newly + 1
+    if ARGV[b + 6] == '1' then cached = cached + 1 end
     if msg ~= '' then
       redis.call('LPUSH', errors, cjson.encode({id = ARGV[b + 5], chunk = tonumber(n), index = idx,
         error = msg, at = now}))
     end
   end
 end
+redis.call('LTRIM', errors, 0, cap - 1)
 local chunk_done, completed = 0, 0
 local status = st[1]
 if newly > 0 then
   oc = table.concat(chars)
   redis.call('HSET', outcomes, n, oc)
-  redis.call('LTRIM', errors, 0, cap - 1)
   local names = {u = 'updated', c = 'conflicts', n = 'not_found', e = 'errors'}
   for k, name in pairs(names) do
     if delta[k] > 0 then
@@ -96,6 +102,10 @@ if newly > 0 then
     end
   end
   redis.call('HINCRBY', job, 'processed', newly)
+  if cached > 0 then
+    redis.call('HINCRBY', job, 'cached', cached)
+    redis.call('HINCRBY', stats, 'cached', cached)
+  end
   redis.call('HSET', job, 'updated_at', now)
 end
 if not string.find(oc, '.', 1, true) then

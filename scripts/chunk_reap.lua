@@ -26,7 +26,11 @@ for _, ref in ipairs(expired) do
 end
 local scan = tonumber(ARGV[3]) or 0
 if scan > 0 then
-  local held = redis.call('LRANGE', processing, -scan, -1)
+  -- new orphans are at the left (BLMOVE pushes there), old ones at the right
+  local held = redis.call('LRANGE', processing, 0, scan - 1)
+  if redis.call('LLEN', processing) > scan then
+    for _, ref in ipairs(redis.call('LRANGE', processing, -scan, -1)) do held[#held + 1] = ref end
+  end
   for _, ref in ipairs(held) do
     if not redis.call('ZSCORE', leases, ref) then
       redis.call('ZADD', leases, 'NX', now + tonumber(ARGV[2]), ref)

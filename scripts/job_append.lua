@@ -27,8 +27,12 @@ end
 local added = 0
 for i = 4, #ARGV - 1, 2 do
   local count = tonumber(ARGV[i])
-  if not count or count < 1 then
-    return redis.error_reply('ERR bad entity count in chunk ' .. n)
+  local data = ARGV[i + 1]
+  local _, nl = string.gsub(data, '\n', '')
+  if not count or count < 1 or nl + 1 ~= count or string.find(data, '\n\n', 1, true) or
+     string.sub(data, 1, 1) == '\n' or string.sub(data, -1) == '\n' then
+    return redis.error_reply('ERR chunk ' .. n .. ' must hold ' .. tostring(ARGV[i]) ..
+      ' entities, one JSON object a line, no empty line')
   end
   redis.call('HSET', chunks, n, ARGV[i + 1])
   n = n + 1

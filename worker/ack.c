@@ -44,13 +44,15 @@ void ef_chunk_free(ef_chunk_t *c) {
     }
     for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE && t->entity)
+        if (c->started && t->outcome == EF_OUTCOME_NONE && t->entity)
             w->unresolved--;
         cJSON_Delete(t->entity);
         cJSON_Delete(t->vars);
         free(t->fields);
         free(t->error);
         free(t->result_key);
+        free(t->req_url);
+        free(t->req_body);
     }
     free(c->tasks);
     free(c);
@@ -64,14 +66,23 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 10) {
         for (size_t i = 0; i < a->nsent; i++)
             c->tasks[a->sent[i]].acked = 0; /* resent later; recorded at most once */
-        if (r && r->type == REDIS_REPLY_ERROR)
-            ef_error("ack of chunk %s failed: %s", c->ref, r->str);
+        /* back off: 1 s, 2 s, 4 s ... 30 s; the tick resends */
+        uint64_t backoff = 1000ULL << (c->ack_failures < 5 ? c->ack_failures : 5);
+        if (backoff > 30000)
+            backoff = 30000;
+        c->ack_failures++;
+        c->ack_retry_at = ef_mono_ms() + backoff;
+        if (r && r->type == REDIS_REPLY_ERROR && c->ack_failures <= 3)
+            ef_error("ack of chunk %s failed: %s (retrying in %llu ms)", c->ref, r->str,
+                     (unsigned long long)backoff);
         c->last_ack_ms = ef_mono_ms();
         free(a->sent);
         free(a);
         ef_chunk_maybe_finish(c);
         return;
     }
+    c->ack_failures = 0;
+    c->ack_retry_at = 0;
     for (size_t i = 0; i < a->nsent; i++) {
         ef_task_t *t = &c->tasks[a->sent[i]];
         t->acked = 2;
@@ -105,7 +116,7 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
 void ef_chunk_ack(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
     size_t nsend = 0, nkeys = ACK_FIXED_KEYS;
-    if (c->acking || !w->cmd_ready)
+    if (c->acking || !w->cmd_ready || (c->ack_retry_at && ef_mono_ms() < c->ack_retry_at))
         return;
     for (size_t i = 0; i < c->ntasks; i++)
         if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0)
@@ -114,7 +125,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
         ef_chunk_maybe_finish(c);
         return;
     }
-    size_t argc = ACK_FIXED_KEYS + nsend + ACK_FIXED_ARGS + nsend * 6;
+    size_t argc = ACK_FIXED_KEYS + nsend + ACK_FIXED_ARGS + nsend * 7;
     const char **argv = ef_calloc(argc, sizeof *argv);
     size_t *lens = ef_calloc(argc, sizeof *lens);
     char (*nums)[24] = ef_calloc(nsend * 2 + 4, sizeof *nums);
@@ -171,6 +182,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
         argv[ai++] = t->error ? t->error : "";
         cJSON *idv = t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, "id") : NULL;
         argv[ai++] = cJSON_IsString(idv) ? idv->valuestring : "";
+        argv[ai++] = (t->cache_hits > 0 && t->requests == 0) ? "1" : "0";
         t->acked = 1;
         a->sent[a->nsent++] = (int)i;
     }

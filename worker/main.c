@@ -40,7 +40,8 @@ static void usage(FILE *f) {
 "  -h, --help                this help\n"
 "  -V, --version             the version\n"
 "\n"
-"Signals: SIGTERM/SIGINT drain (no new chunks, in-flight requests finish within\n"
+"Signals: SIGHUP re-reads FILE's rate limits (the farm-wide buckets follow);\n"
+"SIGTERM/SIGINT drain (no new chunks, in-flight requests finish within\n"
 "--grace, unfinished chunks are handed back at once) and exit 0; a second signal\n"
 "exits at once, and leases bring the work back.\n",
             EF_WORKER_CONCURRENCY_DEFAULT, EF_WORKER_VISIBILITY_DEFAULT_S,
@@ -67,6 +68,8 @@ static void close_all(ef_worker_t *w) {
     uv_close((uv_handle_t *)&w->drain_timer, on_closed);
     uv_close((uv_handle_t *)&w->sigterm, on_closed);
     uv_close((uv_handle_t *)&w->sigint, on_closed);
+    uv_close((uv_handle_t *)&w->sighup, on_closed);
+    ef_ratelimit_close(w);
     for (size_t i = 0; i < w->nqueues; i++) {
         ef_redis_close(w->queues[i].take, NULL, NULL);
         w->queues[i].take = NULL;
@@ -119,6 +122,11 @@ static void drain_timeout(uv_timer_t *t) {
     }
     ef_worker_release_all(w);
     ef_worker_check_drained(w);
+    if (!w->cmd_ready && !w->stopping) {
+        ef_warn("redis unreachable at the end of the grace period: exiting; leases bring the "
+                "chunks still held back to the queue");
+        close_all(w);
+    }
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -148,6 +156,33 @@ static void on_signal(uv_signal_t *s, int signum) {
     ef_worker_check_drained(w);
 }
 
+/* SIGHUP: re-reads the recipe file and applies the new rate limits of the
+ * providers this worker runs (the bucket settings live in Redis, so the
+ * whole farm follows at once).  Other recipe changes need a restart. */
+static void on_sighup(uv_signal_t *s, int signum) {
+    ef_worker_t *w = s->data;
+    ef_recipes_t *fresh;
+    char err[EF_ERR_LEN];
+    (void)signum;
+    if (ef_recipes_load_file(w->providers_file, &fresh, err) != 0) {
+        ef_error("SIGHUP: keeping the current recipes: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < w->nprovs; i++) {
+        const ef_recipe_t *n = ef_recipes_get(fresh, w->provs[i].rc->name);
+        ef_recipe_t *cur = (ef_recipe_t *)w->provs[i].rc; /* only the rate fields change */
+        if (!n)
+            continue;
+        cur->rate_requests = n->rate_requests;
+        cur->rate_per_seconds = n->rate_per_seconds;
+        cur->rate_burst = n->rate_burst;
+    }
+    ef_recipes_free(fresh);
+    if (w->cmd_ready)
+        ef_ratelimit_register(w);
+    ef_info("SIGHUP: rate limits reloaded from %s", w->providers_file);
+}
+
 /* ---- connections ---- */
 
 static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
@@ -157,9 +192,11 @@ static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
     if (!ready)
         return;
     ef_worker_register_providers(w);
+    ef_ratelimit_register(w);
     ef_worker_heartbeat(w);
     ef_worker_acks_tick(w);
     ef_worker_take_kick(w);
+    ef_worker_dispatch(w);
     ef_worker_check_drained(w);
 }
 
@@ -362,6 +399,11 @@ int main(int argc, char **argv) {
     w.sigterm.data = w.sigint.data = &w;
     uv_signal_start(&w.sigterm, on_signal, SIGTERM);
     uv_signal_start(&w.sigint, on_signal, SIGINT);
+    uv_signal_init(&loop, &w.sighup);
+    w.sighup.data = &w;
+    uv_signal_start(&w.sighup, on_sighup, SIGHUP);
+    w.providers_file = providers;
+    ef_ratelimit_init(&w);
 
     ef_http_opts_t hopts = {.max_total_connections = w.concurrency,
                             .max_host_connections = w.concurrency,

@@ -99,10 +99,17 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
             free(c);
         } else if (ef_chunk_load(c, r->element[1]->str, r->element[1]->len, r->element[2]->str,
                                  r->element[2]->len, err) != 0) {
-            ef_error("chunk %s is malformed (%s); handing it back", c->ref, err);
-            ef_release_ref(q, c->ref, c->n, c->job_id, "requeue");
+            ef_error("chunk %s is malformed (%s); handing it back (it reaches the dead list "
+                     "after --max-attempts)", c->ref, err);
+            ef_release_ref(q, c->ref, c->n, c->job_id, "retry");
             ef_chunk_free(c);
         } else {
+            for (ef_chunk_t *o = w->chunks; o; o = o->next) {
+                if (strcmp(o->ref, c->ref) == 0 && !o->stop) {
+                    o->stop = 1; /* redelivered to us: the new claim supersedes it */
+                    o->release_mode = 0;
+                }
+            }
             c->next = w->chunks;
             if (w->chunks)
                 w->chunks->prev = c;

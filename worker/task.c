@@ -70,6 +70,7 @@ static void arm_retry_timer(ef_worker_t *w) {
 
 static void ready_push(ef_prov_t *p, ef_task_t *t, int front) {
     t->queued = 1;
+    p->nready++;
     t->next = NULL;
     if (front) {
         t->next = p->ready_head;
@@ -88,6 +89,7 @@ static void ready_push(ef_prov_t *p, ef_task_t *t, int front) {
 static ef_task_t *ready_pop(ef_prov_t *p) {
     ef_task_t *t = p->ready_head;
     if (t) {
+        p->nready--;
         p->ready_head = t->next;
         if (!p->ready_head)
             p->ready_tail = NULL;
@@ -197,6 +199,48 @@ static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
     arm_retry_timer(w);
 }
 
+/* Judges an answer (from the provider or from the cache) and moves the
+ * task on: next step, an outcome, or a retry. */
+static void handle_answer(ef_task_t *t, long status, const char *body, size_t len,
+                          long retry_after_ms, int from_cache) {
+    ef_chunk_t *c = t->chunk;
+    char err[EF_ERR_LEN] = "";
+    ef_recipe_scope_t scope = {t->entity, t->vars};
+    cJSON *fields = NULL;
+    ef_step_verdict_t v = ef_recipe_judge(c->prov->rc, t->step, status, body, len, &scope, &fields, err);
+    if (!from_cache && ef_cache_enabled(c->prov) && t->req_url &&
+        (v == EF_STEP_NEXT || v == EF_STEP_DONE || v == EF_STEP_NOT_FOUND || v == EF_STEP_CONFLICT))
+        ef_cache_put(t, c->prov->rc->steps[t->step].method, t->req_url, t->req_body,
+                     t->req_body ? strlen(t->req_body) : 0, status, body, len);
+    free(t->req_url);
+    free(t->req_body);
+    t->req_url = t->req_body = NULL;
+    if (from_cache)
+        t->cache_hits++;
+    switch (v) {
+    case EF_STEP_NEXT:
+        t->step++;
+        t->attempt = 0;
+        t->cache_checked = 0;
+        ready_push(c->prov, t, 1);
+        break;
+    case EF_STEP_DONE: {
+        char *flat = flatten(fields);
+        cJSON_Delete(fields);
+        resolve(t, EF_OUTCOME_UPDATED, flat, NULL);
+        break;
+    }
+    case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
+    case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
+    case EF_STEP_RETRY:
+        if (status == 429 && ef_ratelimit_needed(c->prov))
+            ef_ratelimit_penalty(c->prov, retry_after_ms);
+        retry_or_fail(t, retry_after_ms, err[0] ? err : "transient error");
+        break;
+    default: resolve(t, EF_OUTCOME_ERROR, NULL, err[0] ? err : "provider error"); break;
+    }
+}
+
 static void on_response(const ef_http_resp_t *resp, void *arg) {
     ef_task_t *t = arg;
     ef_chunk_t *c = t->chunk;
@@ -209,12 +253,29 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
     c->prov->inflight--;
     if (resp->err == EF_HTTP_E_ABORTED || c->stop) {
         /* the worker is stopping, or the chunk is no longer ours */
+        free(t->req_url);
+        free(t->req_body);
+        t->req_url = t->req_body = NULL;
         ef_chunk_maybe_finish(c);
         ef_worker_dispatch(w);
+        if (w->draining == 1 && w->inflight == 0 && resp->err != EF_HTTP_E_ABORTED)
+            ef_worker_release_all(w);
         return;
     }
     if (resp->err != EF_HTTP_OK) {
+        if (w->draining == 1 && w->inflight == 0) {
+            /* the last request of a drain failed: hand its entity back too */
+            free(t->req_url);
+            free(t->req_body);
+            t->req_url = t->req_body = NULL;
+            ready_push(c->prov, t, 1);
+            ef_worker_release_all(w);
+            return;
+        }
         q->st_transport++;
+        free(t->req_url);
+        free(t->req_body);
+        t->req_url = t->req_body = NULL;
         switch (resp->err) {
         case EF_HTTP_E_TIMEOUT:
         case EF_HTTP_E_CONNECT:
@@ -242,29 +303,34 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         q->st_5xx++;
     else if (resp->status >= 400)
         q->st_4xx++;
-    ef_recipe_scope_t scope = {t->entity, t->vars};
-    cJSON *fields = NULL;
-    ef_step_verdict_t v = ef_recipe_judge(c->prov->rc, t->step, resp->status, resp->body,
-                                          resp->body_len, &scope, &fields, err);
-    switch (v) {
-    case EF_STEP_NEXT:
-        t->step++;
-        t->attempt = 0;
-        ready_push(c->prov, t, 1);
-        break;
-    case EF_STEP_DONE: {
-        char *flat = flatten(fields);
-        cJSON_Delete(fields);
-        resolve(t, EF_OUTCOME_UPDATED, flat, NULL);
-        break;
-    }
-    case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
-    case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
-    case EF_STEP_RETRY: retry_or_fail(t, resp->retry_after_ms, err[0] ? err : "transient error"); break;
-    default: resolve(t, EF_OUTCOME_ERROR, NULL, err[0] ? err : "provider error"); break;
-    }
+    handle_answer(t, resp->status, resp->body, resp->body_len, resp->retry_after_ms, 0);
     ef_chunk_maybe_finish(c);
     ef_worker_dispatch(w);
+    if (w->draining == 1 && w->inflight == 0)
+        ef_worker_release_all(w);
+}
+
+static void on_cache(ef_task_t *t, long status, const char *body, size_t len) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    t->in_flight = 0;
+    c->inflight--;
+    w->inflight--;
+    c->prov->inflight--;
+    if (c->stop || w->stopping) {
+        ef_chunk_maybe_finish(c);
+        return;
+    }
+    if (status < 0) { /* a miss: now it needs a token and a request */
+        t->cache_checked = 1;
+        ready_push(c->prov, t, 1);
+    } else {
+        handle_answer(t, status, body, len, -1, 1);
+        ef_chunk_maybe_finish(c);
+    }
+    ef_worker_dispatch(w);
+    if (w->draining == 1 && w->inflight == 0)
+        ef_worker_release_all(w);
 }
 
 /* Starts the request of t's current step; on a template error the entity
@@ -301,6 +367,18 @@ static void send_request(ef_task_t *t) {
         snprintf(msg, sizeof msg, "step %.64s body: %.400s", s->name, err);
         rc_ = -1;
     }
+    if (rc_ == 0 && ef_cache_enabled(c->prov) && !t->cache_checked) {
+        if (ef_cache_get(t, s->method, url.s, body.s, body.len, on_cache) == 0) {
+            t->in_flight = 1;
+            c->inflight++;
+            w->inflight++;
+            c->prov->inflight++;
+        } else {
+            t->cache_checked = 1; /* redis down: go to the provider */
+            ready_push(c->prov, t, 1);
+        }
+        goto out;
+    }
     if (rc_ == 0) {
         ef_http_req_t req = {
             .method = s->method,
@@ -312,7 +390,12 @@ static void send_request(ef_task_t *t) {
             .timeout_ms = rc->timeout_ms,
             .max_body = rc->max_body,
         };
-        if (ef_http_request(w->http, &req, on_response, t) == 0) {
+        if (w->http && ef_http_request(w->http, &req, on_response, t) == 0) {
+            t->requests++;
+            if (ef_cache_enabled(c->prov)) {
+                t->req_url = ef_strdup(url.s);
+                t->req_body = body.s ? ef_strdup(body.s) : NULL;
+            }
             t->in_flight = 1;
             c->inflight++;
             w->inflight++;
@@ -324,6 +407,7 @@ static void send_request(ef_task_t *t) {
             rc_ = -1;
         }
     }
+out:
     ef_buf_free(&url);
     ef_buf_free(&body);
     for (size_t i = 0; i < nh; i++)
@@ -332,8 +416,14 @@ static void send_request(ef_task_t *t) {
         resolve(t, EF_OUTCOME_ERROR, NULL, msg);
 }
 
+/* Needs the task a token for its next action?  A cache lookup does not. */
+static int needs_token(const ef_task_t *t) {
+    const ef_prov_t *p = t->chunk->prov;
+    return ef_ratelimit_needed(p) && !(ef_cache_enabled(p) && !t->cache_checked);
+}
+
 void ef_worker_dispatch(ef_worker_t *w) {
-    if (w->stopping)
+    if (w->stopping || w->draining)
         return;
     size_t idle_rounds = 0;
     while (w->inflight < (size_t)w->concurrency && w->nprovs > 0 && idle_rounds < w->nprovs) {
@@ -343,10 +433,21 @@ void ef_worker_dispatch(ef_worker_t *w) {
             idle_rounds++;
             continue;
         }
-        idle_rounds = 0;
-        ef_task_t *t = ready_pop(p);
-        if (t->chunk->stop || t->outcome != EF_OUTCOME_NONE)
+        ef_task_t *t = p->ready_head;
+        if (t->chunk->stop || t->outcome != EF_OUTCOME_NONE) {
+            ready_pop(p);
             continue;
+        }
+        if (needs_token(t)) {
+            if (p->tokens <= 0) {
+                ef_ratelimit_ask(p);
+                idle_rounds++;
+                continue;
+            }
+            p->tokens--;
+        }
+        idle_rounds = 0;
+        ready_pop(p);
         send_request(t);
     }
 }
@@ -394,6 +495,7 @@ int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *out
 void ef_chunk_start(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
     c->last_ack_ms = ef_mono_ms();
+    c->started = 1;
     w->unresolved += c->unresolved;
     if (c->unresolved == 0) {
         ef_chunk_ack(c); /* nothing left: the ack closes the chunk */
@@ -420,6 +522,7 @@ void ef_chunk_purge(ef_chunk_t *c) {
     while (*pp) {
         if ((*pp)->chunk == c) {
             (*pp)->queued = 0;
+            p->nready--;
             *pp = (*pp)->next;
         } else {
             p->ready_tail = *pp;

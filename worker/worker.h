@@ -77,11 +77,21 @@ typedef struct {
     long st_requests, st_2xx, st_4xx, st_429, st_5xx, st_transport, st_retries;
 } ef_wq_t;
 
-/* One provider recipe and its dispatch state. */
+/* One provider recipe and its dispatch state: its ready queue, its share
+ * of the farm-wide token bucket, its wait timer. */
 typedef struct {
+    ef_worker_t *w;
     const ef_recipe_t *rc;
     size_t inflight;
+    size_t nready;
     ef_task_t *ready_head, *ready_tail; /* tasks waiting for a request slot */
+    ef_key_t k_bucket, k_waiters;
+    long tokens;            /* granted by the bucket, not spent yet */
+    int asking;             /* a ratelimit_take call is in flight */
+    int waiting;            /* wait_timer is running */
+    uint64_t paused_until;  /* after a 429 (monotonic ms) */
+    uv_timer_t wait_timer;
+    long long waits, granted;
 } ef_prov_t;
 
 struct ef_task_s {
@@ -97,6 +107,11 @@ struct ef_task_s {
     int acked;              /* 0 not sent, 1 sent, 2 recorded */
     int in_flight;
     int queued;             /* in a ready queue or the retry heap */
+    int cache_checked;      /* the cache was asked for the current step */
+    int cache_hits;         /* steps answered from the response cache */
+    int requests;           /* provider requests sent for this entity */
+    char *req_url;          /* the request in flight, kept to store its answer in the cache */
+    char *req_body;
     char *fields;           /* flat JSON object of strings, or NULL */
     char *error;            /* reason for an error outcome, or NULL */
     char *result_key;       /* farm:{Q}:... result hash, or NULL */
@@ -121,6 +136,9 @@ struct ef_chunk_s {
     int release_mode;       /* 0 none, else hand back when quiet: 1 requeue, 2 drop */
     int releasing;
     uint64_t last_ack_ms;
+    uint64_t ack_retry_at;  /* after a failed ack, not before this (monotonic ms) */
+    int ack_failures;
+    int started;            /* its tasks were counted in w->unresolved */
     ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts;
 };
 
@@ -155,7 +173,8 @@ struct ef_worker_s {
     uv_timer_t retry_timer;
     uv_timer_t tick;
     uv_timer_t drain_timer;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    const char *providers_file;
     int ticks;
     int cmd_ready;
     int draining;
@@ -177,6 +196,23 @@ int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *out
                   char *err);
 void ef_chunk_start(ef_chunk_t *c);
 void ef_chunk_purge(ef_chunk_t *c);
+
+/* ratelimit.c */
+int ef_ratelimit_needed(const ef_prov_t *p);
+void ef_ratelimit_ask(ef_prov_t *p);
+void ef_ratelimit_penalty(ef_prov_t *p, long pause_ms);
+void ef_ratelimit_register(ef_worker_t *w);
+void ef_ratelimit_init(ef_worker_t *w);
+void ef_ratelimit_close(ef_worker_t *w);
+
+/* cache.c */
+int ef_cache_enabled(const ef_prov_t *p);
+/* Looks the request up; fires done(t, status, body, len) or done(t, -1, NULL, 0) on a miss. */
+typedef void (*ef_cache_cb)(ef_task_t *t, long status, const char *body, size_t len);
+int ef_cache_get(ef_task_t *t, const char *method, const char *url, const char *body, size_t blen,
+                 ef_cache_cb done);
+void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char *body, size_t blen,
+                  long status, const char *resp, size_t rlen);
 
 /* ack.c */
 void ef_chunk_ack(ef_chunk_t *c);

@@ -56,6 +56,7 @@ ef_cleanup() {
   local p
   for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   ef_redis_stop
+  declare -F ef_netns_cleanup >/dev/null && ef_netns_cleanup
   [ -n "$EF_TMP" ] && rm -rf "$EF_TMP"
 }
 
@@ -143,4 +144,33 @@ ef_wait_job() {
     sleep 0.05
   done
   return 1
+}
+
+# ---- network namespaces ("hosts") ----
+# ef_netns_pair A B ADDR_A ADDR_B: creates namespaces A and B (names are
+# prefixed with ef$$ so parallel runs do not collide) joined by a veth pair
+# with the given /24 addresses, loopback up in both.  Returns 1 (and the
+# caller skips) where the machine does not allow it.  ef_cleanup removes
+# them.
+EF_NETNS=()
+ef_netns_pair() {
+  local a="ef$$$1" b="ef$$$2"
+  command -v ip >/dev/null 2>&1 || return 1
+  ip netns add "$a" 2>/dev/null || return 1
+  EF_NETNS+=("$a")
+  ip netns add "$b" 2>/dev/null || return 1
+  EF_NETNS+=("$b")
+  ip link add "v$$a" type veth peer name "v$$b" 2>/dev/null || return 1
+  ip link set "v$$a" netns "$a" && ip link set "v$$b" netns "$b" || return 1
+  ip -n "$a" addr add "$3/24" dev "v$$a" && ip -n "$b" addr add "$4/24" dev "v$$b" || return 1
+  ip -n "$a" link set lo up && ip -n "$b" link set lo up || return 1
+  ip -n "$a" link set "v$$a" up && ip -n "$b" link set "v$$b" up || return 1
+  return 0
+}
+ef_ns() { echo "ef$$$1"; }
+
+ef_netns_cleanup() {
+  local n
+  for n in "${EF_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
+  EF_NETNS=()
 }

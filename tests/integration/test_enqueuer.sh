@@ -93,6 +93,7 @@ redis_eval() { rcli --eval "$EF_ROOT/scripts/$1.lua" "${@:2}"; }
 ef_flush
 redis_eval job_create "$Q:job:S2" "$Q:jobs" "$Q:enqueuing" , S2 default items item 50 0 normal 30000 >/dev/null
 redis_eval job_append "$Q:job:S2" "$Q:job:S2:chunks" "$Q:enqueuing" , S2 30000 0 1 '{"id":"a"}' >/dev/null
+contains "append refuses a count that does not match the lines" "must hold 2 entities" "$(redis_eval job_append "$Q:job:S2" "$Q:job:S2:chunks" "$Q:enqueuing" , S2 30000 1 2 $'{"id":"b"}\n' 2>&1)"
 contains "seal refuses wrong totals" "holds 1 entities" "$(redis_eval job_seal "$Q:job:S2" "$Q:pending" "$Q:enqueuing" , S2 5 1 "$Q:events" 0 2>&1)"
 eq "nothing visible after a refused seal" 0 "$(rcli LLEN "$Q:pending")"
 contains "append refuses a gap" "expects chunk 1" "$(redis_eval job_append "$Q:job:S2" "$Q:job:S2:chunks" "$Q:enqueuing" , S2 30000 5 1 '{"id":"b"}' 2>&1)"

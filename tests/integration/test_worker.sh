@@ -276,6 +276,26 @@ contains "redis restart: connection loss logged" "connection lost" "$(cat "$D/rr
 check "redis restart: the worker is alive" kill -0 "$rw"
 kill_workers "$rw"
 
+# ---- hostile Redis contents ----
+ef_flush
+ef_worker_start "$D/h.log" --providers "$D/items.json" --concurrency 8 --max-attempts 2; hw=$EF_LAST_PID
+rcli SET "$Q:result:items:2" not-a-hash >/dev/null
+id=$(seq 1 5 | "$ENQ" --provider items --chunk-size 5 - 2>/dev/null)
+if ef_wait_job "$id" completed 20; then ok "wrong-type result key: job completes"; else fail "wrong-type result key" "$(counts "$id")"; fi
+eq "wrong-type result key: only that entity errs" "4 0 0 1" "$(counts "$id")"
+contains "wrong-type result key: error says why" "holds a string" "$(rcli LRANGE "$Q:job:$id:errors" 0 0)"
+check "wrong-type result key: no ack storm in the log" test "$(grep -c 'ack of chunk' "$D/h.log")" -le 3
+redis_eval() { rcli --eval "$EF_ROOT/scripts/$1.lua" "${@:2}"; }
+redis_eval job_create "$Q:job:BAD1" "$Q:jobs" "$Q:enqueuing" , BAD1 default items item 50 0 normal 30000 >/dev/null
+redis_eval job_append "$Q:job:BAD1" "$Q:job:BAD1:chunks" "$Q:enqueuing" , BAD1 30000 0 1 '{"id":"1"}' >/dev/null
+rcli HSET "$Q:job:BAD1:chunks" 0 'not json' >/dev/null
+redis_eval job_seal "$Q:job:BAD1" "$Q:pending" "$Q:enqueuing" , BAD1 1 1 "$Q:events" 0 >/dev/null
+if ef_wait_job BAD1 completed 20; then ok "corrupt chunk: reaches the dead list, job completes"; else fail "corrupt chunk" "status $(job_field BAD1 status) attempts $(rcli HGET "$Q:job:BAD1:attempts" 0)"; fi
+eq "corrupt chunk: its entity is an error" "0 0 0 1" "$(counts BAD1)"
+id=$(seq 1 5 | "$ENQ" --provider items --chunk-size 5 - 2>/dev/null)
+if ef_wait_job "$id" completed 20; then ok "corrupt chunk: the worker still takes work"; else fail "worker wedged after a corrupt chunk" "$(counts "$id")"; fi
+kill_workers "$hw"
+
 # ---- misuse ----
 out=$("$BIN/worker" 2>&1); eq "worker without --providers: exit 1" 1 $?
 contains "worker without --providers: message" "--providers FILE is required" "$out"
