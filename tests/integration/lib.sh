@@ -174,3 +174,33 @@ ef_netns_cleanup() {
   for n in "${EF_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
   EF_NETNS=()
 }
+
+# ef_netns_bridge PREFIX NAME...: "hosts" NAME... as network namespaces on
+# one bridge that lives in its own namespace; host i gets PREFIX.i/24
+# (i from 1).  Returns 1 where namespaces cannot be made (callers skip).
+# ef_netns_cut NAME / ef_netns_heal NAME detach / reattach a host's bridge
+# port: its packets are dropped silently, its link stays up.
+ef_netns_bridge() {
+  local prefix=$1; shift
+  local br i=1 h
+  br=$(ef_ns BR)
+  command -v ip >/dev/null 2>&1 || return 1
+  ip netns add "$br" 2>/dev/null || return 1
+  EF_NETNS+=("$br")
+  ip -n "$br" link add br0 type bridge && ip -n "$br" link set br0 up || return 1
+  for h in "$@"; do
+    local ns; ns=$(ef_ns "$h")
+    ip netns add "$ns" 2>/dev/null || return 1
+    EF_NETNS+=("$ns")
+    ip link add "e$$h$i" type veth peer name "b$$h$i" 2>/dev/null || return 1
+    ip link set "e$$h$i" netns "$ns" && ip link set "b$$h$i" netns "$br" || return 1
+    ip -n "$br" link set "b$$h$i" master br0 && ip -n "$br" link set "b$$h$i" up || return 1
+    ip -n "$ns" addr add "$prefix.$i/24" dev "e$$h$i" || return 1
+    ip -n "$ns" link set lo up && ip -n "$ns" link set "e$$h$i" up || return 1
+    eval "EF_PORT_$h=b$$h$i"
+    i=$((i + 1))
+  done
+  return 0
+}
+ef_netns_cut() { local v="EF_PORT_$1"; ip -n "$(ef_ns BR)" link set dev "${!v}" nomaster; }
+ef_netns_heal() { local v="EF_PORT_$1"; ip -n "$(ef_ns BR)" link set dev "${!v}" master br0; }
