@@ -64,9 +64,12 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
         }
         freeReplyObject(r);
     }
+    /* one pipelined round trip for every script */
+    for (const ef_script_t *const *s = ef_scripts_all; *s; s++)
+        redisAppendCommand(c, "SCRIPT LOAD %b", (*s)->body, (*s)->len);
     for (const ef_script_t *const *s = ef_scripts_all; *s; s++) {
-        r = redisCommand(c, "SCRIPT LOAD %b", (*s)->body, (*s)->len);
-        if (!r || r->type != REDIS_REPLY_STRING) {
+        r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r || r->type != REDIS_REPLY_STRING) {
             ef_seterr(err, "redis at %s: SCRIPT LOAD %s failed: %s", where, (*s)->name,
                       r ? (r->str ? r->str : "unexpected reply") : c->errstr);
             goto fail;
