@@ -189,6 +189,7 @@ typedef struct {
     long chunk;          /* next chunk to load */
     redisReply *data;    /* HGET chunks N */
     redisReply *outc;    /* HGET outcomes N */
+    redisReply *res;     /* HGET results N */
     const char *cursor;  /* next line in data */
     long index;          /* entity index within the chunk */
     char want;           /* outcome to select, 0 = every entity */
@@ -198,17 +199,22 @@ typedef struct {
 /* Loads chunk w->chunk; returns 1, 0 past the last chunk, -1 on error. */
 static int walk_load(walk_t *w) {
     ef_key_t kc, ko;
+    ef_key_t kr;
     freeReplyObject(w->data);
     freeReplyObject(w->outc);
-    w->data = w->outc = NULL;
+    freeReplyObject(w->res);
+    w->data = w->outc = w->res = NULL;
     if (w->chunk >= w->nchunks)
         return 0;
     ef_key_job(&kc, w->st->queue, w->job_id, EF_KEY_JOB_CHUNKS);
     ef_key_job(&ko, w->st->queue, w->job_id, EF_KEY_JOB_OUTCOMES);
+    ef_key_job(&kr, w->st->queue, w->job_id, EF_KEY_JOB_RESULTS);
     redisAppendCommand(w->st->redis, "HGET %s %ld", kc.s, w->chunk);
     redisAppendCommand(w->st->redis, "HGET %s %ld", ko.s, w->chunk);
+    redisAppendCommand(w->st->redis, "HGET %s %ld", kr.s, w->chunk);
     if (redisGetReply(w->st->redis, (void **)&w->data) != REDIS_OK ||
-        redisGetReply(w->st->redis, (void **)&w->outc) != REDIS_OK) {
+        redisGetReply(w->st->redis, (void **)&w->outc) != REDIS_OK ||
+        redisGetReply(w->st->redis, (void **)&w->res) != REDIS_OK) {
         ef_seterr(w->err, "redis: %s", w->st->redis->errstr);
         return -1;
     }
@@ -250,6 +256,7 @@ static int walk_next(walk_t *w, const char **line, size_t *len, char *outcome, l
 static void walk_free(walk_t *w) {
     freeReplyObject(w->data);
     freeReplyObject(w->outc);
+    freeReplyObject(w->res);
 }
 
 static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
@@ -276,7 +283,6 @@ static int verb_results(ef_enq_t *st, const char *id) {
     long chunk, idx;
     int rc;
     FILE *out = stdout;
-    ef_key_t kr;
     ef_buf_t b;
 
     if (walk_init(&w, st, id, 0) != 0)
@@ -288,23 +294,23 @@ static int verb_results(ef_enq_t *st, const char *id) {
             return EF_ENQ_EXIT_ERROR;
         }
     }
-    ef_key_job(&kr, st->queue, id, EF_KEY_JOB_RESULTS);
     ef_buf_init(&b);
     while ((rc = walk_next(&w, &line, &len, &oc, &chunk, &idx)) == 1) {
         /* {"entity":{...},"outcome":"updated","result":{...}} */
-        redisReply *r = redisCommand(st->redis, "HGET %s %ld:%ld", kr.s, chunk, idx);
+        const char *rj;
+        size_t rl;
         ef_buf_reset(&b);
         ef_buf_appends(&b, "{\"entity\":");
         ef_buf_append(&b, line, len);
         ef_buf_appends(&b, ",\"outcome\":\"");
         ef_buf_appends(&b, ef_outcome_name(oc));
         ef_buf_appendc(&b, '"');
-        if (r && r->type == REDIS_REPLY_STRING && r->len > 0) {
+        if (w.res && w.res->type == REDIS_REPLY_STRING &&
+            ef_job_result_find(w.res->str, w.res->len, idx, &rj, &rl) && rl > 0) {
             ef_buf_appends(&b, ",\"result\":");
-            ef_buf_append(&b, r->str, r->len);
+            ef_buf_append(&b, rj, rl);
         }
         ef_buf_appends(&b, "}\n");
-        freeReplyObject(r);
         if (fwrite(b.s, 1, b.len, out) != b.len) {
             fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
             rc = -2;

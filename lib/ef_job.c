@@ -54,6 +54,23 @@ void ef_job_id_new(char out[EF_JOB_ID_LEN + 1]) {
     out[EF_JOB_ID_LEN] = '\0';
 }
 
+int ef_job_result_find(const char *res, size_t len, long index, const char **json, size_t *jlen) {
+    const char *p = res, *end = res + len;
+    while (res && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *tab = memchr(p, '\t', (size_t)(le - p));
+        int64_t i;
+        if (tab && ef_parse_i64(p, (size_t)(tab - p), &i) == 0 && i == index) {
+            *json = tab + 1;
+            *jlen = (size_t)(le - tab - 1);
+            return 1;
+        }
+        p = le + 1;
+    }
+    return 0;
+}
+
 void ef_iso8601(int64_t ms, char *buf, size_t len) {
     struct tm tm;
     time_t s = (time_t)(ms / 1000);

@@ -46,6 +46,10 @@ void ef_job_id_new(char out[EF_JOB_ID_LEN + 1]);
 cJSON *ef_job_to_json(const char *const *fields, const size_t *lens, size_t nfields,
                       int64_t now_ms);
 
+/* Finds entity `index` in a chunk's results field (lines "i<TAB>JSON");
+ * returns 1 with the JSON span, or 0. */
+int ef_job_result_find(const char *res, size_t len, long index, const char **json, size_t *jlen);
+
 /* ISO-8601 UTC with ms for a time in ms; "" for 0. */
 void ef_iso8601(int64_t ms, char *buf, size_t len);
 

@@ -11,8 +11,11 @@
 -- Results: for an "updated" entity with fields, the result hash KEYS[k] is
 -- merged under the policy: overwrite sets every field; keep sets missing
 -- fields only, and a stored value that differs makes the outcome a conflict.
+-- A result key that holds another type is an error for that entity alone.
 -- Dry run writes no result hash (the would-be fields still go to
--- job:results).  job:results keeps "N:i" -> fields for export.
+-- job:results).  job:results field N keeps one line "i<TAB>fields JSON" per
+-- entity of chunk N with fields, for export: one write per call, not one
+-- per entity.
 --
 -- KEYS[1] job  [2] job:outcomes  [3] job:results  [4] job:errors  [5] leases
 --     [6] owners  [7] processing  [8] stats  [9..] result hashes
@@ -38,6 +41,7 @@ local dry = st[2] == '1'
 local had_pending = string.find(oc, '.', 1, true) ~= nil
 local delta = {u = 0, c = 0, n = 0, e = 0}
 local newly, cached = 0, 0
+local lines = {}
 local chars = {}
 for i = 1, #oc do chars[i] = string.sub(oc, i, i) end
 local count = tonumber(ARGV[7])
@@ -50,21 +54,19 @@ for e = 0, count - 1 do
   local msg = ARGV[b + 4]
   if idx and idx >= 0 and idx < #chars and chars[idx + 1] == '.' and delta[o] then
     if fields ~= '' then
-      local f = cjson.decode(fields)
-      local rtype = (o == 'u' and keyi > 0) and redis.call('TYPE', KEYS[keyi]).ok or 'none'
-      if rtype ~= 'none' and rtype ~= 'hash' then
-        -- the result key holds something else: an error for this entity, not for the batch
-        o = 'e'
-        msg = 'result key ' .. KEYS[keyi] .. ' holds a ' .. rtype .. ', not a hash'
-      elseif o == 'u' and keyi > 0 then
+      if o == 'u' and keyi > 0 then
         local key = KEYS[keyi]
-        local set = {}
-        local conflict = false
+        local f = cjson.decode(fields)
+        local set = {key}
+        local conflict, bad = false, nil
         for k, v in pairs(f) do
           v = tostring(v)
           if policy == 'keep' then
-            local cur = redis.call('HGET', key, k)
-            if cur == false then
+            local cur = redis.pcall('HGET', key, k)
+            if type(cur) == 'table' and cur.err then
+              bad = cur.err
+              break
+            elseif cur == false then
               set[#set + 1] = k; set[#set + 1] = v
             elseif cur ~= v then
               conflict = true
@@ -74,9 +76,16 @@ for e = 0, count - 1 do
           end
         end
         if conflict then o = 'c' end
-        if not dry and #set > 0 then redis.call('HSET', key, unpack(set)) end
+        if not bad and not dry and #set > 1 then
+          local r = redis.pcall('HSET', unpack(set))
+          if type(r) == 'table' and r.err then bad = r.err end
+        end
+        if bad then
+          o = 'e'
+          msg = 'result key ' .. key .. ': ' .. bad
+        end
       end
-      redis.call('HSET', results, n .. ':' .. idx, fields)
+      lines[#lines + 1] = idx .. '\t' .. fields
     end
     chars[idx + 1] = o
     delta[o] = delta[o] + 1
@@ -88,8 +97,10 @@ for e = 0, count - 1 do
     end
   end
 end
-redis.call('LTRIM', errors, 0, cap - 1)
-local chunk_done, completed = 0, 0
+if #lines > 0 then
+  local cur = redis.call('HGET', results, n) or ''
+  redis.call('HSET', results, n, cur .. table.concat(lines, '\n') .. '\n')
+end
 local status = st[1]
 if newly > 0 then
   oc = table.concat(chars)
@@ -108,6 +119,8 @@ if newly > 0 then
   end
   redis.call('HSET', job, 'updated_at', now)
 end
+redis.call('LTRIM', errors, 0, cap - 1)
+local chunk_done, completed = 0, 0
 if not string.find(oc, '.', 1, true) then
   redis.call('LREM', processing, 1, ref)
   redis.call('ZREM', leases, ref)

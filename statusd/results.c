@@ -70,17 +70,18 @@ static void render_chunk(results_ctx_t *x, const ef_sd_reply_t *data, const ef_s
             oc = outc->str[i];
         if (n > 0 && (!x->want_set || oc == x->want ||
                       (x->want == EF_OUTCOME_NONE && !strchr("ucne", oc)))) {
-            const ef_sd_reply_t *r =
-                res && res->type == REDIS_REPLY_ARRAY && (size_t)i < res->elements ? res->element[i]
-                                                                                   : NULL;
+            const char *rj = NULL;
+            size_t rl = 0;
+            int have = res && res->type == REDIS_REPLY_STRING &&
+                       ef_job_result_find(res->str, res->len, i, &rj, &rl) && rl > 0;
             ef_buf_appends(&x->out, "{\"entity\":");
             ef_buf_append(&x->out, p, n);
             ef_buf_appends(&x->out, ",\"outcome\":\"");
             ef_buf_appends(&x->out, ef_outcome_name(oc));
             ef_buf_appendc(&x->out, '"');
-            if (r && r->type == REDIS_REPLY_STRING && r->len > 0) {
+            if (have) {
                 ef_buf_appends(&x->out, ",\"result\":");
-                ef_buf_append(&x->out, r->str, r->len);
+                ef_buf_append(&x->out, rj, rl);
             }
             ef_buf_appends(&x->out, "}\n");
         }
@@ -130,30 +131,18 @@ static void results_fetch(ef_sd_req_t *rq) {
     ef_key_t kc, ko, kr;
     long last = x->next + x->per;
     char num[24];
-    const char **argv;
-    char(*fields)[48];
     if (last > x->chunks_total)
         last = x->chunks_total;
     ef_key_job(&kc, x->queue, x->id, EF_KEY_JOB_CHUNKS);
     ef_key_job(&ko, x->queue, x->id, EF_KEY_JOB_OUTCOMES);
     ef_key_job(&kr, x->queue, x->id, EF_KEY_JOB_RESULTS);
-    argv = ef_malloc(((size_t)x->chunk_size + 2) * sizeof *argv);
-    fields = ef_malloc((size_t)x->chunk_size * sizeof *fields);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_chunks_done);
     for (long c = x->next; c < last; c++) {
         snprintf(num, sizeof num, "%ld", c);
         ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
         ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
-        argv[0] = "HMGET";
-        argv[1] = kr.s;
-        for (long i = 0; i < x->chunk_size; i++) {
-            snprintf(fields[i], sizeof fields[i], "%ld:%ld", c, i);
-            argv[2 + i] = fields[i];
-        }
-        ef_sd_batch_cmd(b, (int)x->chunk_size + 2, argv, NULL);
+        ef_sd_batch_cmdv(b, "HGET", kr.s, num, NULL);
     }
-    free(argv);
-    free(fields);
     if (ef_sd_batch_end(b) != 0)
         fail(rq, 503, "redis unavailable");
 }

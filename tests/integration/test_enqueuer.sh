@@ -248,7 +248,7 @@ out=$("$ENQ" status 'x{y}' 2>&1); contains "hostile job id refused" "not a valid
 ef_flush
 id=$("$ENQ" --provider items --chunk-size 3 "$D/ids7" 2>/dev/null)   # chunks: 1-3, 4-6, 7
 rcli HSET "$Q:job:$id:outcomes" 0 'ueu' 1 'nee' 2 'c' >/dev/null
-rcli HSET "$Q:job:$id:results" 0:0 '{"title":"Item 1"}' >/dev/null
+rcli HSET "$Q:job:$id:results" 0 $'0\t{"title":"Item 1"}\n' >/dev/null
 new=$("$ENQ" retry-errors "$id" 2>/dev/null)
 eq "retry-errors: a new job of the errored entities" 3 "$(rcli HGET "$Q:job:$new" total)"
 eq "retry-errors: the right entities" '{"id":"2"} {"id":"5"} {"id":"6"}' "$(rcli HGET "$Q:job:$new:chunks" 0 | tr '\n' ' ' | sed 's/ $//')"

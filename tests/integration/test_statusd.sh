@@ -273,7 +273,7 @@ eq "errors: newest first, as JSON" timeout "$(jget "$e" errors.0.error)"
 eq "errors: limit" 1 "$(jget "$(curl -s "$U/jobs/J1/errors?limit=1")" errors | python3 -c 'import json,sys;print(len(json.load(sys.stdin)))')"
 eq "errors of an unknown job: 404" 404 "$(code "$U/jobs/NOPE/errors")"
 rcli HSET "$Q:job:J1:outcomes" 0 "uuuuuuenec$(printf 'u%.0s' $(seq 1 40))" 1 "$(printf '.%.0s' $(seq 1 50))" >/dev/null
-rcli HSET "$Q:job:J1:results" 0:0 '{"title":"One"}' 0:1 '{"title":"Two"}' >/dev/null
+rcli HSET "$Q:job:J1:results" 0 $'0\t{"title":"One"}\n1\t{"title":"Two"}\n' >/dev/null
 curl -s "$U/jobs/J1/results" >"$D/res.http"
 "$ENQ" results J1 >"$D/res.enq" 2>/dev/null
 eq "results: one line per entity" 120 "$(wc -l <"$D/res.http")"
