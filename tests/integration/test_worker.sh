@@ -276,6 +276,31 @@ contains "redis restart: connection loss logged" "connection lost" "$(cat "$D/rr
 check "redis restart: the worker is alive" kill -0 "$rw"
 kill_workers "$rw"
 
+# ---- several queues in one worker, JSON logs ----
+ef_flush
+curl -s "http://127.0.0.1:$P/control?latency_ms=10" >/dev/null
+seq 1 600 >"$D/ids600q"
+ja=$("$ENQ" --queue qa --provider items --chunk-size 20 "$D/ids600q" 2>/dev/null)
+jb=$("$ENQ" --queue qb --provider items --chunk-size 20 "$D/ids600q" 2>/dev/null)
+ef_worker_start "$D/mq.log" --providers "$D/items.json" --concurrency 8 --queue qa,qb --log-format json; mq=$EF_LAST_PID
+ef_wait_for 30 '[ "$(job_field "$ja" processed qa)" -ge 150 ] || [ "$(job_field "$jb" processed qb)" -ge 150 ]'
+pa=$(job_field "$ja" processed qa); pb=$(job_field "$jb" processed qb)
+check "two queues served side by side ($pa and $pb done when one passed 150)" test "$pa" -gt 30 -a "$pb" -gt 30
+ef_wait_job "$ja" completed 60 qa; ef_wait_job "$jb" completed 60 qb
+eq "queue qa: exact" "540 60" "$(job_field "$ja" updated qa) $(job_field "$ja" not_found qa)"
+eq "queue qb: exact" "540 60" "$(job_field "$jb" updated qb) $(job_field "$jb" not_found qb)"
+check "--log-format json: every line is a JSON object" python3 -c '
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+assert lines
+for l in lines:
+    d = json.loads(l)
+    assert {"ts", "level", "program", "pid", "msg"} <= d.keys()
+' "$D/mq.log"
+contains "--log-format json: lifecycle line" "job $ja starting" "$(cat "$D/mq.log")"
+kill_workers "$mq"
+curl -s "http://127.0.0.1:$P/control?latency_ms=0" >/dev/null
+
 # ---- hostile Redis contents ----
 ef_flush
 ef_worker_start "$D/h.log" --providers "$D/items.json" --concurrency 8 --max-attempts 2; hw=$EF_LAST_PID
