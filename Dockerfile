@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: MIT
+# enrichfarm image: the three programs (enqueuer, worker, statusd) and the
+# mock provider, on Debian bookworm.  Stage one builds with the -dev
+# packages; stage two keeps only the runtime libraries.  Used by
+# docker-compose.yml; checked by tests/integration/test_compose.sh.
+#   docker build -t enrichfarm .
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential pkg-config \
+      libhiredis-dev libuv1-dev libcurl4-openssl-dev libcjson-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN make -j"$(nproc)" all \
+ && make install PREFIX=/usr/local DESTDIR=/out \
+ && install -m 0755 bin/mockprov /out/usr/local/bin/mockprov \
+ && mkdir -p /out/usr/local/share/enrichfarm/samples \
+ && install -m 0644 samples/movies.csv samples/ids.txt /out/usr/local/share/enrichfarm/samples/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libhiredis0.14 libuv1 libcurl4 libcjson1 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin enrichfarm
+COPY --from=build /out/usr/local/ /usr/local/
+USER enrichfarm
+ENV FARM_PROVIDERS=/usr/local/share/enrichfarm/examples/demo.json
+# The programs are on PATH: docker run IMAGE worker --help
+CMD ["worker", "--help"]
