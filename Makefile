@@ -141,3 +141,46 @@ clean:
 	rm -rf $(BUILD) $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- demo and install ----
+# `make demo` runs the whole farm on this machine (scripts/demo.sh; options
+# through DEMO_ARGS, e.g. DEMO_ARGS='--sample ids').  `make install` copies
+# the three programs (the Lua scripts are inside them) to $(PREFIX)/bin and
+# the systemd units to $(PREFIX)/lib/systemd/system; DESTDIR is honoured.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSTEMD_UNITS := $(wildcard scripts/systemd/*.service)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=$(BIN) bash scripts/demo.sh $(DEMO_ARGS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/enrichfarm/examples
+	install -m 0755 $(addprefix $(BIN)/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
+	for u in $(SYSTEMD_UNITS); do \
+		sed 's|/usr/local/|$(PREFIX)/|g' $$u >$(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) || exit 1; done
+	install -m 0644 scripts/systemd/enrichfarm.env $(DESTDIR)$(PREFIX)/share/enrichfarm/
+	install -m 0644 examples/*.json $(DESTDIR)$(PREFIX)/share/enrichfarm/examples/
+
+# ---- soak ----
+# `make soak` runs the long form of the chaos tests (tests/soak/run.sh, about
+# 10 minutes): the scenarios of tests/integration/test_chaos.sh at soak size.
+# SOAK_ARGS names a subset, e.g. SOAK_ARGS='crash memory'.
+.PHONY: soak
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/soak/run.sh $(SOAK_ARGS)
+
+# ---- fuzzing ----
+# `make fuzz` builds the libFuzzer targets in tests/fuzz/ with clang (ASan and
+# UBSan) and runs each for FUZZ_SECONDS (default 60), or FUZZ_RUNS executions
+# when set; seeds come from tests/fuzz/corpus/NAME/, new corpus entries,
+# crashes and logs go under $(BUILD)/fuzz/.  `make test` runs a short pass of
+# every target (tests/integration/test_fuzz_short.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 0
+fuzz:
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) sh tests/fuzz/run.sh
