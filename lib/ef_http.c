@@ -586,8 +586,10 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
     SETOPT(CURLOPT_TCP_NODELAY, 1L);
     /* curl's default 16 kB receive buffer per transfer dominates the heap at
      * high concurrency; provider answers are small and a larger body only
-     * takes more reads */
-    SETOPT(CURLOPT_BUFFERSIZE, EF_HTTP_RECV_BUFFER);
+     * takes more reads.  Best effort: curl refuses to resize the buffer of a
+     * handle reused after an aborted transfer, which is harmless. */
+    if (rc == CURLE_OK)
+        (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, EF_HTTP_RECV_BUFFER);
     SETOPT(CURLOPT_PIPEWAIT, 1L);
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);

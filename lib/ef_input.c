@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define RBUF_SIZE (64u * 1024)
+#define CSV_MAX_FIELDS 16384 /* fields of one CSV record (a spreadsheet's column limit) */
 
 struct ef_input_s {
     int fd; /* -1 when reading memory */
@@ -448,7 +449,10 @@ static int csv_record(ef_input_t *in, long *start_line, char *err) {
                     continue; /* CRLF: the LF ends the record */
             }
             if (c == ',' || c == '\n') {
-                csv_end_field(in, fstart);
+                if (c == ',' && in->nf + 1 >= CSV_MAX_FIELDS && !why[0])
+                    snprintf(why, sizeof why, "more than %d fields", CSV_MAX_FIELDS);
+                if (!why[0] || c == '\n') /* a bad record stores nothing more */
+                    csv_end_field(in, fstart);
                 fstart = in->rec.len;
                 field_started = after_quote = 0;
                 if (c == '\n') {

@@ -461,7 +461,15 @@ static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply)
         r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
         conn_ready(r);
     } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* bad credentials or a missing permission will not fix themselves:
+         * before the first READY, the owner hears of it (on_state -1) */
+        int refused = !r->ever_ready && (strncmp(reply->str, "WRONGPASS", 9) == 0 ||
+                                         strncmp(reply->str, "NOAUTH", 6) == 0 ||
+                                         strncmp(reply->str, "NOPERM", 6) == 0 ||
+                                         strstr(reply->str, "password") != NULL);
         handshake_fail(r, "%s%s%s failed: %s", q->step, s ? " " : "", s ? s->name : "", reply->str);
+        if (refused && !r->closing && r->o.on_state)
+            r->o.on_state(r, -1, r->o.state_arg);
     } else if (s && (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)) {
         handshake_fail(r, "redis computed SHA1 %s for script %s, the build computed %s",
                        reply->type == REDIS_REPLY_STRING ? reply->str : "(none)", s->name, s->sha);

@@ -37,6 +37,8 @@
 typedef struct ef_redis_s ef_redis_t;
 
 typedef void (*ef_redis_reply_cb)(ef_redis_t *r, redisReply *reply, void *arg);
+/* ready: 1 READY, 0 no longer ready, -1 refused before ever being ready
+ * (bad credentials, ACL permissions): retrying will not help. */
 typedef void (*ef_redis_state_cb)(ef_redis_t *r, int ready, void *arg);
 
 #define EF_REDIS_CONNECT_TIMEOUT_MS 2000

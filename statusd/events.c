@@ -367,7 +367,7 @@ static int chan_ensure(ef_sd_events_t *ev, const char *queue) {
 
 void ef_sd_events_redis_state(ef_sd_t *sd, int ready) {
     ef_sd_events_t *ev = sd->events;
-    if (!ev || !ready)
+    if (!ev || ready <= 0)
         return;
     for (ef_sd_chan_t *ch = ev->chans; ch; ch = ch->next)
         chan_subscribe(ev, ch);

@@ -451,10 +451,18 @@ void ef_sd_route_jobs_post(ef_sd_req_t *rq) {
     char id_field[65] = "id";
     ef_key_t k;
     submit_t *s;
+    const char *end = NULL;
     if (!ef_utf8_valid(rq->body, rq->body_len, NULL) ||
-        !(body = cJSON_ParseWithLength(rq->body, rq->body_len))) {
+        !(body = cJSON_ParseWithLengthOpts(rq->body, rq->body_len, &end, 0))) {
         ef_sd_respond_error(rq, 400, "the body must be a JSON object");
         return;
+    }
+    for (; end && end < rq->body + rq->body_len; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+            cJSON_Delete(body);
+            ef_sd_respond_error(rq, 400, "the body must be one JSON object (trailing bytes)");
+            return;
+        }
     }
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);

@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,10 @@ static void usage(FILE *f) {
             EF_WORKER_MAX_ATTEMPTS_DEFAULT, EF_WORKER_GRACE_DEFAULT_S, EF_DEFAULT_REDIS_URL);
 }
 
+/* How many more entities the worker wants in hand: --concurrency plus about
+ * two chunks, so the next chunk is there before the current ones run dry. */
 size_t ef_worker_wanted(const ef_worker_t *w) {
-    size_t target = (size_t)w->concurrency * 2, have = w->unresolved;
+    size_t target = (size_t)w->concurrency + 100, have = w->unresolved;
     for (size_t i = 0; i < w->nqueues; i++)
         have += (size_t)w->queues[i].claims * 50;
     return have < target ? target - have : 0;
@@ -188,6 +191,13 @@ static void on_sighup(uv_signal_t *s, int signum) {
 static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
     ef_worker_t *w = arg;
     (void)r;
+    if (ready < 0) {
+        ef_error("redis refused this worker's credentials or permissions; exiting (a "
+                 "supervisor must not take a worker that can never work for a healthy one)");
+        w->exit_code = 1;
+        close_all(w);
+        return;
+    }
     w->cmd_ready = ready;
     if (!ready)
         return;
@@ -209,7 +219,7 @@ static void on_client_id(ef_redis_t *r, redisReply *reply, void *arg) {
 
 static void on_take_state(ef_redis_t *r, int ready, void *arg) {
     ef_wq_t *q = arg;
-    if (!ready) {
+    if (ready <= 0) {
         q->taking = 0;
         q->client_id = 0;
         return;
@@ -388,6 +398,8 @@ int main(int argc, char **argv) {
     w.started_at = ef_now_ms();
 
     signal(SIGPIPE, SIG_IGN);
+    /* no core dumps: the environment and filled requests hold provider secrets */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     uv_loop_init(&loop);
     w.loop = &loop;
     uv_timer_init(&loop, &w.tick);
