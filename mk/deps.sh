@@ -17,6 +17,7 @@ need_cmd redis-cli redis-tools
 need_cmd curl curl
 need_cmd ip iproute2
 need_cmd python3 python3
+need_cmd valgrind valgrind
 if [ -n "$missing" ]; then
   echo "deps: installing$missing"
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
