@@ -590,7 +590,11 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
      * handle reused after an aborted transfer, which is harmless. */
     if (rc == CURLE_OK)
         (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, EF_HTTP_RECV_BUFFER);
-    SETOPT(CURLOPT_PIPEWAIT, 1L);
+    /* Waiting to multiplex only makes sense where HTTP/2 can be negotiated
+     * (TLS): on plain http:// curl would hold every request to a host behind
+     * its first connection, and a hung answer would time them all out
+     * unsent. */
+    SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https://", 8) == 0 ? 1L : 0L);
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
