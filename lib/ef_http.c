@@ -584,12 +584,6 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
     SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_TCP_NODELAY, 1L);
-    /* curl's default 16 kB receive buffer per transfer dominates the heap at
-     * high concurrency; provider answers are small and a larger body only
-     * takes more reads.  Best effort: curl refuses to resize the buffer of a
-     * handle reused after an aborted transfer, which is harmless. */
-    if (rc == CURLE_OK)
-        (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, EF_HTTP_RECV_BUFFER);
     /* Waiting to multiplex only makes sense where HTTP/2 can be negotiated
      * (TLS): on plain http:// curl would hold every request to a host behind
      * its first connection, and a hung answer would time them all out

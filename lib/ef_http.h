@@ -25,7 +25,6 @@ typedef struct ef_http_s ef_http_t;
 
 #define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
 #define EF_HTTP_MAX_BODY_DEFAULT (8u << 20) /* bytes */
-#define EF_HTTP_RECV_BUFFER 4096L          /* bytes, curl's receive buffer per transfer */
 
 typedef struct {
     long max_total_connections; /* 0 = unlimited */

@@ -865,7 +865,9 @@ static void scenario_auth_select(check_t *c) {
     snprintf(u.password, sizeof u.password, "wrong-secret");
     if ((r = open_conn(c, &u, &bad))) {
         sleep_loop(c, 600);
-        check(c, !ef_redis_ready(r) && st.n == 0, "wrong password: never ready");
+        check(c, !ef_redis_ready(r), "wrong password: never ready");
+        check(c, st.n >= 1 && st.v[0] == -1,
+              "wrong password: on_state(-1) tells the owner it was refused");
         close_conn(c, r, "wrong password");
     }
     roundtrip(c, admin, &s, "CONFIG SET requirepass %s", "");
