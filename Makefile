@@ -135,7 +135,7 @@ integration: all $(HELPER_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh integration
 
 bench: all
-	@sh bench/run $(BENCH_ARGS)
+	@bash bench/run $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BIN)
@@ -167,7 +167,7 @@ install: all
 
 # ---- soak ----
 # `make soak` runs the long form of the chaos tests (tests/soak/run.sh, about
-# 10 minutes): the scenarios of tests/integration/test_chaos.sh at soak size.
+# 12 minutes): the scenarios of tests/integration/test_chaos.sh at soak size.
 # SOAK_ARGS names a subset, e.g. SOAK_ARGS='crash memory'.
 .PHONY: soak
 soak: deps

@@ -4,6 +4,8 @@
 # peak RSS, median of RUNS runs with min and max), next to redis-benchmark's
 # pipelined LPUSH rate against the same private redis-server in the same
 # run.  Prints a Markdown table.  Usage: bench/enqueue.sh [N] [RUNS]
+# With BENCH_KV=FILE it also appends the raw values, one "KEY VALUE" line per
+# measurement (enq.secs, enq.rss_mb, enq.lpush), for bench/run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-1000000}
@@ -23,12 +25,22 @@ for i in $(seq 1 "$RUNS"); do
   /usr/bin/time -f "%e %M" -o "$tmp/time" "$BIN/enqueuer" --redis "unix://$tmp/r.sock" \
     --provider items -q "$tmp/ids" >/dev/null
   read -r s m <"$tmp/time"; secs+=("$s"); rss+=("$m")
+  chunks=$(redis-cli -s "$tmp/r.sock" LLEN 'farm:{default}:pending')
+  if [ "$chunks" != $(((N + 49) / 50)) ]; then
+    echo "bench/enqueue.sh: run $i left $chunks chunk refs in pending, expected $(((N + 49) / 50))" >&2
+    exit 1
+  fi
+  if [ -n "${BENCH_KV:-}" ]; then
+    echo "enq.secs $s" >>"$BENCH_KV"
+    echo "enq.rss_mb $(awk -v k="$m" 'BEGIN{printf "%.1f", k/1024}')" >>"$BENCH_KV"
+  fi
 done
 read -r s_med s_min s_max < <(printf '%s\n' "${secs[@]}" | median)
 read -r m_med m_min m_max < <(printf '%s\n' "${rss[@]}" | median)
 redis-cli -s "$tmp/r.sock" FLUSHALL >/dev/null
 lp=$(redis-benchmark -s "$tmp/r.sock" -t lpush -n "$N" -P 64 -q 2>/dev/null | tr '\r' '\n' |
   grep -Eo 'LPUSH: [0-9.]+' | tail -1 | awk '{print $2}')
+[ -n "${BENCH_KV:-}" ] && [ -n "${lp:-}" ] && echo "enq.lpush $lp" >>"$BENCH_KV"
 ids_per_s=$(awk -v n="$N" -v s="$s_med" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
 ratio=$(awk -v a="$ids_per_s" -v b="${lp:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "| figure | median | min | max |"

@@ -1,0 +1,320 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers of bench/run: the private redis-server, providers (mockprov,
+# nginx), workers, waiting for jobs, Redis cost snapshots, and the results
+# store (one file per figure, one value per line, turned into median / min /
+# max when the report is written).  Sourced, never run.
+#
+# Conventions: our programs talk to Redis over a unix socket
+# ($B_TMP/redis.sock); the benchmark's own tooling (polls, INFO, MONITOR)
+# uses a private TCP port, so MONITOR can tell the two apart.  Every process
+# started here is stopped by its PID in b_cleanup.
+
+B_PIDS=()
+B_WPIDS=()
+
+b_log() { printf '[bench %5ss] %s\n' "$SECONDS" "$*" >&2; }
+
+# ---- results ----
+
+# b_put KEY VALUE: record one measurement of figure KEY.
+b_put() { printf '%s\n' "$2" >>"$B_RES/v.$1"; }
+
+# b_stat KEY: "median min max count" of the values recorded for KEY, or
+# "n/a n/a n/a 0" when there are none.
+b_stat() {
+  local f="$B_RES/v.$1"
+  if [ ! -s "$f" ]; then echo "n/a n/a n/a 0"; return; fi
+  sort -g "$f" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print m, a[1], a[NR], NR}'
+}
+b_med() { b_stat "$1" | awk '{print $1}'; }
+
+# b_fmt NUMBER: three significant digits, no exponent for ordinary sizes.
+b_fmt() {
+  awk -v x="$1" 'BEGIN {
+    if (x == "n/a" || x == "") { print "n/a"; exit }
+    a = (x < 0) ? -x : x
+    if (a >= 1000) printf "%.0f\n", x
+    else if (a >= 100) printf "%.0f\n", x
+    else if (a >= 10) printf "%.1f\n", x
+    else if (a >= 1) printf "%.2f\n", x
+    else if (a >= 0.01) printf "%.3f\n", x
+    else if (a == 0) print "0"
+    else printf "%.4f\n", x }'
+}
+
+# b_row LABEL KEY [UNIT]: a Markdown row "| LABEL | median | min | max | runs |".
+b_row() {
+  local med min max n
+  read -r med min max n < <(b_stat "$2")
+  echo "| $1 | $(b_fmt "$med") | $(b_fmt "$min") | $(b_fmt "$max") | $n |"
+}
+
+# b_div A B: A / B, or n/a.
+b_div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.6g\n", a / b }'; }
+
+# b_target NAME MEASURED BAR MET(1/0/"") CAUSE: one row of the targets table.
+b_target() {
+  local status
+  case "$4" in 1) status="met" ;; 0) status="**gap**" ;; *) status="not measured" ;; esac
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$status" "$5" >>"$B_RES/targets.md"
+}
+
+# b_cmp VALUE OP BAR: 1 if VALUE OP BAR holds (OP: le ge lt gt), 0 if not, "" if n/a.
+b_cmp() {
+  awk -v v="$1" -v op="$2" -v b="$3" 'BEGIN {
+    if (v == "n/a" || v == "" || b == "n/a") { print ""; exit }
+    r = (op == "le") ? v <= b : (op == "ge") ? v >= b : (op == "lt") ? v < b : v > b
+    print r ? 1 : 0 }'
+}
+
+# ---- processes ----
+
+b_track() { B_PIDS+=("$1"); }
+
+# b_stop PID...: SIGTERM, then SIGKILL after 10 s; reaps the process.
+b_stop() {
+  local p i
+  for p in "$@"; do
+    [ -n "$p" ] || continue
+    kill -TERM "$p" 2>/dev/null || continue
+    for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  return 0
+}
+
+b_cleanup() {
+  local i
+  for ((i = ${#B_PIDS[@]} - 1; i >= 0; i--)); do b_stop "${B_PIDS[$i]}"; done
+  B_PIDS=()
+}
+
+# b_wait_for SECONDS CMD...: polls CMD every 20 ms until it succeeds.
+b_wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.02
+  done
+}
+
+# b_free_port: a TCP port on 127.0.0.1 that nobody listens on.
+b_free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# b_hwm_kb PID: peak resident set (VmHWM) of a live process, in kB.
+b_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo n/a; }
+
+# ---- redis ----
+
+rc() { redis-cli -h 127.0.0.1 -p "$B_RPORT" "$@"; }
+
+b_redis_start() {
+  B_RPORT=$(b_free_port)
+  redis-server --port "$B_RPORT" --bind 127.0.0.1 --unixsocket "$B_TMP/redis.sock" \
+    --unixsocketperm 700 --save '' --appendonly no --dir "$B_TMP" \
+    --logfile "$B_TMP/redis.log" --maxclients 4000 &
+  B_RPID=$!
+  b_track "$B_RPID"
+  b_wait_for 10 sh -c "redis-cli -h 127.0.0.1 -p $B_RPORT PING | grep -q PONG" ||
+    { b_log "redis-server did not start (see $B_TMP/redis.log)"; return 1; }
+  export REDIS_URL="unix://$B_TMP/redis.sock"
+}
+
+# b_flush: a clean keyspace (scripts stay loaded).
+b_flush() { rc FLUSHALL >/dev/null; }
+
+# b_snap FILE: INFO cpu + commandstats (one INFO call).
+b_snap() { rc INFO cpu commandstats | tr -d '\r' >"$1"; }
+
+# b_cost BEFORE AFTER TOOLCMDS: "commands cpu_us" spent between two snapshots,
+# less TOOLCMDS commands sent by the benchmark itself (its polls, and the
+# INFO of the first snapshot, which the second one counts).
+b_cost() {
+  awk -F'[:=,]' -v tool="$3" '
+    FNR == 1 { f++ }
+    /^used_cpu_sys:|^used_cpu_user:/ { cpu[f] += $2 }
+    /^cmdstat_/ { for (i = 2; i < NF; i++) if ($i == "calls") calls[f] += $(i + 1) }
+    END { printf "%d %.0f\n", calls[2] - calls[1] - tool - 1, (cpu[2] - cpu[1]) * 1e6 }' "$1" "$2"
+}
+
+# b_cmdtable BEFORE AFTER N [POLLS]: Markdown rows "| command | calls per entity |
+# µs per entity |" of the commandstats delta, busiest first (EVALSHA's time
+# includes the commands its scripts ran, which are also listed by name).
+b_cmdtable() {
+  awk -F'[:=,]' -v n="$3" -v polls="${4:-0}" '
+    FNR == 1 { f++ }
+    /^cmdstat_/ { c = substr($1, 9); for (i = 2; i < NF; i++) { if ($i == "calls") calls[f, c] = $(i + 1); if ($i == "usec") us[f, c] = $(i + 1) }; seen[c] = 1 }
+    END { for (c in seen) { d = calls[2, c] - calls[1, c]; u = us[2, c] - us[1, c]
+            if (c == "hget") d -= polls
+            if (d > 0 && c != "info") printf "%s\t%.4f\t%.3f\n", c, d / n, u / n } }' "$1" "$2" |
+    sort -t$'\t' -k3 -g -r | awk -F'\t' '{ printf "| %s | %s | %s |\n", toupper($1), $2, $3 }'
+}
+
+# b_job_wait ID TIMEOUT_S: polls the job every 20 ms until it is completed;
+# adds the number of polls sent to $B_TMP/polls.  Returns 1 on timeout or
+# on a final status other than completed.
+b_job_wait() {
+  local id=$1 deadline=$((SECONDS + $2)) n=0 s
+  while :; do
+    s=$(rc HGET "farm:{default}:job:$id" status)
+    n=$((n + 1))
+    case "$s" in completed) break ;; cancelled | failed) echo "$n" >>"$B_TMP/polls"; return 1 ;; esac
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "$n" >>"$B_TMP/polls"; return 1; fi
+    sleep 0.02
+  done
+  echo "$n" >>"$B_TMP/polls"
+}
+b_polls_reset() { : >"$B_TMP/polls"; }
+b_polls() { awk '{s += $1} END {print s + 0}' "$B_TMP/polls"; }
+
+# b_job_field ID FIELD
+b_job_field() { rc HGET "farm:{default}:job:$1" "$2"; }
+
+# ---- providers ----
+
+# b_mock_start VAR_PREFIX ARGS...: a mockprov on a free port; sets
+# ${PREFIX}_PORT and ${PREFIX}_PID.
+b_mock_start() {
+  local pre=$1 pf="$B_TMP/$1.port"; shift
+  rm -f "$pf"
+  "$BIN/mockprov" --listen 127.0.0.1:0 --port-file "$pf" --catalog 2000000 "$@" \
+    2>>"$B_TMP/$pre.log" &
+  local pid=$!
+  b_track "$pid"
+  b_wait_for 10 test -s "$pf" || { b_log "mockprov did not start"; return 1; }
+  printf -v "${pre}_PORT" '%s' "$(cat "$pf")"
+  printf -v "${pre}_PID" '%s' "$pid"
+}
+
+# b_nginx_start: nginx as our own process (one worker process, keep-alive,
+# no access log) serving a static JSON body for /item/*; sets NGINX_PORT.
+b_nginx_start() {
+  local d="$B_TMP/nginx"
+  command -v nginx >/dev/null || return 1
+  mkdir -p "$d/tmp"
+  NGINX_PORT=$(b_free_port)
+  sed -e "s|@PORT@|$NGINX_PORT|g" -e "s|@DIR@|$d|g" "$B_ROOT/bench/nginx.conf.in" >"$d/nginx.conf"
+  nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' 2>>"$d/error.log" &
+  NGINX_PID=$!
+  b_track "$NGINX_PID"
+  b_wait_for 10 curl -sf "http://127.0.0.1:$NGINX_PORT/item/1" ||
+    { b_log "nginx did not start (see $d/error.log)"; return 1; }
+}
+
+# b_recipe FILE BASE_URL [RATE_JSON]: the minimal items recipe against BASE_URL.
+b_recipe() {
+  local rate=""
+  [ -n "${3:-}" ] && rate=", \"rate\": $3"
+  cat >"$1" <<EOF
+{"providers": {"items": {
+   "steps": [{"method": "GET", "url": "$2/item/{id}"}],
+   "extract": {"title": "/title"}$rate,
+   "timeout_ms": 5000, "retries": 3}}}
+EOF
+}
+
+# ---- our programs ----
+
+# b_workers_start N RECIPE CONCURRENCY [ARGS...]: starts N workers, waits
+# until each has registered; their PIDs are in B_WPIDS.
+b_workers_start() {
+  local n=$1 recipe=$2 conc=$3 i; shift 3
+  B_WPIDS=()
+  for i in $(seq 1 "$n"); do
+    "$BIN/worker" --providers "$recipe" --concurrency "$conc" --id "bench-w$i" "$@" \
+      2>>"$B_TMP/worker-$i.log" &
+    B_WPIDS+=("$!")
+    b_track "$!"
+  done
+  b_wait_for 15 sh -c "[ \"\$(redis-cli -h 127.0.0.1 -p $B_RPORT ZCARD farm:workers)\" -ge $n ]" ||
+    { b_log "workers did not register (see $B_TMP/worker-*.log)"; return 1; }
+  sleep 0.2 # let every take connection reach BLMOVE
+}
+b_workers_stop() { b_stop "${B_WPIDS[@]}"; B_WPIDS=(); }
+
+# b_enqueue FILE [ARGS...]: submits FILE as a job of provider items; prints the id.
+b_enqueue() { local f=$1; shift; "$BIN/enqueuer" --provider items --chunk-size 50 -q "$@" "$f" 2>>"$B_TMP/enqueuer.log"; }
+
+# b_job_eps ID: entities per second of a completed job, from its
+# started_at / completed_at (ms, Redis clock).
+b_job_eps() {
+  local s c t
+  read -r s c t < <(rc HMGET "farm:{default}:job:$1" started_at completed_at total | tr '\n' ' ')
+  awk -v s="$s" -v c="$c" -v t="$t" 'BEGIN { if (c > s && s > 0) printf "%.0f\n", t * 1000 / (c - s); else print "n/a" }'
+}
+
+# b_wrk URL SECONDS: wrk -t1 -c64 against URL; sets WRK_RPS (requests per
+# second), WRK_CPU_US (wrk's own CPU, user + sys, µs per request) and
+# WRK_PCPU_US (CPU of the provider process $B_PROV_PID, if set, µs per request).
+b_wrk() {
+  local p0 p1
+  WRK_RPS="" WRK_CPU_US=n/a WRK_PCPU_US=n/a
+  p0=$(b_cpu_ticks ${B_PROV_PID:-})
+  /usr/bin/time -f '%U %S' -o "$B_TMP/wrk.time" wrk -t1 -c64 -d"$2"s "$1" >"$B_TMP/wrk.out" 2>/dev/null || return 1
+  WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' "$B_TMP/wrk.out")
+  local n
+  n=$(awk '/requests in/ {print $1}' "$B_TMP/wrk.out")
+  WRK_CPU_US=$(awk -v n="$n" '{ if (n > 0) printf "%.2f\n", ($1 + $2) * 1e6 / n; else print "n/a" }' "$B_TMP/wrk.time")
+  p1=$(b_cpu_ticks ${B_PROV_PID:-})
+  [ -n "${B_PROV_PID:-}" ] && [ -n "$n" ] && WRK_PCPU_US=$(b_div "$(((p1 - p0) * 1000000 / B_HZ))" "$n")
+  return 0
+}
+
+# b_cpu_ticks PID...: user + system CPU of the processes so far, in clock ticks.
+b_cpu_ticks() {
+  local p t=0 v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+B_HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# b_farm_run RECIPE NWORKERS CONCURRENCY IDS_FILE [TIMEOUT_S]: one job of
+# IDS_FILE through NWORKERS fresh workers on a flushed Redis.  Sets FR_ID,
+# FR_EPS (entities/s from started_at/completed_at), FR_CMDS and FR_CPU_US
+# (Redis commands including those inside scripts, and redis-server CPU, from
+# before the enqueue to the completion: enqueuer and workers together),
+# FR_HWM_KB (the largest worker VmHWM), FR_WCPU_US / FR_PCPU_US (CPU µs
+# per entity of the workers / of the provider process $B_PROV_PID, if set,
+# 10 ms resolution) and FR_N.  Returns 1 if the job did not complete.
+b_farm_run() {
+  local recipe=$1 nw=$2 conc=$3 ids=$4 tmo=${5:-600} p h ok=0 w0 w1 p0 p1
+  FR_ID="" FR_EPS=n/a FR_CMDS=n/a FR_CPU_US=n/a FR_HWM_KB=n/a FR_WCPU_US=n/a FR_PCPU_US=n/a
+  FR_N=$(wc -l <"$ids")
+  b_flush
+  b_workers_start "$nw" "$recipe" "$conc" || { b_workers_stop; return 1; }
+  b_polls_reset
+  w0=$(b_cpu_ticks "${B_WPIDS[@]}"); p0=$(b_cpu_ticks ${B_PROV_PID:-})
+  b_snap "$B_TMP/snap.0"
+  FR_ID=$(b_enqueue "$ids")
+  if [ -n "$FR_ID" ] && b_job_wait "$FR_ID" "$tmo"; then ok=1; fi
+  b_snap "$B_TMP/snap.1"
+  w1=$(b_cpu_ticks "${B_WPIDS[@]}"); p1=$(b_cpu_ticks ${B_PROV_PID:-})
+  cp "$B_TMP/snap.0" "$B_TMP/snap.farm.0"; cp "$B_TMP/snap.1" "$B_TMP/snap.farm.1"
+  if [ "$ok" = 1 ]; then
+    FR_EPS=$(b_job_eps "$FR_ID")
+    read -r FR_CMDS FR_CPU_US < <(b_cost "$B_TMP/snap.0" "$B_TMP/snap.1" "$(b_polls)")
+    FR_WCPU_US=$(b_div "$(((w1 - w0) * 1000000 / B_HZ))" "$FR_N")
+    [ -n "${B_PROV_PID:-}" ] && FR_PCPU_US=$(b_div "$(((p1 - p0) * 1000000 / B_HZ))" "$FR_N")
+  else
+    b_log "job ${FR_ID:-?} did not complete: status $(b_job_field "$FR_ID" status 2>/dev/null)," \
+      "processed $(b_job_field "$FR_ID" processed 2>/dev/null) of $FR_N"
+  fi
+  FR_HWM_KB=0
+  for p in "${B_WPIDS[@]}"; do
+    h=$(b_hwm_kb "$p")
+    [ "$h" != n/a ] && [ "$h" -gt "$FR_HWM_KB" ] && FR_HWM_KB=$h
+  done
+  b_workers_stop
+  [ "$ok" = 1 ]
+}
