@@ -114,7 +114,7 @@ static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
 }
 
 static int verb_list(ef_enq_t *st) {
-    ef_key_t kjobs, kj;
+    ef_key_t kjobs;
     int limit = st->limit > 0 ? st->limit : 20;
     int shown = 0;
     long start = 0;
@@ -143,7 +143,6 @@ static int verb_list(ef_enq_t *st) {
             if (!id || !ef_job_id_valid(id))
                 continue;
             cJSON *o = ef_enq_job_json(st, id, err);
-            (void)kj;
             if (!o)
                 continue; /* index entry without a job: skip */
             cJSON *sv = cJSON_GetObjectItemCaseSensitive(o, "status");

@@ -5,19 +5,11 @@
  */
 #include "ef_redis_url.h"
 
+#include "ef_text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Copies s[0..n) into dst (cap bytes) decoding %XX; -1 when too long or bad. */
 static int pct_copy(char *dst, size_t cap, const char *s, size_t n) {
@@ -28,8 +20,8 @@ static int pct_copy(char *dst, size_t cap, const char *s, size_t n) {
             int h, l;
             if (i + 2 >= n)
                 return -1;
-            h = hexval(s[i + 1]);
-            l = hexval(s[i + 2]);
+            h = ef_hexval(s[i + 1]);
+            l = ef_hexval(s[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = (char)(h * 16 + l);

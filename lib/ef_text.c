@@ -119,6 +119,16 @@ bad:
     return 0;
 }
 
+int ef_hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int ef_entity_id_check(const char *id, size_t n, char *err) {
     size_t bad;
     if (n == 0) {

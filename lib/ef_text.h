@@ -29,6 +29,9 @@ void ef_buf_append_json_str(ef_buf_t *b, const char *s, size_t n);
  * *bad_at (if not NULL) is the offset of the first bad byte. */
 int ef_utf8_valid(const char *s, size_t n, size_t *bad_at);
 
+/* The value of one hex digit, or -1. */
+int ef_hexval(char c);
+
 /* Checks an entity id; 0 when good, else -1 and err says why. */
 int ef_entity_id_check(const char *id, size_t n, char *err);
 

@@ -5,6 +5,7 @@
  * or allocates, so a fuzzer can drive ef_sd_http_parse() with any bytes.
  */
 #include "http.h"
+#include "ef_text.h"
 
 #include <string.h>
 #include <strings.h>
@@ -276,16 +277,6 @@ const char *ef_sd_http_header(const ef_sd_http_req_t *r, const char *buf, const 
     return NULL;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long ef_sd_http_pct_decode(const char *s, size_t n, char *out, size_t outlen, int plus_space) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -294,8 +285,8 @@ long ef_sd_http_pct_decode(const char *s, size_t n, char *out, size_t outlen, in
             int hi, lo;
             if (i + 2 >= n)
                 return -1;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = ef_hexval(s[i + 1]);
+            lo = ef_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

@@ -206,10 +206,9 @@ void ef_worker_tick(uv_timer_t *t) {
         const char *ex[] = {"EXISTS", q->k_paused.s};
         ef_redis_cmd(w->cmd, on_paused, q, 0, 2, ex, NULL);
         if (w->ticks % 5 == 0) {
-            const char *zr[] = {"ZRANGEBYSCORE", q->k_enqueuing.s, "-inf", "(", "LIMIT", "0", "10"};
             char now[32];
             snprintf(now, sizeof now, "(%lld", (long long)ef_now_ms());
-            zr[3] = now;
+            const char *zr[] = {"ZRANGEBYSCORE", q->k_enqueuing.s, "-inf", now, "LIMIT", "0", "10"};
             ef_redis_cmd(w->cmd, on_enqueuing, q, 0, 7, zr, NULL);
         }
         flush_stats(q);

@@ -24,13 +24,6 @@ typedef struct {
     long n;
 } claim_t;
 
-static void log_completed(ef_worker_t *w, const char *job_id, redisReply *r) {
-    (void)w;
-    ef_info("job %s completed: updated=%lld conflicts=%lld not_found=%lld errors=%lld", job_id,
-            r->element[0]->integer, r->element[1]->integer, r->element[2]->integer,
-            r->element[3]->integer);
-}
-
 static void completed_counts_cb(ef_redis_t *rc, redisReply *r, void *arg) {
     (void)rc;
     char *job_id = arg;
@@ -49,7 +42,6 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_wq_t *q = cl->q;
     ef_worker_t *w = q->w;
     (void)rc;
-    (void)log_completed;
     q->claims--;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_STRING) {

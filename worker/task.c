@@ -241,6 +241,14 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
     }
 }
 
+/* After a request (or cache lookup) ended: start more work, or, when a
+ * drain has just run out of in-flight requests, hand the rest back. */
+static void request_ended(ef_worker_t *w) {
+    ef_worker_dispatch(w);
+    if (w->draining == 1 && w->inflight == 0)
+        ef_worker_release_all(w);
+}
+
 static void on_response(const ef_http_resp_t *resp, void *arg) {
     ef_task_t *t = arg;
     ef_chunk_t *c = t->chunk;
@@ -257,9 +265,10 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         free(t->req_body);
         t->req_url = t->req_body = NULL;
         ef_chunk_maybe_finish(c);
-        ef_worker_dispatch(w);
-        if (w->draining == 1 && w->inflight == 0 && resp->err != EF_HTTP_E_ABORTED)
-            ef_worker_release_all(w);
+        if (resp->err == EF_HTTP_E_ABORTED)
+            ef_worker_dispatch(w); /* the grace period's end releases everything */
+        else
+            request_ended(w);
         return;
     }
     if (resp->err != EF_HTTP_OK) {
@@ -305,9 +314,7 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         q->st_4xx++;
     handle_answer(t, resp->status, resp->body, resp->body_len, resp->retry_after_ms, 0);
     ef_chunk_maybe_finish(c);
-    ef_worker_dispatch(w);
-    if (w->draining == 1 && w->inflight == 0)
-        ef_worker_release_all(w);
+    request_ended(w);
 }
 
 static void on_cache(ef_task_t *t, long status, const char *body, size_t len) {
@@ -328,9 +335,7 @@ static void on_cache(ef_task_t *t, long status, const char *body, size_t len) {
         handle_answer(t, status, body, len, -1, 1);
         ef_chunk_maybe_finish(c);
     }
-    ef_worker_dispatch(w);
-    if (w->draining == 1 && w->inflight == 0)
-        ef_worker_release_all(w);
+    request_ended(w);
 }
 
 /* Starts the request of t's current step; on a template error the entity
