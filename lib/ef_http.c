@@ -10,13 +10,30 @@
  * inside it.  Transfers (an easy handle plus its buffers) are recycled through
  * a free list, so a steady stream of requests allocates almost nothing.
  *
- * Socket contexts are LIVE (polling), CLOSING (uv_close() issued, freed in the
- * close callback) or PENDING: curl may hand us a new socket with the fd number
- * of one whose poll handle is still closing, and that new context waits for
- * the old handle's close callback (later in the same loop turn) before it
- * initialises its own poll handle.  This is the common case, not a corner:
- * curl stops watching a kept-alive connection while it idles in the cache, so
- * reusing it within the loop turn that freed it asks for the same fd again.
+ * Socket contexts are LIVE (curl wants it watched), IDLE (a kept-alive
+ * connection curl stopped watching while it waits in the cache), CLOSING
+ * (uv_close() issued, freed in the close callback) or PENDING: curl may hand
+ * us a new socket with the fd number of one whose poll handle is still
+ * closing, and that new context waits for the old handle's close callback
+ * (later in the same loop turn) before it initialises its own poll handle.
+ *
+ * Keep-alive costs no syscalls: curl opens and closes its connection sockets
+ * through our CURLOPT_OPENSOCKETFUNCTION / CURLOPT_CLOSESOCKETFUNCTION, so for
+ * those sockets we know when the fd really goes away.  When curl stops
+ * watching one (the connection goes idle in its cache) the poll handle stays
+ * armed for reading, and when the next request on that connection asks for
+ * reading again nothing changes in the kernel (libuv re-registers the fd with
+ * two epoll_ctl calls on every uv_poll_start, and a close and a new poll
+ * handle per request cost as much again).  An idle socket that turns readable
+ * (the server closed it) stops being polled until curl, which then finds the
+ * connection dead, closes it.  Sockets curl opens by other means (the
+ * resolver's wake-up pair) are closed with their poll handle as before.
+ *
+ * Easy handles keep their options between requests: the common request (a GET
+ * like the previous one) sets only its URL and what changed; any other
+ * request starts from curl_easy_reset().  CURLOPT_BUFFERSIZE is set again
+ * after every reset (a reset restores curl's 16 kB default while the handle
+ * keeps the smaller receive buffer it allocated, which overflows it).
  *
  * Responses: the body is kept up to max_body; past it (or when Content-Length
  * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG.
@@ -35,7 +52,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ef_common.h"
 #include "ef_log.h"
@@ -51,14 +70,18 @@
 #define EF_HTTP_FREE_MAX 1024         /* idle transfers kept for reuse */
 #define EF_HTTP_CTYPE_LEN 128         /* bytes, Content-Type copy incl. NUL */
 #define EF_HTTP_DATE_LEN 64           /* bytes, longest Retry-After date we parse */
+#define EF_HTTP_RECV_BUF 4096         /* bytes, curl's receive buffer per easy handle */
+#define EF_HTTP_FD_MAX (1 << 20)      /* fds past this are not tracked (closed on REMOVE) */
 
-typedef enum { EF_SOCK_PENDING = 0, EF_SOCK_LIVE, EF_SOCK_CLOSING } ef_sock_state_t;
+typedef enum { EF_SOCK_PENDING = 0, EF_SOCK_LIVE, EF_SOCK_IDLE, EF_SOCK_CLOSING } ef_sock_state_t;
 
 typedef struct ef_http_sock_s {
     uv_poll_t poll;                   /* initialised unless PENDING */
     ef_http_t *h;
     curl_socket_t fd;
     int events;                       /* UV_READABLE | UV_WRITABLE wanted by curl */
+    int polled;                       /* events libuv watches now, 0 = stopped */
+    int owned;                        /* opened and closed through our callbacks */
     ef_sock_state_t state;
     struct ef_http_sock_s *waiter;    /* PENDING context waiting for our close */
     struct ef_http_sock_s *waitee;    /* CLOSING context we wait for (PENDING only) */
@@ -82,8 +105,19 @@ typedef struct ef_http_xfer_s {
     int has_ctype;
     char ctype[EF_HTTP_CTYPE_LEN];
     char errbuf[CURL_ERROR_SIZE];
+    int configured;                   /* the constant options are set */
+    int plain_get;                    /* left as a GET with no body: the fast path applies */
+    long cfg_timeout, cfg_ctimeout;   /* ms, as set on the handle */
+    long cfg_pipewait;
     struct ef_http_xfer_s *prev, *next;
 } ef_http_xfer_t;
+
+/* What we know of one fd number: whether curl opened it through us, and its
+ * context (LIVE, IDLE or PENDING) if it has one. */
+typedef struct {
+    ef_http_sock_t *sock;
+    int owned;
+} ef_http_fd_t;
 
 struct ef_http_s {
     uv_loop_t *loop;
@@ -95,6 +129,8 @@ struct ef_http_s {
     size_t inflight, nidle;
     ef_http_sock_t *socks;            /* LIVE and PENDING contexts */
     ef_http_sock_t *closing;          /* CLOSING contexts */
+    ef_http_fd_t *fds;                /* indexed by fd, grown on demand */
+    size_t nfds;
     unsigned nhandles;                /* uv handles not yet through their close callback */
     int closed;                       /* ef_http_close() was called */
     void (*done)(void *arg);
@@ -146,6 +182,7 @@ static void handle_closed(ef_http_t *h) {
     done = h->done;
     arg = h->done_arg;
     free(h->user_agent);
+    free(h->fds);
     free(h);
     if (done)
         done(arg);
@@ -157,6 +194,27 @@ static void on_timer_close(uv_handle_t *handle) {
 
 /* ---- Sockets ---- */
 
+/* The record of fd, grown when grow is set; NULL for fds we do not track. */
+static ef_http_fd_t *fd_slot(ef_http_t *h, curl_socket_t fd, int grow) {
+    size_t n;
+
+    if (fd < 0 || fd >= EF_HTTP_FD_MAX)
+        return NULL;
+    if ((size_t)fd < h->nfds)
+        return &h->fds[fd];
+    if (!grow)
+        return NULL;
+    n = h->nfds ? h->nfds : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    h->fds = ef_realloc(h->fds, n * sizeof(*h->fds));
+    memset(h->fds + h->nfds, 0, (n - h->nfds) * sizeof(*h->fds));
+    h->nfds = n;
+    return &h->fds[fd];
+}
+
+/* Makes libuv watch what curl wants, initialising a PENDING context's poll
+ * handle first; nothing reaches the kernel when that is already watched. */
 static int sock_start(ef_http_sock_t *s) {
     int rc;
 
@@ -166,9 +224,14 @@ static int sock_start(ef_http_sock_t *s) {
             return rc;
         s->poll.data = s;
         s->state = EF_SOCK_LIVE;
+        s->polled = 0;
         s->h->nhandles++;
     }
-    return uv_poll_start(&s->poll, s->events, on_poll);
+    if (s->polled == s->events)
+        return 0;
+    rc = uv_poll_start(&s->poll, s->events, on_poll);
+    s->polled = rc < 0 ? 0 : s->events;
+    return rc;
 }
 
 static void on_sock_close(uv_handle_t *handle) {
@@ -193,13 +256,19 @@ static void on_sock_close(uv_handle_t *handle) {
     handle_closed(h);
 }
 
-/* Stops watching s: LIVE contexts close their poll handle (freed in the close
- * callback), PENDING ones were never initialised and are freed now. */
+/* Stops watching s for good: LIVE and IDLE contexts close their poll handle
+ * (freed in the close callback; uv_close takes the fd out of epoll at once,
+ * so the fd may be closed right after), PENDING ones were never initialised
+ * and are freed now. */
 static void sock_close(ef_http_sock_t *s) {
     ef_http_t *h = s->h;
+    ef_http_fd_t *slot;
 
     if (s->state == EF_SOCK_CLOSING)
         return;
+    slot = fd_slot(h, s->fd, 0);
+    if (slot && slot->sock == s)
+        slot->sock = NULL;
     LIST_UNLINK(h->socks, s);
     if (s->state == EF_SOCK_PENDING) {
         if (s->waitee)
@@ -212,33 +281,92 @@ static void sock_close(ef_http_sock_t *s) {
     uv_close((uv_handle_t *)&s->poll, on_sock_close);
 }
 
+/* curl stopped watching s: a connection it opened through us stays polled
+ * for reading while it idles in the cache (see the top of the file), any
+ * other socket is closed. */
+static void sock_remove(ef_http_sock_t *s) {
+    if (s->state != EF_SOCK_LIVE || !s->owned) {
+        sock_close(s);
+        return;
+    }
+    s->state = EF_SOCK_IDLE;
+    s->events = UV_READABLE;
+    if (sock_start(s) < 0)
+        sock_close(s);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: opens the socket as curl would (curl makes it
+ * non-blocking) and notes that its close will come through on_close_socket. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr) {
+    ef_http_t *h = clientp;
+    ef_http_fd_t *slot;
+    int fd;
+
+    (void)purpose;
+    fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    slot = fd_slot(h, fd, 1);
+    if (slot) {
+        if (slot->sock && slot->sock->state == EF_SOCK_IDLE)
+            sock_close(slot->sock); /* stale: its fd was closed behind our back */
+        slot->owned = 1;
+    }
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the fd goes away, so does its context (curl
+ * has already said CURL_POLL_REMOVE if it was watching it). */
+static int on_close_socket(void *clientp, curl_socket_t fd) {
+    ef_http_t *h = clientp;
+    ef_http_fd_t *slot = fd_slot(h, fd, 0);
+
+    if (slot) {
+        if (slot->sock)
+            sock_close(slot->sock);
+        slot->owned = 0;
+    }
+    return close(fd);
+}
+
 /* CURLMOPT_SOCKETFUNCTION: creates, updates or removes the socket context. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
                           void *socketp) {
     ef_http_t *h = userp;
     ef_http_sock_t *s = socketp;
     ef_http_sock_t *c;
+    ef_http_fd_t *slot;
 
     (void)easy;
     if (action == CURL_POLL_REMOVE) {
         if (s) {
-            sock_close(s);
+            sock_remove(s);
             if (curl_multi_assign(h->multi, fd, NULL) != CURLM_OK)
                 return -1;
         }
         return 0;
     }
     if (!s) {
-        s = ef_calloc(1, sizeof(*s));
-        s->h = h;
-        s->fd = fd;
-        s->state = EF_SOCK_PENDING;
-        LIST_PUSH(h->socks, s);
-        for (c = h->closing; c; c = c->next) {
-            if (c->fd == fd && !c->waiter) {
-                c->waiter = s;
-                s->waitee = c;
-                break;
+        slot = fd_slot(h, fd, 0);
+        if (slot && slot->sock && slot->sock->state == EF_SOCK_IDLE) {
+            s = slot->sock; /* a kept-alive connection back in use */
+            s->state = EF_SOCK_LIVE;
+        } else {
+            s = ef_calloc(1, sizeof(*s));
+            s->h = h;
+            s->fd = fd;
+            s->state = EF_SOCK_PENDING;
+            s->owned = slot && slot->owned;
+            if (s->owned)
+                slot->sock = s;
+            LIST_PUSH(h->socks, s);
+            for (c = h->closing; c; c = c->next) {
+                if (c->fd == fd && !c->waiter) {
+                    c->waiter = s;
+                    s->waitee = c;
+                    break;
+                }
             }
         }
         if (curl_multi_assign(h->multi, fd, s) != CURLM_OK) {
@@ -257,16 +385,24 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     return 0;
 }
 
-/* Passes a poll event (or a poll error as CURL_CSELECT_ERR) to curl. */
+/* Passes a poll event (or a poll error as CURL_CSELECT_ERR) to curl.  An
+ * IDLE socket that wakes up was closed by the server (or sent what nobody
+ * asked for): it is no longer polled, and curl finds it dead on reuse. */
 static void on_poll(uv_poll_t *p, int status, int events) {
     ef_http_sock_t *s = p->data;
     ef_http_t *h = s->h;
     int flags = 0, running;
     CURLMcode mc;
 
-    if (status < 0)
+    if (s->state == EF_SOCK_IDLE) {
+        if (uv_poll_stop(&s->poll) == 0)
+            s->polled = 0;
+        return;
+    }
+    if (status < 0) {
         flags = CURL_CSELECT_ERR;
-    else {
+        s->polled = 0; /* libuv stopped the handle */
+    } else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
         if (events & UV_WRITABLE)
@@ -275,10 +411,9 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     mc = curl_multi_socket_action(h->multi, s->fd, flags, &running);
     if (mc != CURLM_OK)
         ef_warn("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
-    /* libuv stops a handle that reports an error; curl still expects the
-     * socket watched until it says otherwise. */
-    if (status < 0 && s->state == EF_SOCK_LIVE &&
-        uv_poll_start(&s->poll, s->events, on_poll) < 0)
+    /* curl still expects the socket watched until it says otherwise. */
+    if (status < 0 && (s->state == EF_SOCK_LIVE || s->state == EF_SOCK_IDLE) &&
+        sock_start(s) < 0)
         ef_warn("http: cannot poll socket %d", (int)s->fd);
     drain(h);
 }
@@ -461,8 +596,6 @@ static void xfer_destroy(ef_http_xfer_t *x) {
 static void xfer_recycle(ef_http_xfer_t *x) {
     ef_http_t *h = x->h;
 
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
     x->cb = NULL;
     x->arg = NULL;
     if (h->closed || h->nidle >= EF_HTTP_FREE_MAX) {
@@ -550,7 +683,6 @@ static ef_http_xfer_t *xfer_get(ef_http_t *h) {
         h->idle = x->next;
         h->nidle--;
         x->next = NULL;
-        curl_easy_reset(x->easy);
         return x;
     }
     x = ef_calloc(1, sizeof(*x));
@@ -563,15 +695,33 @@ static ef_http_xfer_t *xfer_get(ef_http_t *h) {
     return x;
 }
 
-/* Applies every option of one request to x's (freshly reset) easy handle. */
+/* The header lines of req equal the list set on the handle. */
+static int headers_same(const struct curl_slist *l, const ef_http_req_t *req) {
+    size_t i = 0;
+
+    for (; l && i < req->nheaders; l = l->next, i++)
+        if (strcmp(l->data, req->headers[i]) != 0)
+            return 0;
+    return !l && i == req->nheaders;
+}
+
+/* Applies one request's options to x's easy handle: only what changed for a
+ * GET on a handle whose last request was a GET, everything after a reset
+ * otherwise. */
 static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
     ef_http_t *h = x->h;
     CURL *e = x->easy;
     const char *method = req->method ? req->method : "GET";
+    int get = !req->body && strcmp(method, "GET") == 0;
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : EF_HTTP_TIMEOUT_DEFAULT_MS;
     long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
                     : timeout < EF_HTTP_CONNECT_TIMEOUT_MAX_MS ? timeout
                                                                 : EF_HTTP_CONNECT_TIMEOUT_MAX_MS;
+    /* Waiting to multiplex only makes sense where HTTP/2 can be negotiated
+     * (TLS): on plain http:// curl would hold every request to a host behind
+     * its first connection, and a hung answer would time them all out
+     * unsent. */
+    long pipewait = strncmp(req->url, "https://", 8) == 0 ? 1L : 0L;
     CURLcode rc = CURLE_OK;
 
 #define SETOPT(opt, val)                                                                       \
@@ -580,36 +730,64 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
             rc = curl_easy_setopt(e, opt, val);                                                \
     } while (0)
 
-    SETOPT(CURLOPT_PRIVATE, x);
-    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_TCP_NODELAY, 1L);
-    /* Waiting to multiplex only makes sense where HTTP/2 can be negotiated
-     * (TLS): on plain http:// curl would hold every request to a host behind
-     * its first connection, and a hung answer would time them all out
-     * unsent. */
-    SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https://", 8) == 0 ? 1L : 0L);
-    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_TIMEOUT_MS, timeout);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
-    SETOPT(CURLOPT_USERAGENT, h->user_agent);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
-    SETOPT(CURLOPT_WRITEDATA, x);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, x);
-    SETOPT(CURLOPT_URL, req->url);
-    for (size_t i = 0; i < req->nheaders && rc == CURLE_OK; i++) {
-        struct curl_slist *l = curl_slist_append(x->headers, req->headers[i]);
-        if (!l)
-            rc = CURLE_OUT_OF_MEMORY;
-        else
-            x->headers = l;
+    if (!get || !x->plain_get) {
+        if (x->configured)
+            curl_easy_reset(e);
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
+        x->configured = 0;
+        x->plain_get = 0;
+        SETOPT(CURLOPT_PRIVATE, x);
+        SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+        SETOPT(CURLOPT_NOSIGNAL, 1L);
+        SETOPT(CURLOPT_TCP_NODELAY, 1L);
+        SETOPT(CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF);
+        SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+        SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+        SETOPT(CURLOPT_USERAGENT, h->user_agent);
+        SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+        SETOPT(CURLOPT_WRITEDATA, x);
+        SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+        SETOPT(CURLOPT_HEADERDATA, x);
+        SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        SETOPT(CURLOPT_OPENSOCKETDATA, h);
+        SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        SETOPT(CURLOPT_CLOSESOCKETDATA, h);
+        if (rc != CURLE_OK)
+            return rc;
+        x->configured = 1;
+        x->cfg_timeout = x->cfg_ctimeout = x->cfg_pipewait = -1;
     }
-    if (x->headers)
+    if (x->cfg_timeout != timeout) {
+        SETOPT(CURLOPT_TIMEOUT_MS, timeout);
+        x->cfg_timeout = timeout;
+    }
+    if (x->cfg_ctimeout != ctimeout) {
+        SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+        x->cfg_ctimeout = ctimeout;
+    }
+    if (x->cfg_pipewait != pipewait) {
+        SETOPT(CURLOPT_PIPEWAIT, pipewait);
+        x->cfg_pipewait = pipewait;
+    }
+    SETOPT(CURLOPT_URL, req->url);
+    if (!headers_same(x->headers, req)) {
+        struct curl_slist *old = x->headers;
+        x->headers = NULL;
+        for (size_t i = 0; i < req->nheaders && rc == CURLE_OK; i++) {
+            struct curl_slist *l = curl_slist_append(x->headers, req->headers[i]);
+            if (!l)
+                rc = CURLE_OUT_OF_MEMORY;
+            else
+                x->headers = l;
+        }
         SETOPT(CURLOPT_HTTPHEADER, x->headers);
-    if (req->body) {
+        curl_slist_free_all(old);
+    }
+    if (x->plain_get) {
+        /* a GET like the last one: nothing else changes */
+    } else if (req->body) {
         if (req->body_len > x->reqbody_cap) {
             free(x->reqbody);
             x->reqbody = ef_malloc(req->body_len);
@@ -620,7 +798,7 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         SETOPT(CURLOPT_POSTFIELDS, x->reqbody ? x->reqbody : "");
         if (strcmp(method, "POST") != 0)
             SETOPT(CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") == 0) {
+    } else if (get) {
         SETOPT(CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "HEAD") == 0) {
         SETOPT(CURLOPT_NOBODY, 1L);
@@ -628,6 +806,10 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
     }
 #undef SETOPT
+    /* a handle left half-configured starts from a reset next time */
+    x->plain_get = rc == CURLE_OK && get;
+    if (rc != CURLE_OK)
+        x->cfg_timeout = x->cfg_ctimeout = x->cfg_pipewait = -1;
     return rc;
 }
 
