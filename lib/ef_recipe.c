@@ -80,8 +80,8 @@ static int scalar_text(const cJSON *v, char *num, size_t numlen, const char **s)
 
 /* ---- Templates ---- */
 
-/* Looks a {name} up: the entity's field first, then the saved variables.
- * A JSON null counts as missing. */
+/* Looks a {name} up: the entity's field first, then the saved variables,
+ * then the shared defaults.  A JSON null counts as missing. */
 static const cJSON *scope_lookup(const ef_recipe_scope_t *scope, const char *name) {
     const cJSON *v = NULL;
     if (!scope)
@@ -90,6 +90,8 @@ static const cJSON *scope_lookup(const ef_recipe_scope_t *scope, const char *nam
         v = cJSON_GetObjectItemCaseSensitive(scope->entity, name);
     if ((!v || cJSON_IsNull(v)) && scope->vars)
         v = cJSON_GetObjectItemCaseSensitive(scope->vars, name);
+    if ((!v || cJSON_IsNull(v)) && scope->defaults)
+        v = cJSON_GetObjectItemCaseSensitive(scope->defaults, name);
     return v && !cJSON_IsNull(v) ? v : NULL;
 }
 

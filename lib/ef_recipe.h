@@ -95,11 +95,13 @@ char *ef_recipe_summary(const ef_recipe_t *rc);
 
 /* ---- per entity ---- */
 
-/* Values a template can use: the entity's fields and the variables saved
- * by earlier steps. */
+/* Values a template can use: the entity's fields, the variables saved by
+ * earlier steps, then values every entity shares (the worker's {provider}). */
 typedef struct {
-    cJSON *entity;   /* the entity object (borrowed) */
-    cJSON *vars;     /* saved variables, an object (owned by the caller) */
+    cJSON *entity;          /* the entity object (borrowed) */
+    cJSON *vars;            /* saved variables, an object (owned by the caller); NULL
+                             * until a step saves one (ef_recipe_judge creates it) */
+    const cJSON *defaults;  /* looked up last, an object or NULL (borrowed) */
 } ef_recipe_scope_t;
 
 /* Fills tmpl into out.  url_encode: percent-encode substituted values.

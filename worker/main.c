@@ -384,8 +384,12 @@ int main(int argc, char **argv) {
     }
     w.nprovs = ef_recipes_count(w.recipes);
     w.provs = ef_calloc(w.nprovs, sizeof *w.provs);
-    for (size_t i = 0; i < w.nprovs; i++)
+    for (size_t i = 0; i < w.nprovs; i++) {
         w.provs[i].rc = ef_recipes_at(w.recipes, i);
+        /* {provider} in templates (the default result key), shared by every entity */
+        w.provs[i].defaults = cJSON_CreateObject();
+        cJSON_AddStringToObject(w.provs[i].defaults, "provider", w.provs[i].rc->name);
+    }
     ef_hostname(w.host, sizeof w.host);
     if (id)
         snprintf(w.id, sizeof w.id, "%s", id);
@@ -445,6 +449,8 @@ int main(int argc, char **argv) {
     while (w.chunks)
         ef_chunk_free(w.chunks);
     free(w.heap);
+    for (size_t i = 0; i < w.nprovs; i++)
+        cJSON_Delete(w.provs[i].defaults);
     free(w.provs);
     ef_recipes_free(w.recipes);
     int rc = uv_loop_close(&loop);

@@ -128,7 +128,7 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
     if (outcome == EF_OUTCOME_ERROR)
         w->c_errors++;
     if (outcome == EF_OUTCOME_UPDATED && fields && c->prov->rc->result_key) {
-        ef_recipe_scope_t scope = {t->entity, t->vars};
+        ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
         ef_buf_t filled, key;
         char err[EF_ERR_LEN] = "empty key";
         ef_buf_init(&filled);
@@ -156,24 +156,29 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
 /* Turns the extracted object into a flat object of strings (numbers as
  * their JSON text, arrays and objects as JSON) for the result hash. */
 static char *flatten(cJSON *fields) {
-    cJSON *flat = cJSON_CreateObject();
-    char *s;
+    ef_buf_t out;
+    ef_buf_init(&out);
+    ef_buf_appendc(&out, '{');
     for (cJSON *f = fields ? fields->child : NULL; f; f = f->next) {
         if (!f->string)
             continue;
-        if (cJSON_IsString(f)) {
-            cJSON_AddStringToObject(flat, f->string, f->valuestring);
-        } else {
-            char *v = cJSON_PrintUnformatted(f);
-            if (v) {
-                cJSON_AddStringToObject(flat, f->string, v);
-                cJSON_free(v);
-            }
+        const char *v = f->valuestring;
+        char *printed = NULL;
+        if (!cJSON_IsString(f) || !v) {
+            printed = cJSON_PrintUnformatted(f);
+            if (!printed)
+                continue;
+            v = printed;
         }
+        if (out.len > 1)
+            ef_buf_appendc(&out, ',');
+        ef_buf_append_json_str(&out, f->string, strlen(f->string));
+        ef_buf_appendc(&out, ':');
+        ef_buf_append_json_str(&out, v, strlen(v));
+        cJSON_free(printed);
     }
-    s = cJSON_PrintUnformatted(flat);
-    cJSON_Delete(flat);
-    return s;
+    ef_buf_appendc(&out, '}');
+    return out.s;
 }
 
 static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
@@ -205,9 +210,10 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
                           long retry_after_ms, int from_cache) {
     ef_chunk_t *c = t->chunk;
     char err[EF_ERR_LEN] = "";
-    ef_recipe_scope_t scope = {t->entity, t->vars};
+    ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
     cJSON *fields = NULL;
     ef_step_verdict_t v = ef_recipe_judge(c->prov->rc, t->step, status, body, len, &scope, &fields, err);
+    t->vars = scope.vars; /* created by the judge when the step saved something */
     if (!from_cache && ef_cache_enabled(c->prov) && t->req_url &&
         (v == EF_STEP_NEXT || v == EF_STEP_DONE || v == EF_STEP_NOT_FOUND || v == EF_STEP_CONFLICT))
         ef_cache_put(t, c->prov->rc->steps[t->step].method, t->req_url, t->req_body,
@@ -345,7 +351,7 @@ static void send_request(ef_task_t *t) {
     ef_worker_t *w = c->w;
     const ef_recipe_t *rc = c->prov->rc;
     const ef_recipe_step_t *s = &rc->steps[t->step];
-    ef_recipe_scope_t scope = {t->entity, t->vars};
+    ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
     ef_buf_t url, body;
     ef_buf_t hdr[16];
     const char *hv[16];
@@ -485,9 +491,6 @@ int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *out
                 ef_seterr(err, "entity %zu is not a JSON object", i);
                 return -1;
             }
-            t->vars = cJSON_CreateObject();
-            /* {provider} is usable in templates (the default result key) */
-            cJSON_AddStringToObject(t->vars, "provider", c->prov->rc->name);
             c->unresolved++;
         } else {
             t->acked = 2; /* recorded by an earlier delivery: no second request */

@@ -82,6 +82,7 @@ typedef struct {
 typedef struct {
     ef_worker_t *w;
     const ef_recipe_t *rc;
+    cJSON *defaults;        /* {"provider": name}: template values every entity shares */
     size_t inflight;
     size_t nready;
     ef_task_t *ready_head, *ready_tail; /* tasks waiting for a request slot */
@@ -99,7 +100,7 @@ struct ef_task_s {
     ef_task_t *next;        /* in a provider's ready queue */
     int index;              /* entity index in its chunk */
     cJSON *entity;
-    cJSON *vars;            /* values saved by earlier steps */
+    cJSON *vars;            /* values saved by earlier steps, NULL until a step saves one */
     size_t step;
     int attempt;            /* transient failures of the current request */
     uint64_t due_ms;        /* retry time (monotonic) */

@@ -66,7 +66,7 @@ static void judge_one(const ef_recipe_t *rc, size_t step, long status, const cha
                       size_t len) {
     char err[EF_ERR_LEN] = "";
     cJSON *fields = NULL;
-    ef_recipe_scope_t scope = {entity, NULL};
+    ef_recipe_scope_t scope = {entity, NULL, NULL};
     if (step > 0) { /* what the first step would have saved */
         scope.vars = cJSON_CreateObject();
         cJSON_AddStringToObject(scope.vars, "movie_id", "603");

@@ -39,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static void fill(const char *tmpl, int enc) {
     char err[EF_ERR_LEN] = "";
     ef_buf_t out;
-    ef_recipe_scope_t scope = {entity, NULL};
+    ef_recipe_scope_t scope = {entity, NULL, NULL};
     ef_buf_init(&out);
     if (ef_template_fill(tmpl, &scope, enc, &out, err) == 0)
         CHECK(out.s && strlen(out.s) == out.len);
@@ -63,7 +63,7 @@ static void check_recipe(const ef_recipe_t *rc, int secret_in_input) {
             fill(st->headers[h], 0);
         if (st->body)
             fill(st->body, 0);
-        ef_recipe_scope_t scope = {entity, NULL};
+        ef_recipe_scope_t scope = {entity, NULL, NULL};
         cJSON *fields = NULL;
         ef_recipe_judge(rc, i, 200, answer, sizeof answer - 1, &scope, &fields, err);
         cJSON_Delete(fields);

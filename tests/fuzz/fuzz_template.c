@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cJSON_Delete(entity);
         entity = cJSON_CreateObject();
     }
-    ef_recipe_scope_t scope = {entity, vars};
+    ef_recipe_scope_t scope = {entity, vars, NULL};
     for (int enc = 0; enc <= 1; enc++) {
         char err[EF_ERR_LEN] = "";
         ef_buf_t out;

@@ -360,7 +360,7 @@ static void test_load_file(void **st) {
 /* Fills tmpl with the entity and vars given as JSON text; returns the
  * filled text or "E:" and the error (caller frees). */
 static char *fill(const char *tmpl, const char *entity, const char *vars, int enc) {
-    ef_recipe_scope_t sc = {cJSON_Parse(entity), vars ? cJSON_Parse(vars) : NULL};
+    ef_recipe_scope_t sc = {cJSON_Parse(entity), vars ? cJSON_Parse(vars) : NULL, NULL};
     ef_buf_t out;
     char err[EF_ERR_LEN];
     char *res;
@@ -384,6 +384,33 @@ static char *fill(const char *tmpl, const char *entity, const char *vars, int en
         assert_string_equal(got_, want);                                                           \
         free(got_);                                                                                \
     } while (0)
+
+/* The shared defaults come last: the entity and the saved variables win. */
+static void test_template_defaults(void **st) {
+    (void)st;
+    cJSON *d = cJSON_Parse("{\"provider\":\"tmdb\",\"x\":\"dx\"}");
+    cJSON *e = cJSON_Parse("{\"id\":\"7\",\"x\":\"ex\"}");
+    cJSON *v = cJSON_Parse("{\"provider\":\"saved\"}");
+    char err[EF_ERR_LEN];
+    ef_buf_t out;
+    ef_recipe_scope_t sc = {e, NULL, d};
+    ef_buf_init(&out);
+    assert_int_equal(ef_template_fill("{provider}:{id}:{x}", &sc, 0, &out, err), 0);
+    assert_string_equal(out.s, "tmdb:7:ex");
+    ef_buf_reset(&out);
+    sc.vars = v;
+    assert_int_equal(ef_template_fill("{provider}", &sc, 0, &out, err), 0);
+    assert_string_equal(out.s, "saved");
+    ef_buf_reset(&out);
+    sc.defaults = NULL;
+    sc.vars = NULL;
+    assert_int_not_equal(ef_template_fill("{provider}", &sc, 0, &out, err), 0);
+    assert_non_null(strstr(err, "provider"));
+    ef_buf_free(&out);
+    cJSON_Delete(d);
+    cJSON_Delete(e);
+    cJSON_Delete(v);
+}
 
 static void test_template(void **st) {
     (void)st;
@@ -510,7 +537,7 @@ static void test_judge_single(void **st) {
     ef_recipes_t *r = parse_ok(MINIMAL);
     const ef_recipe_t *rc = ef_recipes_get(r, "items");
     cJSON *ent = cJSON_Parse("{\"id\":\"1\"}");
-    ef_recipe_scope_t sc = {ent, NULL};
+    ef_recipe_scope_t sc = {ent, NULL, NULL};
     JUDGE(rc, 0, 200, "{\"id\":1,\"title\":\"Item 1\",\"x\":[1]}", &sc, EF_STEP_DONE,
           "{\"title\":\"Item 1\"}");
     JUDGE(rc, 0, 201, " {\"title\": 12.5} \n", &sc, EF_STEP_DONE, "{\"title\":12.5}");
@@ -563,7 +590,7 @@ static void test_judge_search(void **st) {
     ef_recipes_t *r = parse_ok(TMDB);
     const ef_recipe_t *rc = ef_recipes_get(r, "movies");
     cJSON *ent = cJSON_Parse("{\"id\":\"m1\",\"title\":\" the MATRIX \",\"year\":1999}");
-    ef_recipe_scope_t sc = {ent, NULL};
+    ef_recipe_scope_t sc = {ent, NULL, NULL};
     ef_buf_t url;
     char err[EF_ERR_LEN];
     ef_buf_init(&url);
@@ -654,7 +681,7 @@ static void test_judge_empty_middle(void **st) {
                                "\"method\":\"POST\"},{\"url\":\"http://x/{id}\"}],"
                                "\"extract\":{\"a\":\"/a\"}}}}");
     const ef_recipe_t *rc = ef_recipes_at(r, 0);
-    ef_recipe_scope_t sc = {NULL, NULL};
+    ef_recipe_scope_t sc = {NULL, NULL, NULL};
     JUDGE(rc, 0, 204, "", &sc, EF_STEP_NEXT, "E:");
     JUDGE(rc, 0, 200, "{}", &sc, EF_STEP_NEXT, "E:");
     JUDGE(rc, 0, 200, "{", &sc, EF_STEP_ERROR, "E:malformed JSON at byte 0");
@@ -679,7 +706,7 @@ static void test_judge_prefixes(void **st) {
     const ef_recipe_t *rc = ef_recipes_get(r, "movies");
     cJSON *ent = cJSON_Parse("{\"title\":\"the matrix\"}");
     for (size_t len = 0; len <= n; len++) {
-        ef_recipe_scope_t sc = {ent, NULL};
+        ef_recipe_scope_t sc = {ent, NULL, NULL};
         char err[EF_ERR_LEN];
         cJSON *f = NULL;
         char *p = map + pg - len;
@@ -705,7 +732,7 @@ static void test_judge_hostile(void **st) {
         parse_ok("{\"providers\":{\"p\":{\"steps\":[{\"url\":\"http://x/{id}\"}],"
                  "\"extract\":{\"a\":\"/a\",\"m\":\"/*/*/*\"},\"max_body\":2000000}}}");
     const ef_recipe_t *rc = ef_recipes_at(r, 0);
-    ef_recipe_scope_t sc = {NULL, NULL};
+    ef_recipe_scope_t sc = {NULL, NULL, NULL};
     char err[EF_ERR_LEN];
     cJSON *f = NULL;
     size_t n = 1000000;
@@ -761,6 +788,7 @@ int main(void) {
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_template),
+        cmocka_unit_test(test_template_defaults),
         cmocka_unit_test(test_pointer),
         cmocka_unit_test(test_judge_single),
         cmocka_unit_test(test_judge_search),
