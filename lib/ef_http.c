@@ -70,7 +70,7 @@
 #define EF_HTTP_FREE_MAX 1024         /* idle transfers kept for reuse */
 #define EF_HTTP_CTYPE_LEN 128         /* bytes, Content-Type copy incl. NUL */
 #define EF_HTTP_DATE_LEN 64           /* bytes, longest Retry-After date we parse */
-#define EF_HTTP_RECV_BUF 4096         /* bytes, curl's receive buffer per easy handle */
+#define EF_HTTP_RECV_BUF 2048         /* bytes, curl's receive buffer per easy handle */
 #define EF_HTTP_FD_MAX (1 << 20)      /* fds past this are not tracked (closed on REMOVE) */
 
 typedef enum { EF_SOCK_PENDING = 0, EF_SOCK_LIVE, EF_SOCK_IDLE, EF_SOCK_CLOSING } ef_sock_state_t;
