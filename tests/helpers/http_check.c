@@ -30,6 +30,7 @@
 #define SRV_BUF_LEN 16384       /* bytes, one connection's request buffer */
 #define BIG_BODY_LEN 5000       /* bytes, the oversized replies */
 #define MAX_BODY_SMALL 1000     /* bytes, the cap those cases use */
+#define LARGE_BODY_LEN 100000   /* bytes, an answer far larger than curl's receive buffer */
 #ifndef KEEPALIVE_TOTAL
 #define KEEPALIVE_TOTAL 1000
 #endif
@@ -281,6 +282,13 @@ static void srv_route(srv_conn_t *sc, const char *method, const char *path, cons
         srv_send(sc, r, strlen(r), 1);
     } else if (strcmp(path, "/big") == 0) {
         srv_reply(sc, 200, "OK", NULL, big, sizeof(big), head);
+    } else if (strcmp(path, "/large") == 0) {
+        /* many times curl's receive buffer: the body arrives in many reads */
+        static char large[LARGE_BODY_LEN];
+        for (size_t i = 0; i < sizeof(large); i++)
+            large[i] = (char)('a' + i % 26);
+        srv_reply(sc, 200, "OK", NULL, NULL, sizeof(large), 1);
+        srv_send(sc, large, sizeof(large), 0);
     } else if (strcmp(path, "/exact") == 0) {
         srv_reply(sc, 200, "OK", NULL, big, MAX_BODY_SMALL, head);
     } else if (strcmp(path, "/bigclose") == 0) {
@@ -448,6 +456,8 @@ static const case_t cases[] = {
      200, NULL, ANY_RA, NULL},
     {"body_at_cap", "/exact", 0, NULL, NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_OK, 200, NULL,
      ANY_RA, NULL},
+    {"body_larger_than_buffer", "/large", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, NULL,
+     ANY_RA, NULL},
     {"head_ignores_length", "/big", 0, "HEAD", NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_OK, 200, "",
      ANY_RA, NULL},
     {"post_body_and_header", "/echo", 0, "POST", "a=1&b=2", "X-Test: yes", 0, 0, EF_HTTP_OK, 200,
@@ -470,6 +480,15 @@ static const case_t cases[] = {
 };
 
 static void run_case(check_t *c);
+
+static int large_ok(const char *b, size_t len) {
+    if (len != LARGE_BODY_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (char)('a' + i % 26))
+            return 0;
+    return 1;
+}
 
 static void on_case(const ef_http_resp_t *r, void *arg) {
     check_t *c = arg;
@@ -499,6 +518,9 @@ static void on_case(const ef_http_resp_t *r, void *arg) {
         snprintf(why, sizeof(why), "no errmsg");
     else if (k->max_body && r->body_len > k->max_body)
         snprintf(why, sizeof(why), "body_len %zu over the cap", r->body_len);
+    else if (strcmp(k->path, "/large") == 0 && !large_ok(r->body, r->body_len))
+        snprintf(why, sizeof(why), "body of %zu bytes, want %d bytes a..z repeated", r->body_len,
+                 LARGE_BODY_LEN);
     else if (k->err == EF_HTTP_E_TIMEOUT && r->total_ms < 150)
         snprintf(why, sizeof(why), "timed out after %.1f ms", r->total_ms);
     report(c, k->name, why[0] == '\0', "%s", why);
