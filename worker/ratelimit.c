@@ -53,6 +53,10 @@ static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
         wait_for(p, (uint64_t)(wait > 0 ? wait : 1));
         return;
     }
+    /* fewer than wanted: spend these now, ask again when the next batch is
+     * due rather than at once (that would only find the bucket empty) */
+    if (wait > 0)
+        wait_for(p, (uint64_t)wait);
     ef_worker_dispatch(p->w);
 }
 
