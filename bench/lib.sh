@@ -71,14 +71,29 @@ b_cmp() {
 
 b_track() { B_PIDS+=("$1"); }
 
+# b_mine PID: whether PID is a live child of this shell.  A process of ours
+# that exited has been reaped by bash and its PID may already belong to
+# someone else (pid_max is often 32768 and the benchmark alone forks tens
+# of processes a second), so b_stop and b_cleanup signal only our children.
+b_mine() {
+  local s
+  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+  s=${s##*) } # "STATE PPID ...": the fields after the command name
+  [ "${s%% *}" != Z ] || return 1
+  s=${s#* }
+  [ "${s%% *}" = "$$" ]
+}
+
 # b_stop PID...: SIGTERM, then SIGKILL after 10 s; reaps the process.
 b_stop() {
   local p i
   for p in "$@"; do
     [ -n "$p" ] || continue
-    kill -TERM "$p" 2>/dev/null || continue
-    for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$p" 2>/dev/null
+    if b_mine "$p"; then
+      kill -TERM "$p" 2>/dev/null
+      for i in $(seq 1 200); do b_mine "$p" || break; sleep 0.05; done
+      b_mine "$p" && kill -KILL "$p" 2>/dev/null
+    fi
     wait "$p" 2>/dev/null
   done
   return 0
@@ -156,6 +171,54 @@ b_cmdtable() {
             if (c == "hget") d -= polls
             if (d > 0 && c != "info") printf "%s\t%.4f\t%.3f\n", c, d / n, u / n } }' "$1" "$2" |
     sort -t$'\t' -k3 -g -r | awk -F'\t' '{ printf "| %s | %s | %s |\n", toupper($1), $2, $3 }'
+}
+
+# b_monitor_start FILE: `redis-cli MONITOR` (over the private TCP port) into
+# FILE until b_monitor_stop; returns once Redis has answered OK, so nothing
+# sent after it is missed.  MONITOR slows Redis: not for timed runs at high
+# rates.  redis-cli is started directly, not through rc: `rc ... &` would
+# fork a subshell and $! would be that shell, whose SIGTERM leaves the
+# redis-cli child (and its MONITOR) running until redis-server exits.
+b_monitor_start() {
+  redis-cli -h 127.0.0.1 -p "$B_RPORT" MONITOR >"$1" 2>/dev/null &
+  B_MONPID=$!
+  b_track "$B_MONPID"
+  b_wait_for 5 grep -q '^OK' "$1" || { b_log "MONITOR did not start"; return 1; }
+}
+# b_monitor_stop: lets the last lines reach the file, then stops the capture.
+b_monitor_stop() { sleep 0.1; b_stop "${B_MONPID:-}"; B_MONPID=""; }
+
+# b_monitor_count FILE: "ours lua" from a MONITOR capture: the commands our
+# programs sent (they use the unix socket: each is a round trip, an EVALSHA
+# counts once) and the commands run inside scripts (source `lua`).  The
+# benchmark's own commands come over TCP and are in neither.
+b_monitor_count() {
+  awk '$2 ~ /^\[[0-9]+$/ { if ($3 ~ /^unix:/) o++; else if ($3 == "lua]") l++ }
+       END { print o + 0, l + 0 }' "$1"
+}
+
+# b_monitor_bycmd FILE N: Markdown rows "| command | count | per N |" of the
+# round trips in a MONITOR capture, busiest first; EVALSHA is named by its
+# script (the SHA1s the binaries were built with, mk/embed.sh, else the
+# sources').
+b_monitor_bycmd() {
+  local shamap="$B_TMP/shamap" f
+  : >"$shamap"
+  if [ -f "$B_ROOT/build/gen/ef_scripts_gen.c" ]; then
+    sed -n 's/^const ef_script_t ef_script_[a-z_0-9]* = {"\([^"]*\)", "\([0-9a-f]*\)".*/\2 \1/p' \
+      "$B_ROOT/build/gen/ef_scripts_gen.c" >"$shamap"
+  fi
+  for f in "$B_ROOT"/scripts/*.lua; do
+    echo "$(sha1sum "$f" | cut -c1-40) $(basename "$f" .lua)" >>"$shamap"
+  done
+  awk -v n="$2" '
+    FNR == NR { name[$1] = $2; next }
+    $2 ~ /^\[[0-9]+$/ && $3 ~ /^unix:/ {
+      c = toupper($4); gsub(/"/, "", c)
+      if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
+      cnt[c]++ }
+    END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
+    "$shamap" "$1" | sort -t'|' -k3 -n -r
 }
 
 # b_job_wait ID TIMEOUT_S: polls the job every 20 ms until it is completed;

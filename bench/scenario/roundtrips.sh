@@ -10,45 +10,23 @@
 # Sourced by bench/run.
 
 scn_roundtrips() {
-  local ids="$B_TMP/ids.rt" mon="$B_TMP/monitor.txt" mpid id ours lua n
+  local ids="$B_TMP/ids.rt" mon="$B_TMP/monitor.txt" id ours lua n
   seq 1 "$RT_N" >"$ids"
   n=$RT_N
   b_recipe "$B_TMP/r.mock.json" "http://127.0.0.1:$MOCK_PORT"
   b_flush
   b_workers_start 1 "$B_TMP/r.mock.json" "$CONC" || return 1
-  rc MONITOR >"$mon" 2>/dev/null &
-  mpid=$!
-  b_track "$mpid"
-  sleep 0.3
+  b_monitor_start "$mon" || { b_workers_stop; return 1; }
   id=$(b_enqueue "$ids")
   b_job_wait "$id" 300 || b_log "round-trip job did not complete"
-  sleep 0.1
-  b_stop "$mpid"
+  b_monitor_stop
   b_workers_stop
-  ours=$(grep -cE '^[0-9.]+ \[[0-9]+ unix:' "$mon")
-  lua=$(grep -cE '^[0-9.]+ \[[0-9]+ lua\]' "$mon")
+  read -r ours lua < <(b_monitor_count "$mon")
   b_put rt.per_entity "$(b_div "$ours" "$n")"
   b_put rt.lua_per_entity "$(b_div "$lua" "$n")"
 
   # which command (and which script, by its SHA1) the round trips were
-  local shamap="$B_TMP/shamap" f
-  : >"$shamap"
-  # the SHA1s the binaries were built with (mk/embed.sh), else the sources'
-  if [ -f "$B_ROOT/build/gen/ef_scripts_gen.c" ]; then
-    sed -n 's/^const ef_script_t ef_script_[a-z_0-9]* = {"\([^"]*\)", "\([0-9a-f]*\)".*/\2 \1/p' \
-      "$B_ROOT/build/gen/ef_scripts_gen.c" >"$shamap"
-  fi
-  for f in "$B_ROOT"/scripts/*.lua; do
-    echo "$(sha1sum "$f" | cut -c1-40) $(basename "$f" .lua)" >>"$shamap"
-  done
-  awk -v n="$n" '
-    FNR == NR { name[$1] = $2; next }
-    $2 ~ /^\[[0-9]+$/ && $3 ~ /^unix:/ {
-      c = toupper($4); gsub(/"/, "", c)
-      if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
-      cnt[c]++ }
-    END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
-    "$shamap" "$mon" | sort -t'|' -k3 -n -r >"$B_RES/rt.breakdown"
+  b_monitor_bycmd "$mon" "$n" >"$B_RES/rt.breakdown"
 
   local rt cmds cpu
   rt=$(b_med rt.per_entity)
