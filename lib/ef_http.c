@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,7 @@ typedef struct ef_http_xfer_s {
 typedef struct {
     ef_http_sock_t *sock;
     int owned;
+    int established;                  /* a response has come over it: a kept-alive connection */
 } ef_http_fd_t;
 
 struct ef_http_s {
@@ -281,11 +283,18 @@ static void sock_close(ef_http_sock_t *s) {
     uv_close((uv_handle_t *)&s->poll, on_sock_close);
 }
 
-/* curl stopped watching s: a connection it opened through us stays polled
- * for reading while it idles in the cache (see the top of the file), any
- * other socket is closed. */
+/* curl stopped watching s: a kept-alive connection (opened through us, a
+ * response already read over it, the fd still open) stays polled for
+ * reading while it idles in the cache (see the top of the file); any other
+ * socket is closed.  curl closes some sockets without the close callback
+ * (a connection attempt that failed or timed out), sometimes before it says
+ * CURL_POLL_REMOVE: those never carried a response, and the fd check
+ * catches the rest. */
 static void sock_remove(ef_http_sock_t *s) {
-    if (s->state != EF_SOCK_LIVE || !s->owned) {
+    ef_http_fd_t *slot = fd_slot(s->h, s->fd, 0);
+
+    if (s->state != EF_SOCK_LIVE || !s->owned || !slot || !slot->established ||
+        fcntl(s->fd, F_GETFD) < 0) {
         sock_close(s);
         return;
     }
@@ -309,9 +318,14 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
         return CURL_SOCKET_BAD;
     slot = fd_slot(h, fd, 1);
     if (slot) {
+        /* a context still here means curl closed that fd without telling us */
         if (slot->sock && slot->sock->state == EF_SOCK_IDLE)
-            sock_close(slot->sock); /* stale: its fd was closed behind our back */
+            sock_close(slot->sock);
+        else if (slot->sock)
+            slot->sock->owned = 0; /* closed (not kept) when curl removes it */
+        slot->sock = NULL;
         slot->owned = 1;
+        slot->established = 0;
     }
     return fd;
 }
@@ -326,6 +340,7 @@ static int on_close_socket(void *clientp, curl_socket_t fd) {
         if (slot->sock)
             sock_close(slot->sock);
         slot->owned = 0;
+        slot->established = 0;
     }
     return close(fd);
 }
@@ -664,6 +679,14 @@ static void drain(ef_http_t *h) {
             continue;
         }
         x = (ef_http_xfer_t *)(void *)priv;
+        if (code == CURLE_OK) {
+            /* the connection now waits in curl's cache: its socket may idle polled */
+            curl_socket_t fd = CURL_SOCKET_BAD;
+            ef_http_fd_t *slot;
+            if (curl_easy_getinfo(x->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+                fd != CURL_SOCKET_BAD && (slot = fd_slot(h, fd, 0)) != NULL && slot->owned)
+                slot->established = 1;
+        }
         if (curl_multi_remove_handle(h->multi, x->easy) != CURLM_OK)
             ef_warn("http: curl_multi_remove_handle failed");
         LIST_UNLINK(h->active, x);

@@ -30,6 +30,8 @@
 #define SRV_BUF_LEN 16384       /* bytes, one connection's request buffer */
 #define BIG_BODY_LEN 5000       /* bytes, the oversized replies */
 #define MAX_BODY_SMALL 1000     /* bytes, the cap those cases use */
+#define BH_FILL 4               /* connections that fill the never-accepting listener's queue */
+#define BH_N 8                  /* requests that time out connecting to it */
 #define LARGE_BODY_LEN 100000   /* bytes, an answer far larger than curl's receive buffer */
 #ifndef KEEPALIVE_TOTAL
 #define KEEPALIVE_TOTAL 1000
@@ -100,6 +102,7 @@ struct check_s {
     unsigned max_conns;     /* 0: not checked */
     unsigned accepted0;
     char why[256];
+    int bh_fd, bh_fill[BH_FILL]; /* the listener that never accepts, and what fills its queue */
 };
 
 static void next_step(check_t *c);
@@ -840,9 +843,65 @@ static void step_finish(check_t *c) {
     ef_http_close(c->http, on_http_closed, c);
 }
 
+/* ---- Connections that never complete ---- */
+
+/* A listener with a backlog of 0 that never accepts, its queue filled: new
+ * connections to it hang in SYN, and curl gives up on each within the
+ * connect timeout and closes its socket (in some paths without the close
+ * callback).  The client must go on working: keep-alive requests after. */
+static void bh_finish(check_t *c) {
+    close(c->bh_fd);
+    for (int i = 0; i < BH_FILL; i++)
+        if (c->bh_fill[i] >= 0)
+            close(c->bh_fill[i]);
+    report(c, "connect_timeouts", c->bad == 0, "%d of %d requests did not end as a connect "
+           "timeout (%s)", c->bad, BH_N, c->why);
+    many_start(c, c->http, "keepalive_after_connect_timeouts", 16, 400, 0, 0);
+}
+
+static void on_bh(const ef_http_resp_t *r, void *arg) {
+    check_t *c = arg;
+
+    if (r->err != EF_HTTP_E_TIMEOUT && r->err != EF_HTTP_E_CONNECT && c->bad++ == 0)
+        snprintf(c->why, sizeof(c->why), "first: err=%s status=%ld", err_name(r->err), r->status);
+    if (++c->done == BH_N)
+        bh_finish(c);
+}
+
+static void step_blackhole(check_t *c) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    char url[96];
+    ef_http_req_t req = {.url = url, .timeout_ms = 400, .connect_timeout_ms = 200};
+
+    c->done = c->bad = 0;
+    c->why[0] = '\0';
+    c->bh_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->bh_fd < 0 || bind(c->bh_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(c->bh_fd, 0) != 0 || getsockname(c->bh_fd, (struct sockaddr *)&a, &alen) != 0) {
+        report(c, "connect_timeouts", 0, "cannot set up the listener");
+        next_step(c);
+        return;
+    }
+    for (int i = 0; i < BH_FILL; i++) {
+        c->bh_fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (c->bh_fill[i] >= 0)
+            (void)connect(c->bh_fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/never", ntohs(a.sin_port));
+    for (int i = 0; i < BH_N; i++) {
+        if (issue(c, c->http, &req, on_bh, c) < 0) {
+            if (c->bad++ == 0)
+                snprintf(c->why, sizeof(c->why), "ef_http_request failed");
+            if (++c->done == BH_N)
+                bh_finish(c);
+        }
+    }
+}
+
 static void (*const steps[])(check_t *) = {
     step_pct,   step_cases, step_async,          step_keepalive,    step_wide,
-    step_churn, step_close_inflight, step_close_inside, step_finish,
+    step_churn, step_blackhole, step_close_inflight, step_close_inside, step_finish,
 };
 
 static void next_step(check_t *c) {
