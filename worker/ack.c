@@ -20,6 +20,7 @@
 
 #define ACK_FIXED_KEYS 8
 #define ACK_FIXED_ARGS 7
+#define ACK_ENTITY_ARGS 7 /* plus 2 per field pair */
 
 typedef struct {
     ef_chunk_t *c;
@@ -113,9 +114,53 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_chunk_maybe_finish(c);
 }
 
+/* Parses an updated entity's fields (a flat JSON object of strings) into
+ * the pairs chunk_ack.lua writes to its result hash: a value that is not a
+ * string becomes its JSON text, and of two fields with one name the later
+ * wins (as it would in a decoded object).  Returns an object whose children
+ * are exactly the pairs, names and string values (the caller frees it with
+ * cJSON_Delete), or NULL when there is nothing to write; *npairs counts them. */
+cJSON *ef_ack_pairs_parse(const char *fields, size_t *npairs) {
+    cJSON *o = fields ? cJSON_Parse(fields) : NULL;
+    *npairs = 0;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (cJSON *f = o->child, *next; f; f = next) {
+        next = f->next;
+        int dup = 0;
+        for (cJSON *g = next; g && f->string && !dup; g = g->next)
+            dup = g->string && strcmp(g->string, f->string) == 0;
+        if (!f->string || dup) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(o, f));
+            continue;
+        }
+        if (!cJSON_IsString(f)) {
+            char *v = cJSON_PrintUnformatted(f);
+            cJSON *sv = v ? cJSON_CreateString(v) : NULL;
+            cJSON_free(v);
+            /* f is the only child by that name now: the replacement takes it */
+            if (!sv || !cJSON_ReplaceItemInObjectCaseSensitive(o, f->string, sv)) {
+                cJSON_Delete(sv);
+                cJSON_Delete(cJSON_DetachItemViaPointer(o, f));
+                continue;
+            }
+        }
+        (*npairs)++;
+    }
+    if (*npairs == 0) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Sends every outcome not sent yet in one chunk_ack.lua call; the argv
+ * layout is the one documented in that script's header. */
 void ef_chunk_ack(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
-    size_t nsend = 0, nkeys = ACK_FIXED_KEYS;
+    size_t nsend = 0, npairs = 0, nkeys = ACK_FIXED_KEYS;
     if (c->acking || !w->cmd_ready || (c->ack_retry_at && ef_mono_ms() < c->ack_retry_at))
         return;
     for (size_t i = 0; i < c->ntasks; i++)
@@ -125,7 +170,20 @@ void ef_chunk_ack(ef_chunk_t *c) {
         ef_chunk_maybe_finish(c);
         return;
     }
-    size_t argc = ACK_FIXED_KEYS + nsend + ACK_FIXED_ARGS + nsend * 7;
+    /* the result hash pairs of each entity sent, parsed from its fields */
+    cJSON **pairs = ef_calloc(nsend, sizeof *pairs);
+    size_t *np = ef_calloc(nsend, sizeof *np);
+    for (size_t i = 0, k = 0; i < c->ntasks; i++) {
+        ef_task_t *t = &c->tasks[i];
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
+            continue;
+        if (t->result_key && (pairs[k] = ef_ack_pairs_parse(t->fields, &np[k])) != NULL) {
+            npairs += np[k];
+            nkeys++;
+        }
+        k++;
+    }
+    size_t argc = nkeys + ACK_FIXED_ARGS + nsend * ACK_ENTITY_ARGS + npairs * 2;
     const char **argv = ef_calloc(argc, sizeof *argv);
     size_t *lens = ef_calloc(argc, sizeof *lens);
     char (*nums)[24] = ef_calloc(nsend * 2 + 4, sizeof *nums);
@@ -133,7 +191,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     a->c = c;
     a->sent = ef_calloc(nsend, sizeof *a->sent);
 
-    /* keys first: the fixed ones, then one per result hash */
+    /* keys first: the fixed ones, then one per entity with pairs */
     argv[0] = c->k_job.s;
     argv[1] = c->k_outcomes.s;
     argv[2] = c->k_results.s;
@@ -142,12 +200,14 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[5] = c->q->k_owners.s;
     argv[6] = c->q->k_processing.s;
     argv[7] = c->q->k_stats.s;
-    for (size_t i = 0; i < c->ntasks; i++) {
+    for (size_t i = 0, k = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome != EF_OUTCOME_NONE && t->acked == 0 && t->result_key)
-            argv[nkeys++] = t->result_key;
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
+            continue;
+        if (pairs[k++])
+            argv[ki++] = t->result_key;
     }
-    size_t ai = nkeys, ki = ACK_FIXED_KEYS, ni = 0;
+    size_t ai = nkeys, ni = 0;
     snprintf(nums[ni], sizeof nums[ni], "%ld", c->n);
     const char *nstr = nums[ni++];
     snprintf(nums[ni], sizeof nums[ni], "%d", EF_WORKER_ERROR_LOG_CAP);
@@ -162,7 +222,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[ai++] = c->q->k_events.s;
     argv[ai++] = cnt;
     static const char *const ocs[] = {"u", "c", "n", "e"};
-    for (size_t i = 0; i < c->ntasks; i++) {
+    for (size_t i = 0, k = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
         if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
             continue;
@@ -172,11 +232,11 @@ void ef_chunk_ack(ef_chunk_t *c) {
                      : t->outcome == EF_OUTCOME_CONFLICT  ? ocs[1]
                      : t->outcome == EF_OUTCOME_NOT_FOUND ? ocs[2]
                                                           : ocs[3];
-        if (t->result_key) {
-            snprintf(nums[ni], sizeof nums[ni], "%zu", ++ki);
-            argv[ai++] = nums[ni++];
-        } else {
-            argv[ai++] = "0";
+        snprintf(nums[ni], sizeof nums[ni], "%zu", pairs[k] ? np[k] : 0);
+        argv[ai++] = nums[ni++];
+        for (cJSON *f = pairs[k] ? pairs[k]->child : NULL; f; f = f->next) {
+            argv[ai++] = f->string;
+            argv[ai++] = f->valuestring;
         }
         argv[ai++] = t->fields ? t->fields : "";
         argv[ai++] = t->error ? t->error : "";
@@ -185,9 +245,11 @@ void ef_chunk_ack(ef_chunk_t *c) {
         argv[ai++] = (t->cache_hits > 0 && t->requests == 0) ? "1" : "0";
         t->acked = 1;
         a->sent[a->nsent++] = (int)i;
+        k++;
     }
     for (size_t i = 0; i < ai; i++)
         lens[i] = strlen(argv[i]);
+    /* the command is formatted inside the call: the pairs can go right after */
     if (ef_redis_script(w->cmd, &ef_script_chunk_ack, on_ack, a, 0, (int)nkeys, (int)ai, argv, lens) == 0) {
         c->acking = 1;
         c->last_ack_ms = ef_mono_ms();
@@ -197,6 +259,10 @@ void ef_chunk_ack(ef_chunk_t *c) {
         free(a->sent);
         free(a);
     }
+    for (size_t k = 0; k < nsend; k++)
+        cJSON_Delete(pairs[k]);
+    free(pairs);
+    free(np);
     free(argv);
     free(lens);
     free(nums);
@@ -256,8 +322,14 @@ void ef_chunk_maybe_finish(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
     if (c->inflight > 0 || c->acking || c->releasing)
         return;
+    /* outcomes not sent yet go now when the chunk is done or stopping; a
+     * chunk still at work (its requests trickling out under a rate limit)
+     * reports them with its last entity or on the tick, not one ack per
+     * request */
     for (size_t i = 0; i < c->ntasks; i++) {
         if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0) {
+            if (c->unresolved > 0 && !c->stop)
+                return;
             if (w->cmd_ready && !c->acking)
                 ef_chunk_ack(c);
             return; /* wait for the ack (or for redis to come back) */

@@ -216,6 +216,7 @@ void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char 
                   long status, const char *resp, size_t rlen);
 
 /* ack.c */
+cJSON *ef_ack_pairs_parse(const char *fields, size_t *npairs);
 void ef_chunk_ack(ef_chunk_t *c);
 void ef_chunk_maybe_finish(ef_chunk_t *c);
 void ef_chunk_free(ef_chunk_t *c);
