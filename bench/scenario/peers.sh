@@ -240,5 +240,5 @@ peer_cause_cpu() {
   local ev hs
   ev=$(awk -F'|' '$2 ~ / EVALSHA / {gsub(/ /, "", $4); print $4; exit}' "$B_RES/cost.bycmd" 2>/dev/null)
   hs=$(awk -F'|' '$2 ~ / HSET / {gsub(/ /, "", $4); print $4; exit}' "$B_RES/cost.bycmd" 2>/dev/null)
-  echo "Redis CPU follows entities, not round trips: of Redis's own time per entity, the scripts take ${ev:-n/a} µs (section 2), of which ${hs:-n/a} µs are the HSETs of the result hashes (one per entity) and most of the rest is Lua work per entity in chunk_ack (a cjson.decode of each entity's fields, the outcome string split into a table and joined again, the results text appended)"
+  echo "Redis CPU follows entities, not round trips: of Redis's own time per entity, the scripts take ${ev:-n/a} µs (section 2), of which ${hs:-n/a} µs are the HSETs of the result hashes (one per entity) and most of the rest is Lua work per entity in chunk_ack (arguments read, the outcome recorded, counters, the results text appended; the fields already arrive as flat pairs) and in chunk_claim"
 }
