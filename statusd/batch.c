@@ -173,14 +173,16 @@ void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, 
 }
 
 int ef_sd_batch_end(ef_sd_batch_t *b) {
-    if (b->sent == 0) {
+    if (b->sent == 0 && b->down) {
         batch_free(b);
         return -1;
     }
     b->ended = 1;
     if (b->hold)
         ef__sd_conn_hold(b->hold);
-    if (b->received == b->sent) /* cannot happen: replies never come inside a call */
+    /* nothing was asked: finish now, without replies (replies themselves
+     * never come inside a call) */
+    if (b->received == b->sent)
         batch_finish(b);
     return 0;
 }

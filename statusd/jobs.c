@@ -242,15 +242,9 @@ static void list_ids_done(ef_sd_batch_t *b, void *arg) {
         }
         ef_sd_batch_cmdv(b2, "HGETALL", ef_key_job(&k, x->queue, idr->str, EF_KEY_JOB), NULL);
     }
-    int nothing = b2->sent == 0 && !b2->down;
-    if (ef_sd_batch_end(b2) == 0)
-        return;
-    if (!nothing)
+    /* a page whose entries were all skipped goes on from list_jobs_done too */
+    if (ef_sd_batch_end(b2) != 0)
         ef_sd_respond_unavailable(rq);
-    else if ((long long)n < x->page)
-        list_answer(rq, 0);
-    else
-        list_next_page(rq);
 }
 
 static void list_next_page(ef_sd_req_t *rq) {

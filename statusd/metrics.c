@@ -309,11 +309,6 @@ static void second_done(ef_sd_batch_t *b, void *arg) {
                                  ef_key_job(&k, x->qnames[q], ids->element[i]->str, EF_KEY_JOB),
                                  "status", NULL);
     }
-    if (b3->sent == 0 && !b3->down) {
-        ef_sd_batch_end(b3);
-        render(rq, x, &(ef_sd_batch_t){.sd = rq->sd});
-        return;
-    }
     if (ef_sd_batch_end(b3) != 0)
         ef_sd_respond_unavailable(rq);
 }
@@ -369,11 +364,6 @@ static void first_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_batch_cmdv(b2, "HGETALL", ef_key_ratelimit(&k, x->pnames[p]), NULL);
     for (size_t w = 0; w < x->nw; w++)
         ef_sd_batch_cmdv(b2, "HMGET", ef_key_worker(&k, x->wids[w]), "id", "in_flight", NULL);
-    if (b2->sent == 0 && !b2->down) {
-        ef_sd_batch_end(b2);
-        render(rq, x, &(ef_sd_batch_t){.sd = rq->sd});
-        return;
-    }
     if (ef_sd_batch_end(b2) != 0)
         ef_sd_respond_unavailable(rq);
 }

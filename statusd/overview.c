@@ -338,11 +338,6 @@ static void workers_ids_done(ef_sd_batch_t *b, void *arg) {
     for (size_t i = 0; i + 1 < x->ids->elements; i += 2)
         if (worker_id_ok(x->ids->element[i]))
             ef_sd_batch_cmdv(b2, "HGETALL", ef_key_worker(&k, x->ids->element[i]->str), NULL);
-    if (b2->sent == 0 && !b2->down) {
-        ef_sd_batch_end(b2);
-        workers_done(&(ef_sd_batch_t){.sd = rq->sd}, rq);
-        return;
-    }
     if (ef_sd_batch_end(b2) != 0)
         ef_sd_respond_unavailable(rq);
 }

@@ -265,7 +265,8 @@ void ef_sd_batch_cmdv(ef_sd_batch_t *b, const char *arg0, ...);
 void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, int argc,
                         const char **argv, const size_t *lens);
 /* Ends the batch: 0, or -1 when nothing could be sent (Redis not ready; the
- * batch is freed and cb will not fire). */
+ * batch is freed and cb will not fire).  A batch that asked nothing (Redis
+ * up) runs cb at once, from inside this call, with no replies. */
 int ef_sd_batch_end(ef_sd_batch_t *b);
 /* The reply at i, NULL when Redis did not answer it. */
 const ef_sd_reply_t *ef_sd_batch_reply(const ef_sd_batch_t *b, size_t i);
