@@ -21,6 +21,8 @@
 #define ACK_FIXED_KEYS 8
 #define ACK_FIXED_ARGS 7
 #define ACK_ENTITY_ARGS 7 /* plus 2 per field pair */
+/* the entity writes its result hash: pairs and a key to write them to */
+#define HAS_PAIRS(t) ((t)->result_key && (t)->pairs)
 
 typedef struct {
     ef_chunk_t *c;
@@ -50,6 +52,7 @@ void ef_chunk_free(ef_chunk_t *c) {
         cJSON_Delete(t->entity);
         cJSON_Delete(t->vars);
         free(t->fields);
+        cJSON_Delete(t->pairs);
         free(t->error);
         free(t->result_key);
         free(t->req_url);
@@ -88,9 +91,11 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
         ef_task_t *t = &c->tasks[a->sent[i]];
         t->acked = 2;
         free(t->fields);
+        cJSON_Delete(t->pairs);
         free(t->error);
         free(t->result_key);
         t->fields = t->error = t->result_key = NULL;
+        t->pairs = NULL;
     }
     const char *status = r->element[2]->str ? r->element[2]->str : "";
     if (r->element[0]->integer == 1)
@@ -114,14 +119,13 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_chunk_maybe_finish(c);
 }
 
-/* Parses an updated entity's fields (a flat JSON object of strings) into
+/* Turns an updated entity's extracted fields (an object; taken over) into
  * the pairs chunk_ack.lua writes to its result hash: a value that is not a
  * string becomes its JSON text, and of two fields with one name the later
  * wins (as it would in a decoded object).  Returns an object whose children
  * are exactly the pairs, names and string values (the caller frees it with
  * cJSON_Delete), or NULL when there is nothing to write; *npairs counts them. */
-cJSON *ef_ack_pairs_parse(const char *fields, size_t *npairs) {
-    cJSON *o = fields ? cJSON_Parse(fields) : NULL;
+cJSON *ef_ack_pairs_from(cJSON *o, size_t *npairs) {
     *npairs = 0;
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
@@ -170,18 +174,13 @@ void ef_chunk_ack(ef_chunk_t *c) {
         ef_chunk_maybe_finish(c);
         return;
     }
-    /* the result hash pairs of each entity sent, parsed from its fields */
-    cJSON **pairs = ef_calloc(nsend, sizeof *pairs);
-    size_t *np = ef_calloc(nsend, sizeof *np);
-    for (size_t i = 0, k = 0; i < c->ntasks; i++) {
+    /* each entity sent with pairs for a result hash adds its key */
+    for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0 || !HAS_PAIRS(t))
             continue;
-        if (t->result_key && (pairs[k] = ef_ack_pairs_parse(t->fields, &np[k])) != NULL) {
-            npairs += np[k];
-            nkeys++;
-        }
-        k++;
+        npairs += t->npairs;
+        nkeys++;
     }
     size_t argc = nkeys + ACK_FIXED_ARGS + nsend * ACK_ENTITY_ARGS + npairs * 2;
     const char **argv = ef_calloc(argc, sizeof *argv);
@@ -200,11 +199,9 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[5] = c->q->k_owners.s;
     argv[6] = c->q->k_processing.s;
     argv[7] = c->q->k_stats.s;
-    for (size_t i = 0, k = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
+    for (size_t i = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
-            continue;
-        if (pairs[k++])
+        if (t->outcome != EF_OUTCOME_NONE && t->acked == 0 && HAS_PAIRS(t))
             argv[ki++] = t->result_key;
     }
     size_t ai = nkeys, ni = 0;
@@ -222,7 +219,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[ai++] = c->q->k_events.s;
     argv[ai++] = cnt;
     static const char *const ocs[] = {"u", "c", "n", "e"};
-    for (size_t i = 0, k = 0; i < c->ntasks; i++) {
+    for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
         if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
             continue;
@@ -232,9 +229,9 @@ void ef_chunk_ack(ef_chunk_t *c) {
                      : t->outcome == EF_OUTCOME_CONFLICT  ? ocs[1]
                      : t->outcome == EF_OUTCOME_NOT_FOUND ? ocs[2]
                                                           : ocs[3];
-        snprintf(nums[ni], sizeof nums[ni], "%zu", pairs[k] ? np[k] : 0);
+        snprintf(nums[ni], sizeof nums[ni], "%zu", HAS_PAIRS(t) ? t->npairs : 0);
         argv[ai++] = nums[ni++];
-        for (cJSON *f = pairs[k] ? pairs[k]->child : NULL; f; f = f->next) {
+        for (cJSON *f = HAS_PAIRS(t) ? t->pairs->child : NULL; f; f = f->next) {
             argv[ai++] = f->string;
             argv[ai++] = f->valuestring;
         }
@@ -245,7 +242,6 @@ void ef_chunk_ack(ef_chunk_t *c) {
         argv[ai++] = (t->cache_hits > 0 && t->requests == 0) ? "1" : "0";
         t->acked = 1;
         a->sent[a->nsent++] = (int)i;
-        k++;
     }
     for (size_t i = 0; i < ai; i++)
         lens[i] = strlen(argv[i]);
@@ -259,10 +255,6 @@ void ef_chunk_ack(ef_chunk_t *c) {
         free(a->sent);
         free(a);
     }
-    for (size_t k = 0; k < nsend; k++)
-        cJSON_Delete(pairs[k]);
-    free(pairs);
-    free(np);
     free(argv);
     free(lens);
     free(nums);

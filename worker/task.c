@@ -153,29 +153,18 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
     ef_worker_take_kick(w);
 }
 
-/* Turns the extracted object into a flat object of strings (numbers as
- * their JSON text, arrays and objects as JSON) for the result hash. */
-static char *flatten(cJSON *fields) {
+/* The result pairs (strings only, see ef_ack_pairs_from) as one flat JSON
+ * object, the text kept in job:results for export. */
+static char *flatten(const cJSON *pairs) {
     ef_buf_t out;
     ef_buf_init(&out);
     ef_buf_appendc(&out, '{');
-    for (cJSON *f = fields ? fields->child : NULL; f; f = f->next) {
-        if (!f->string)
-            continue;
-        const char *v = f->valuestring;
-        char *printed = NULL;
-        if (!cJSON_IsString(f) || !v) {
-            printed = cJSON_PrintUnformatted(f);
-            if (!printed)
-                continue;
-            v = printed;
-        }
+    for (const cJSON *f = pairs ? pairs->child : NULL; f; f = f->next) {
         if (out.len > 1)
             ef_buf_appendc(&out, ',');
         ef_buf_append_json_str(&out, f->string, strlen(f->string));
         ef_buf_appendc(&out, ':');
-        ef_buf_append_json_str(&out, v, strlen(v));
-        cJSON_free(printed);
+        ef_buf_append_json_str(&out, f->valuestring, strlen(f->valuestring));
     }
     ef_buf_appendc(&out, '}');
     return out.s;
@@ -230,12 +219,12 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
         t->cache_checked = 0;
         ready_push(c->prov, t, 1);
         break;
-    case EF_STEP_DONE: {
-        char *flat = flatten(fields);
-        cJSON_Delete(fields);
-        resolve(t, EF_OUTCOME_UPDATED, flat, NULL);
+    case EF_STEP_DONE:
+        /* the pairs for the result hash, and the same as JSON for export;
+         * set before resolve(), which may send the ack at once */
+        t->pairs = ef_ack_pairs_from(fields, &t->npairs);
+        resolve(t, EF_OUTCOME_UPDATED, flatten(t->pairs), NULL);
         break;
-    }
     case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
     case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
     case EF_STEP_RETRY:

@@ -114,6 +114,8 @@ struct ef_task_s {
     char *req_url;          /* the request in flight, kept to store its answer in the cache */
     char *req_body;
     char *fields;           /* flat JSON object of strings, or NULL */
+    cJSON *pairs;           /* the same as result hash pairs (ef_ack_pairs_from), or NULL */
+    size_t npairs;
     char *error;            /* reason for an error outcome, or NULL */
     char *result_key;       /* farm:{Q}:... result hash, or NULL */
 };
@@ -216,7 +218,7 @@ void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char 
                   long status, const char *resp, size_t rlen);
 
 /* ack.c */
-cJSON *ef_ack_pairs_parse(const char *fields, size_t *npairs);
+cJSON *ef_ack_pairs_from(cJSON *fields, size_t *npairs);
 void ef_chunk_ack(ef_chunk_t *c);
 void ef_chunk_maybe_finish(ef_chunk_t *c);
 void ef_chunk_free(ef_chunk_t *c);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the worker's ack argv: an entity's fields JSON becomes the
- * field pairs chunk_ack.lua writes to its result hash (ef_ack_pairs_parse).
+ * field pairs chunk_ack.lua writes to its result hash (ef_ack_pairs_from).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +27,7 @@ size_t ef_worker_wanted(const ef_worker_t *w) {
 
 /* The pairs as "name=value;" text, or "NULL". */
 static const char *pairs_text(const char *fields, size_t *n, char *buf, size_t len) {
-    cJSON *o = ef_ack_pairs_parse(fields, n);
+    cJSON *o = ef_ack_pairs_from(fields ? cJSON_Parse(fields) : NULL, n);
     size_t used = 0;
     if (!o)
         return "NULL";
