@@ -209,7 +209,7 @@ static void snapshot_send(ef_sd_events_t *ev, ef_sd_watch_t *w, const ef_sd_repl
     } else if (!w->etag[0]) {
         snprintf(w->etag, sizeof w->etag, "%s", etag);
     }
-    o = ef_sd_job_json(r, ef_now_ms());
+    o = ef_sd_job_json(r, ef_sd_redis_ms(ev->sd));
     if (!o)
         return;
     st = cJSON_GetObjectItemCaseSensitive(o, "status");

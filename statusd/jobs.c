@@ -92,7 +92,7 @@ static void job_get_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond(rq, 304, NULL, hdr, NULL, 0);
         return;
     }
-    o = ef_sd_job_json(r, ef_now_ms());
+    o = ef_sd_job_json(r, ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 404, "job %s not found in queue %s", x->id, x->queue);
         return;
@@ -160,7 +160,7 @@ static void list_jobs_done(ef_sd_batch_t *b, void *arg) {
     list_ctx_t *x = rq->ctx;
     const ef_sd_reply_t *ids = x->ids;
     size_t n = ids->elements / 2, k = 0;
-    int64_t now = ef_now_ms();
+    int64_t now = ef_sd_redis_ms(rq->sd);
     if (!batch_ok(rq, b))
         return;
     for (size_t i = 0; i < n; i++) {

@@ -15,8 +15,10 @@
 
 static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
     (void)r;
-    (void)arg;
-    (void)ready; /* ef_redis logs each change; requests answer 503 meanwhile */
+    /* ef_redis logs each change; requests answer 503 meanwhile.  The first
+     * command after a (re)connect reads Redis's clock. */
+    if (ready > 0)
+        ef_sd_clock_sync(arg);
 }
 
 static void on_sub_state(ef_redis_t *r, int ready, void *arg) {
@@ -83,7 +85,8 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     sd.loop = &loop;
-    sd.started_ms = ef_now_ms();
+    ef_sd_clock_init(&sd);
+    sd.started_ms = ef_sd_wall_ms(&sd);
     ef_sd_date(&sd);
     ef_sd_events_create(&sd);
 

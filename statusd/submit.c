@@ -311,7 +311,7 @@ static void sealed(ef_sd_batch_t *b, void *arg) {
         submit_fail_batch(s, b, "seal");
         return;
     }
-    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_now_ms());
+    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 500, "job %s vanished after sealing", s->id);
         return;
@@ -605,7 +605,7 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
         return;
     }
-    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_now_ms());
+    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 404, "job %s not found in queue %s", s->src, s->queue);
         return;
