@@ -58,6 +58,7 @@
 #define EF_SD_REJECT_BUDGET 1024 /* connections past the cap being answered 503 at once */
 #define EF_SD_REJECT_LINGER_MS 250 /* reading after a 503's FIN before closing */
 #define EF_SD_SSE_PING_MS 15000
+#define EF_SD_SSE_RECHECK_MS 2000 /* a followed job is fetched at least this often */
 #define EF_SD_EVENTS_COALESCE_MS 100 /* at most one job fetch per job per period */
 #define EF_SD_MAX_CHANNELS 1024      /* queues whose events we subscribe to */
 #define EF_SD_LIST_LIMIT_DEFAULT 20
