@@ -477,7 +477,8 @@ static void job_snapshot_done(ef_sd_batch_t *b, void *arg) {
     watches_prune(ev);
 }
 
-void ef_sd_events_route(ef_sd_req_t *rq, const char *queue, const char *job) {
+void ef_sd_events_route(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *job = a->job;
     ef_sd_events_t *ev = rq->sd->events;
     ef_key_t k;
     if (!job) {

@@ -453,7 +453,8 @@ static void first_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_metrics(ef_sd_req_t *rq) {
+void ef_sd_route_metrics(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
     char stop[32];
     metrics_ctx_t *x = ef_calloc(1, sizeof *x);

@@ -58,7 +58,8 @@ static void health_done(ef_sd_batch_t *b, void *arg) {
     cJSON_Delete(o);
 }
 
-void ef_sd_route_health(ef_sd_req_t *rq) {
+void ef_sd_route_health(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     health_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
     rq->ctx_free = free;
@@ -240,7 +241,8 @@ static void queues_names_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_queues(ef_sd_req_t *rq) {
+void ef_sd_route_queues(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
     queues_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
@@ -356,7 +358,8 @@ void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, i
                          "LIMIT", "0", count, NULL);
 }
 
-void ef_sd_route_workers(ef_sd_req_t *rq) {
+void ef_sd_route_workers(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
     char stop[32];
     workers_ctx_t *x = ef_calloc(1, sizeof *x);

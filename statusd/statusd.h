@@ -328,35 +328,61 @@ int ef_sd_events_create(ef_sd_t *sd);
 void ef_sd_events_close(ef_sd_t *sd);
 void ef_sd_events_redis_state(ef_sd_t *sd, int ready);
 void ef_sd_events_detach(ef_sd_conn_t *c);
-/* GET /jobs/ID/events and GET /events?queue=Q (job NULL). */
-void ef_sd_events_route(ef_sd_req_t *rq, const char *queue, const char *job);
 size_t ef_sd_events_clients(const ef_sd_t *sd);
 
-/* ---- Routes ---- */
+/* ---- Routes (routes.c) ---- */
 
+/* What the route table hands a handler, validated before it runs: names
+ * that become keys are checked here, so no handler builds a key from
+ * unchecked input. */
+typedef struct {
+    const char *queue; /* the path's :queue, or ?queue= (EF_SD_ROUTE_QUEUE), else NULL */
+    const char *job;   /* the path's :job, else NULL */
+    const char *verb;  /* the pattern's last literal segment ("pause", "results", ...) */
+} ef_sd_args_t;
+
+/* Answers rq (now or later, through respond.c) exactly once. */
+typedef void (*ef_sd_handler_fn)(ef_sd_req_t *rq, const ef_sd_args_t *a);
+
+#define EF_SD_ROUTE_MUTATES (1u << 0) /* --read-only refuses it; needs the token */
+#define EF_SD_ROUTE_QUEUE (1u << 1)   /* reads ?queue= (default "default") */
+
+/* One row of the route table (routes.c).  pattern is the path, segment by
+ * segment: a literal, ":job" (a job id) or ":queue" (a queue name). */
+typedef struct {
+    const char *method; /* "GET" (HEAD too) or "POST" */
+    const char *pattern;
+    ef_sd_handler_fn handler;
+    unsigned flags; /* EF_SD_ROUTE_* */
+} ef_sd_route_t;
+
+/* Routes rq: 404, 405 (with Allow), 400 for a bad :job, :queue or ?queue=,
+ * 401/403 by the token rule, else the route's handler. */
 void ef_sd_route(ef_sd_req_t *rq);
 /* jobs.c */
-void ef_sd_route_job_get(ef_sd_req_t *rq, const char *queue, const char *id);
-void ef_sd_route_jobs_list(ef_sd_req_t *rq, const char *queue);
-void ef_sd_route_job_errors(ef_sd_req_t *rq, const char *queue, const char *id);
-void ef_sd_route_job_control(ef_sd_req_t *rq, const char *queue, const char *id, const char *verb);
-void ef_sd_route_queue_control(ef_sd_req_t *rq, const char *queue, const char *verb);
+void ef_sd_route_job_get(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_jobs_list(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_job_errors(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *a); /* verb: cancel pause resume */
+void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a); /* verb: pause resume */
 /* submit.c */
-void ef_sd_route_jobs_post(ef_sd_req_t *rq);
-void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id);
+void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* results.c */
-void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id);
+void ef_sd_route_job_results(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* overview.c */
-void ef_sd_route_health(ef_sd_req_t *rq);
-void ef_sd_route_queues(ef_sd_req_t *rq);
-void ef_sd_route_workers(ef_sd_req_t *rq);
+void ef_sd_route_health(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_queues(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_workers(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* Adds the command listing live workers (heartbeat younger than
  * EF_SD_WORKER_TTL_MS on Redis's clock), newest first, at most
  * EF_SD_WORKERS_MAX; with their scores when scores is set.  k and min
  * (len bytes) must live until the batch is sent (it is, at once). */
 void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, int scores);
 /* metrics.c */
-void ef_sd_route_metrics(ef_sd_req_t *rq);
+void ef_sd_route_metrics(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* events.c: GET /jobs/ID/events, and GET /events?queue=Q (a->job NULL) */
+void ef_sd_events_route(ef_sd_req_t *rq, const ef_sd_args_t *a);
 
 /* Query parameter helpers for handlers: 1 found, 0 absent; on a malformed
  * value they answer 400 themselves and return -1. */

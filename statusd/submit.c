@@ -446,7 +446,8 @@ static int read_entities(submit_t *s, cJSON *arr, const char *id_field) {
     return 0;
 }
 
-void ef_sd_route_jobs_post(ef_sd_req_t *rq) {
+void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     cJSON *body, *v, *arr;
     char id_field[65] = "id";
     ef_key_t k;
@@ -642,7 +643,8 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
     retry_window(s);
 }
 
-void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     ef_key_t k;
     submit_t *s = submit_new(rq);
     snprintf(s->queue, sizeof s->queue, "%s", queue);
