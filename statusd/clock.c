@@ -29,7 +29,9 @@ typedef struct {
     uint64_t sent_ns; /* monotonic, when TIME was sent */
 } clock_probe_t;
 
-static int64_t mono_ms(uint64_t ns) { return (int64_t)(ns / 1000000u); }
+static int64_t mono_ms(uint64_t ns) {
+    return (int64_t)(ns / 1000000u);
+}
 
 void ef_sd_clock_init(ef_sd_t *sd) {
     const char *skew = getenv("EF_STATUSD_TEST_CLOCK_SKEW_MS");
@@ -45,7 +47,9 @@ void ef_sd_clock_init(ef_sd_t *sd) {
                 (long long)sd->clock_skew_ms);
 }
 
-int64_t ef_sd_wall_ms(const ef_sd_t *sd) { return ef_now_ms() + sd->clock_skew_ms; }
+int64_t ef_sd_wall_ms(const ef_sd_t *sd) {
+    return ef_now_ms() + sd->clock_skew_ms;
+}
 
 int64_t ef_sd_redis_ms(const ef_sd_t *sd) {
     if (!sd->clock_synced) /* before the first TIME: the best guess there is */
@@ -61,8 +65,7 @@ static void on_time(ef_sd_batch_t *b, void *arg) {
     int64_t s, us;
     sd->clock_probing = 0;
     if (!b->down && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->str &&
-        r->element[1]->str &&
-        ef_parse_i64(r->element[0]->str, r->element[0]->len, &s) == 0 &&
+        r->element[1]->str && ef_parse_i64(r->element[0]->str, r->element[0]->len, &s) == 0 &&
         ef_parse_i64(r->element[1]->str, r->element[1]->len, &us) == 0) {
         int64_t redis_ms = s * 1000 + us / 1000;
         int64_t mid_ms = mono_ms(p->sent_ns + (now_ns - p->sent_ns) / 2);

@@ -211,13 +211,11 @@ static const struct {
     int ms_to_s; /* the field is a time in ms: exported in seconds */
 } bucket_fields[] = {
     {"requests", "enrichfarm_ratelimit_requests", "Requests allowed per period (setting).", 0},
-    {"per_seconds", "enrichfarm_ratelimit_period_seconds", "The rate limit's period (setting).",
-     0},
+    {"per_seconds", "enrichfarm_ratelimit_period_seconds", "The rate limit's period (setting).", 0},
     {"burst", "enrichfarm_ratelimit_burst", "Tokens the bucket holds at most (setting).", 0},
     {"burst_now", "enrichfarm_ratelimit_burst_current", "Burst in force now.", 0},
     {"tokens", "enrichfarm_ratelimit_tokens", "Tokens in the bucket at its last refill.", 0},
-    {"ts", "enrichfarm_ratelimit_refill_timestamp_seconds", "Time of the bucket's last refill.",
-     1},
+    {"ts", "enrichfarm_ratelimit_refill_timestamp_seconds", "Time of the bucket's last refill.", 1},
     {"paused_until", "enrichfarm_ratelimit_paused_until_timestamp_seconds",
      "End of the provider's pause after a 429 (in the past: not paused).", 1},
     {"rate_per_s", "enrichfarm_ratelimit_requests_per_second",

@@ -190,8 +190,7 @@ static int split_path(const char *path, char seg[SEG_MAX][SEG_LEN], int *n) {
 
 /* Matches the decoded segments against a pattern; fills the path's names
  * and the verb (not yet validated).  1 on a match. */
-static int pattern_match(const char *pattern, char seg[SEG_MAX][SEG_LEN], int n,
-                         ef_sd_args_t *a) {
+static int pattern_match(const char *pattern, char seg[SEG_MAX][SEG_LEN], int n, ef_sd_args_t *a) {
     const char *p = pattern + 1;
     int i = 0;
     memset(a, 0, sizeof *a);

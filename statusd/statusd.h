@@ -55,10 +55,10 @@
 #define EF_SD_WRITE_LOW_WATER (16 * 1024)  /* bytes queued when producing resumes */
 #define EF_SD_READ_AHEAD_MAX (64 * 1024)   /* bytes of pipelined requests buffered */
 #define EF_SD_LINGER_MS 2000               /* reading after our FIN before closing */
-#define EF_SD_REJECT_BUDGET 1024 /* connections past the cap being answered 503 at once */
-#define EF_SD_REJECT_LINGER_MS 250 /* reading after a 503's FIN before closing */
+#define EF_SD_REJECT_BUDGET 1024           /* connections past the cap being answered 503 at once */
+#define EF_SD_REJECT_LINGER_MS 250         /* reading after a 503's FIN before closing */
 #define EF_SD_SSE_PING_MS 15000
-#define EF_SD_SSE_RECHECK_MS 2000 /* a followed job is fetched at least this often */
+#define EF_SD_SSE_RECHECK_MS 2000    /* a followed job is fetched at least this often */
 #define EF_SD_EVENTS_COALESCE_MS 100 /* at most one job fetch per job per period */
 #define EF_SD_MAX_CHANNELS 1024      /* queues whose events we subscribe to */
 #define EF_SD_LIST_LIMIT_DEFAULT 20
@@ -129,7 +129,7 @@ struct ef_sd_s {
     int64_t started_ms;
     /* counters for /metrics */
     uint64_t requests_total;
-    uint64_t responses[6]; /* by class: [1] 1xx ... [5] 5xx */
+    uint64_t responses[6];          /* by class: [1] 1xx ... [5] 5xx */
     uint64_t rejected_total;        /* connections past the cap */
     uint64_t rejected_silent_total; /* ... closed with no answer (past the budget) */
     size_t nrejecting;              /* connections being answered 503 */
@@ -363,8 +363,10 @@ void ef_sd_route(ef_sd_req_t *rq);
 void ef_sd_route_job_get(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_jobs_list(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_job_errors(ef_sd_req_t *rq, const ef_sd_args_t *a);
-void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *a); /* verb: cancel pause resume */
-void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a); /* verb: pause resume */
+/* a->verb: cancel, pause or resume */
+void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* a->verb: pause or resume */
+void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* submit.c */
 void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a);
