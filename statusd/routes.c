@@ -3,15 +3,18 @@
  * The route table: every route statusd serves is one row of `routes`
  * below (method, path pattern, handler, flags), and ef_sd_route() is the
  * only code that reads it: it answers 404 and 405 (with Allow, from the
- * rows whose path matches), validates the path's job id and queue name and
- * the ?queue= parameter before any handler builds a key, applies the token
- * rule to the rows marked EF_SD_ROUTE_MUTATES, and calls the handler with
- * the validated names.  Adding a route is one row here and its handler.
+ * rows whose path matches), validates the path's placeholders (:job,
+ * :queue, :provider; see `placeholders`) and the ?queue= parameter before
+ * any handler builds a key, applies the token rule to the rows marked
+ * EF_SD_ROUTE_MUTATES, and calls the handler with the validated names.
+ * Adding a route is one row here, its handler, and the handler's
+ * declaration in statusd.h.
  *
  * Also here: the embedded dashboard's handlers and the query helpers.
  */
 #include "statusd.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -188,26 +191,47 @@ static int split_path(const char *path, char seg[SEG_MAX][SEG_LEN], int *n) {
     return 0;
 }
 
-/* Matches the decoded segments against a pattern; fills the path's names
- * and the verb (not yet validated).  1 on a match. */
+/* The placeholders a pattern may hold: each names an ef_sd_args_t field,
+ * the check its value must pass before any key is built from it, and the
+ * 400 answer when it does not. */
+static const struct {
+    const char *name;
+    size_t field; /* offsetof(ef_sd_args_t, ...) */
+    int (*valid)(const char *);
+    const char *invalid;
+} placeholders[] = {
+    {":job", offsetof(ef_sd_args_t, job), ef_job_id_valid,
+     "invalid job id (1-64 of A-Z a-z 0-9 _ -)"},
+    {":queue", offsetof(ef_sd_args_t, queue), ef_queue_name_valid,
+     "invalid queue name (1-64 of A-Z a-z 0-9 _ . -)"},
+    {":provider", offsetof(ef_sd_args_t, provider), ef_provider_name_valid,
+     "invalid provider name"},
+};
+
+static const char **arg_slot(ef_sd_args_t *a, size_t field) {
+    return (const char **)(void *)((char *)a + field);
+}
+
+/* Matches the decoded segments against a pattern; fills the placeholders'
+ * fields (not yet validated) and the verb.  1 on a match. */
 static int pattern_match(const char *pattern, char seg[SEG_MAX][SEG_LEN], int n, ef_sd_args_t *a) {
     const char *p = pattern + 1;
     int i = 0;
     memset(a, 0, sizeof *a);
     while (*p) {
         const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        size_t len = slash ? (size_t)(slash - p) : strlen(p), k;
         if (i == n)
             return 0;
-        if (len == 4 && strncmp(p, ":job", 4) == 0) {
-            a->job = seg[i];
-        } else if (len == 6 && strncmp(p, ":queue", 6) == 0) {
-            a->queue = seg[i];
-        } else if (strlen(seg[i]) == len && strncmp(p, seg[i], len) == 0) {
+        for (k = 0; k < EF_ARRAY_LEN(placeholders); k++)
+            if (strlen(placeholders[k].name) == len && strncmp(p, placeholders[k].name, len) == 0)
+                break;
+        if (k < EF_ARRAY_LEN(placeholders))
+            *arg_slot(a, placeholders[k].field) = seg[i];
+        else if (strlen(seg[i]) == len && strncmp(p, seg[i], len) == 0)
             a->verb = seg[i];
-        } else {
+        else
             return 0;
-        }
         i++;
         p = slash ? slash + 1 : p + len;
     }
@@ -263,13 +287,12 @@ void ef_sd_route(ef_sd_req_t *rq) {
         respond_405(rq, get, post);
         return;
     }
-    if (args.job && !ef_job_id_valid(args.job)) {
-        ef_sd_respond_error(rq, 400, "invalid job id (1-64 of A-Z a-z 0-9 _ -)");
-        return;
-    }
-    if (args.queue && !ef_queue_name_valid(args.queue)) {
-        ef_sd_respond_error(rq, 400, "invalid queue name (1-64 of A-Z a-z 0-9 _ . -)");
-        return;
+    for (size_t k = 0; k < EF_ARRAY_LEN(placeholders); k++) {
+        const char *v = *arg_slot(&args, placeholders[k].field);
+        if (v && !placeholders[k].valid(v)) {
+            ef_sd_respond_error(rq, 400, "%s", placeholders[k].invalid);
+            return;
+        }
     }
     if ((hit->flags & EF_SD_ROUTE_QUEUE) && !args.queue) {
         if (queue_param(rq, q, sizeof q) != 0)

@@ -336,9 +336,10 @@ size_t ef_sd_events_clients(const ef_sd_t *sd);
  * that become keys are checked here, so no handler builds a key from
  * unchecked input. */
 typedef struct {
-    const char *queue; /* the path's :queue, or ?queue= (EF_SD_ROUTE_QUEUE), else NULL */
-    const char *job;   /* the path's :job, else NULL */
-    const char *verb;  /* the pattern's last literal segment ("pause", "results", ...) */
+    const char *queue;    /* the path's :queue, or ?queue= (EF_SD_ROUTE_QUEUE), else NULL */
+    const char *job;      /* the path's :job, else NULL */
+    const char *provider; /* the path's :provider, else NULL */
+    const char *verb;     /* the pattern's last literal segment ("pause", "results", ...) */
 } ef_sd_args_t;
 
 /* Answers rq (now or later, through respond.c) exactly once. */
@@ -348,7 +349,8 @@ typedef void (*ef_sd_handler_fn)(ef_sd_req_t *rq, const ef_sd_args_t *a);
 #define EF_SD_ROUTE_QUEUE (1u << 1)   /* reads ?queue= (default "default") */
 
 /* One row of the route table (routes.c).  pattern is the path, segment by
- * segment: a literal, ":job" (a job id) or ":queue" (a queue name). */
+ * segment: a literal, ":job" (a job id), ":queue" (a queue name) or
+ * ":provider" (a provider name). */
 typedef struct {
     const char *method; /* "GET" (HEAD too) or "POST" */
     const char *pattern;
