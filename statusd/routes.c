@@ -15,6 +15,7 @@
  *   GET  /jobs/ID/events           Server-Sent Events
  *   POST /jobs/ID/cancel|pause|resume|retry-errors
  *   GET  /queues                   POST /queues/Q/pause|resume
+ *   POST /providers/P/resume       clear a 429's farm-wide pause
  *   GET  /workers                  GET /metrics           GET /events?queue=Q
  */
 #include "statusd.h"
@@ -262,6 +263,15 @@ void ef_sd_route(ef_sd_req_t *rq) {
         }
         if (may_mutate(rq))
             ef_sd_route_queue_control(rq, seg[1], seg[2]);
+    } else if (n == 3 && strcmp(s0, "providers") == 0 && strcmp(seg[2], "resume") == 0) {
+        if (!allowed(rq, ALLOW_POST))
+            return;
+        if (!ef_provider_name_valid(seg[1])) {
+            ef_sd_respond_error(rq, 400, "invalid provider name");
+            return;
+        }
+        if (may_mutate(rq))
+            ef_sd_route_provider_resume(rq, seg[1]);
     } else {
         ef_sd_respond_error(rq, 404, "no such route");
     }

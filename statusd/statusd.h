@@ -309,6 +309,7 @@ void ef_sd_route_jobs_list(ef_sd_req_t *rq, const char *queue);
 void ef_sd_route_job_errors(ef_sd_req_t *rq, const char *queue, const char *id);
 void ef_sd_route_job_control(ef_sd_req_t *rq, const char *queue, const char *id, const char *verb);
 void ef_sd_route_queue_control(ef_sd_req_t *rq, const char *queue, const char *verb);
+void ef_sd_route_provider_resume(ef_sd_req_t *rq, const char *provider);
 /* submit.c */
 void ef_sd_route_jobs_post(ef_sd_req_t *rq);
 void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id);
