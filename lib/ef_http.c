@@ -706,9 +706,11 @@ static ef_http_err_t xfer_explain(ef_http_xfer_t *x, CURLcode code, char *msg, s
     default:
         /* curl refuses one header line past its own limit as out of memory */
         if ((code == CURLE_OUT_OF_MEMORY || (int)code == 100 /* CURLE_TOO_LARGE */) &&
-            !x->body_started)
+            !x->body_started) {
             snprintf(msg, cap, "response header larger than %u bytes",
                      (unsigned)EF_HTTP_HEADER_MAX);
+            return EF_HTTP_E_PROTOCOL;
+        }
         break;
     }
     return err;
