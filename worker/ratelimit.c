@@ -79,6 +79,8 @@ static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
         return;
     }
     long granted = (long)r->element[0]->integer, wait = (long)r->element[1]->integer;
+    if (granted > 0)
+        p->paused_until = 0; /* the bucket is not paused (an operator may have cleared it) */
     if (r->elements >= 4 && r->element[3]->integer == 1) {
         /* no rate in force: send freely for a while */
         p->free_until = ef_mono_ms() + EF_RATELIMIT_FREE_MS;
