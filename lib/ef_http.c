@@ -111,7 +111,7 @@ typedef struct ef_http_xfer_s {
     int body_started;                 /* on_write has run */
     size_t hdr_bytes;                 /* header bytes of this response so far */
     int64_t ra_secs;                  /* Retry-After delay-seconds, -1 when not that */
-    int64_t ra_date;                  /* Retry-After HTTP-date (s since the epoch), -1 when not that */
+    int64_t ra_date;                  /* Retry-After HTTP-date (s since the epoch), -1 if not */
     int64_t date;                     /* Date header (s since the epoch), -1 when absent */
     char encoding[32];                /* Content-Encoding other than identity, "" when none */
     char why[128];                    /* our own reason for aborting, "" when none */

@@ -30,19 +30,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASK_MAX 256                      /* tokens asked for in one call */
-#define EF_RATELIMIT_RECHECK_MS 1000     /* longest wait before asking the bucket again */
-#define EF_RATELIMIT_FREE_MS 250         /* a provider without a rate sends freely this long */
-#define EF_RATELIMIT_LEARN_MS 60000      /* a rate learned from a 429 lasts this long */
+#define ASK_MAX 256                        /* tokens asked for in one call */
+#define EF_RATELIMIT_RECHECK_MS 1000       /* longest wait before asking the bucket again */
+#define EF_RATELIMIT_FREE_MS 250           /* a provider without a rate sends freely this long */
+#define EF_RATELIMIT_LEARN_MS 60000        /* a rate learned from a 429 lasts this long */
 #define EF_RATELIMIT_PAUSE_DEFAULT_MS 1000 /* a 429 without Retry-After */
-#define EF_RATELIMIT_TROUBLE_MS 200      /* Redis trouble: ask again after this */
+#define EF_RATELIMIT_TROUBLE_MS 200        /* Redis trouble: ask again after this */
 
-static int rated(const ef_prov_t *p) { return p->rc->rate_requests > 0; }
+static int rated(const ef_prov_t *p) {
+    return p->rc->rate_requests > 0;
+}
 
 /* Whether the next request needs a token: always with a rate, and without
  * one once the provider's free window has run out (it must look at its
  * bucket for a pause or a learned rate). */
-int ef_ratelimit_needed(const ef_prov_t *p) { return rated(p) || ef_mono_ms() >= p->free_until; }
+int ef_ratelimit_needed(const ef_prov_t *p) {
+    return rated(p) || ef_mono_ms() >= p->free_until;
+}
 
 static void on_wait_done(uv_timer_t *t) {
     ef_prov_t *p = t->data;
@@ -65,7 +69,8 @@ static void ask_failed(ef_prov_t *p) {
     uint64_t now = ef_mono_ms();
     if (!rated(p) && p->paused_until <= now)
         p->free_until = now + EF_RATELIMIT_FREE_MS;
-    wait_for(p, rated(p) || p->paused_until <= now ? EF_RATELIMIT_TROUBLE_MS : p->paused_until - now);
+    wait_for(p,
+             rated(p) || p->paused_until <= now ? EF_RATELIMIT_TROUBLE_MS : p->paused_until - now);
 }
 
 static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
@@ -110,7 +115,8 @@ void ef_ratelimit_ask(ef_prov_t *p) {
         ask_failed(p); /* ask again once redis is back */
         return;
     }
-    size_t free_slots = w->inflight < (size_t)w->concurrency ? (size_t)w->concurrency - w->inflight : 0;
+    size_t free_slots =
+        w->inflight < (size_t)w->concurrency ? (size_t)w->concurrency - w->inflight : 0;
     size_t n = p->nready < free_slots ? p->nready : free_slots;
     if (p->rc->concurrency > 0 && p->inflight + n > (size_t)p->rc->concurrency)
         n = (size_t)p->rc->concurrency > p->inflight ? (size_t)p->rc->concurrency - p->inflight : 0;
@@ -223,7 +229,8 @@ void ef_ratelimit_register(ef_worker_t *w) {
         snprintf(req, sizeof req, "%ld", p->rc->rate_requests);
         snprintf(per, sizeof per, "%.6g", p->rc->rate_per_seconds);
         snprintf(burst, sizeof burst, "%ld", p->rc->rate_burst);
-        const char *argv[] = {"HSET", p->k_bucket.s, "requests", req, "per_seconds", per, "burst", burst};
+        const char *argv[] = {"HSET",        p->k_bucket.s, "requests", req,
+                              "per_seconds", per,           "burst",    burst};
         ef_redis_cmd(w->cmd, NULL, NULL, 0, 8, argv, NULL);
     }
 }
@@ -239,7 +246,9 @@ void ef_ratelimit_init(ef_worker_t *w) {
     }
 }
 
-static void on_timer_closed(uv_handle_t *h) { (void)h; }
+static void on_timer_closed(uv_handle_t *h) {
+    (void)h;
+}
 
 void ef_ratelimit_close(ef_worker_t *w) {
     for (size_t i = 0; i < w->nprovs; i++)
