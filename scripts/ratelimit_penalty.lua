@@ -18,12 +18,14 @@
 -- ARGV[3] the longest pause, ms (> 0)
 -- ARGV[4] answers per second the worker saw (0: the provider has a rate, learn nothing)
 -- ARGV[5] how long a learned rate lasts, ms
+-- A call that does not fit this layout changes nothing and returns an error.
 -- Returns {ms until the pause ends (this one or a longer one already set), 1 when capped else 0, the pause's end (ms, Redis
 -- clock), the pause ms asked for}
 local pause, date = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cap, seen, learn_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if not pause or not date or not cap or cap <= 0 or not seen or not learn_ms then
-  return redis.error_reply('ERR ratelimit_penalty: pause, date, cap, seen and learn ms must be numbers')
+if #KEYS ~= 1 or #ARGV ~= 5 or not pause or not date or not cap or cap <= 0 or not seen
+    or not learn_ms then
+  return redis.error_reply('ERR ratelimit_penalty: KEYS and ARGV do not match the layout in its header (5 numbers)')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

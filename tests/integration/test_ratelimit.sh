@@ -138,7 +138,7 @@ check "penalty: an HTTP-date is read on Redis's clock ($left ms)" test "$left" -
 read -r left _ <<<"$(pen 0 $(( $(rnow) - 60000 )) 300000 0 60000)"
 check "penalty: a date in the past pauses no longer than before ($left ms)" test "$left" -le 3000
 out=$(rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , x 0 1 0 1 2>&1)
-contains "penalty: a bad call is refused" "must be numbers" "$out"
+contains "penalty: a bad call is refused" "do not match the layout" "$out"
 # a provider without rate: free unless paused or under a learned rate
 free() { rcli --eval "$EF_ROOT/scripts/ratelimit_take.lua" 'farm:ratelimit:{pen}' \
   'farm:ratelimit:{pen}:waiters' , 5 w1 0 1 0 60000 | tr '\n' ' '; }
