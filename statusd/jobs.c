@@ -407,3 +407,32 @@ void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a) {
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }
+
+/* ---- POST /providers/P/resume ---- */
+
+static void provider_resume_done(ef_sd_batch_t *b, void *arg) {
+    ef_sd_req_t *rq = arg;
+    const char *provider = rq->ctx;
+    if (!batch_ok(rq, b))
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "provider", provider);
+    cJSON_AddNumberToObject(o, "paused_until", 0);
+    ef_info("provider %s: pause cleared over HTTP", provider);
+    ef_sd_respond_json(rq, 200, o, NULL);
+    cJSON_Delete(o);
+}
+
+/* Clears the farm-wide pause a 429 left on provider's token bucket (and
+ * the rate learned from it), as `enqueuer rate-limit` does. */
+void ef_sd_route_provider_resume(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *provider = a->provider;
+    ef_key_t k;
+    rq->ctx = ef_strdup(provider);
+    rq->ctx_free = free;
+    ef_sd_batch_t *b = ef_sd_req_batch(rq, provider_resume_done);
+    ef_sd_batch_cmdv(b, "HSET", ef_key_ratelimit(&k, provider), "paused_until", "0", "learned_at",
+                     "0", NULL);
+    if (ef_sd_batch_end(b) != 0)
+        ef_sd_respond_unavailable(rq);
+}

@@ -159,6 +159,7 @@ static const ef_sd_route_t routes[] = {
     {"POST", "/jobs/:job/pause", ef_sd_route_job_control, QP | MUT},
     {"POST", "/jobs/:job/resume", ef_sd_route_job_control, QP | MUT},
     {"POST", "/jobs/:job/retry-errors", ef_sd_route_job_retry, QP | MUT},
+    {"POST", "/providers/:provider/resume", ef_sd_route_provider_resume, MUT},
 };
 
 #undef MUT

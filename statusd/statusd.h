@@ -369,6 +369,8 @@ void ef_sd_route_job_errors(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* a->verb: pause or resume */
 void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* clears a 429's farm-wide pause of a->provider */
+void ef_sd_route_provider_resume(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* submit.c */
 void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a);
