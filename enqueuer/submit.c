@@ -261,6 +261,7 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
 
     {
         char cs[16], ttl[16];
+        ef_key_t kqueues, kprovs;
         const char *argv[64];
         int argc = 0;
         snprintf(cs, sizeof cs, "%d", st->chunk_size);
@@ -268,6 +269,8 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         argv[argc++] = s.kjob.s;
         argv[argc++] = s.kjobs.s;
         argv[argc++] = s.kenq.s;
+        argv[argc++] = ef_key_global(&kqueues, EF_KEY_QUEUES);
+        argv[argc++] = ef_key_global(&kprovs, EF_KEY_PROVIDERS);
         argv[argc++] = s.job_id;
         argv[argc++] = st->queue;
         argv[argc++] = st->provider;
@@ -280,7 +283,7 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         argv[argc++] = source_name;
         for (int i = 0; i < nextra * 2 && argc < 62; i++)
             argv[argc++] = extra[i];
-        r = ef_redis_sync_script(st->redis, &ef_script_job_create, 3, argc, argv, NULL, err);
+        r = ef_redis_sync_script(st->redis, &ef_script_job_create, 5, argc, argv, NULL, err);
         if (!r) {
             fprintf(stderr, "enqueuer: %s\n", err);
             goto out;
@@ -290,12 +293,6 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             freeReplyObject(r);
             goto out;
         }
-        freeReplyObject(r);
-    }
-    {
-        /* the queue registry lives outside the queue's slot: not in the script */
-        ef_key_t kq;
-        r = redisCommand(st->redis, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES), st->queue);
         freeReplyObject(r);
     }
 
