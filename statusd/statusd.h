@@ -113,6 +113,7 @@ struct ef_sd_s {
     ef_sd_events_t *events;
     uv_tcp_t listener;
     uv_timer_t sweep;
+    uv_timer_t reaper; /* abandoned enqueues (reaper.c) */
     uv_signal_t sigterm, sigint;
     int listening;
     int stopping;
@@ -128,6 +129,13 @@ struct ef_sd_s {
     char date[40]; /* the Date header, refreshed once a second */
     int64_t date_s;
 };
+
+/* ---- Housekeeping (reaper.c) ---- */
+
+/* Starts / stops the timer that marks abandoned enqueues of every queue
+ * failed (not with --read-only). */
+void ef_sd_reaper_start(ef_sd_t *sd);
+void ef_sd_reaper_stop(ef_sd_t *sd);
 
 /* ---- Connections and requests (server.c) ---- */
 
