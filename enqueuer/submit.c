@@ -56,14 +56,14 @@ typedef struct {
     size_t *blens;
     int bchunks;
     size_t bbytes;
-    long next_chunk;   /* index of the first chunk in the batch */
-    long chunks_sent;  /* chunks handed to Redis */
-    long long total;   /* entities in chunks handed to Redis or batched */
-    int inflight;      /* append replies not read yet */
-    int ttl_ms;        /* enqueue heartbeat TTL given to the scripts */
+    long next_chunk;    /* index of the first chunk in the batch */
+    long chunks_sent;   /* chunks handed to Redis */
+    long long total;    /* entities in chunks handed to Redis or batched */
+    int inflight;       /* append replies not read yet */
+    int ttl_ms;         /* enqueue heartbeat TTL given to the scripts */
     uint64_t last_send; /* ef_mono_ms() of the last append sent */
-    int created;       /* job_create succeeded */
-    int lost;          /* the job is no longer enqueuing (abandoned, removed) */
+    int created;        /* job_create succeeded */
+    int lost;           /* the job is no longer enqueuing (abandoned, removed) */
     char err[EF_ERR_LEN];
     int failed;
 } submit_t;
@@ -77,7 +77,8 @@ static int job_lost_reply(const char *msg) {
 static int heartbeat_ttl_ms(void) {
     const char *v = getenv(TEST_TTL_ENV);
     int64_t ms;
-    if (v && ef_parse_i64(v, strlen(v), &ms) == 0 && ms >= 1000 && ms <= EF_ENQUEUE_HEARTBEAT_TTL_MS)
+    if (v && ef_parse_i64(v, strlen(v), &ms) == 0 && ms >= 1000 &&
+        ms <= EF_ENQUEUE_HEARTBEAT_TTL_MS)
         return (int)ms;
     return EF_ENQUEUE_HEARTBEAT_TTL_MS;
 }

@@ -72,8 +72,8 @@ int ef_abandon_sweep(ef_redis_t *r, const char *queue) {
     snprintf(q->queue, sizeof q->queue, "%s", queue);
     snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
     snprintf(max, sizeof max, "%d", EF_ABANDON_SWEEP_MAX);
-    const char *argv[] = {"ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf",
-                          now, "LIMIT", "0", max};
+    const char *argv[] = {
+        "ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf", now, "LIMIT", "0", max};
     if (ef_redis_cmd(r, on_expired, q, 0, (int)EF_ARRAY_LEN(argv), argv, NULL) != 0) {
         free(q);
         return -1;
@@ -91,8 +91,8 @@ int ef_abandon_sweep_sync(redisContext *c, const char *queue, char *err) {
         return 0;
     snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
     snprintf(max, sizeof max, "%d", EF_ABANDON_SWEEP_MAX);
-    const char *argv[] = {"ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf",
-                          now, "LIMIT", "0", max};
+    const char *argv[] = {
+        "ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf", now, "LIMIT", "0", max};
     redisReply *ids = ef_redis_sync_cmd(c, err, (int)EF_ARRAY_LEN(argv), argv, NULL);
     if (!ids)
         return -1;

@@ -21,8 +21,8 @@
 #include "ef_keys.h"
 #include "ef_redis.h"
 
-#define EF_ABANDON_SWEEP_MAX 10   /* expired enqueues handled per queue per sweep */
-#define EF_ABANDON_SWEEP_MS 1000  /* how often the daemons sweep */
+#define EF_ABANDON_SWEEP_MAX 10  /* expired enqueues handled per queue per sweep */
+#define EF_ABANDON_SWEEP_MS 1000 /* how often the daemons sweep */
 
 /* One job_abandon.lua call: its keys and arguments, by name. */
 typedef struct {
