@@ -59,6 +59,19 @@ redis_eval job_discard 'farm:{solo}:job:S1' 'farm:{solo}:job:S1:chunks' 'farm:{s
   'farm:{solo}:enqueuing' , S1 >/dev/null
 rcli SREM farm:queues solo >/dev/null
 
+# ---- the docs' recipe with redis-cli, as written (on our socket) ----
+awk '/^## A job by hand/ { in_sec = 1; next }
+     in_sec && /^## / { exit }
+     in_sec && /^```sh$/ { on = 1; next }
+     on && /^```$/ { exit }
+     on { print }' "$EF_ROOT/docs/redis.md" | sed "s|^redis-cli |redis-cli -s '$D/redis.sock' |" >"$D/recipe.sh"
+out=$(cd "$EF_ROOT" && bash "$D/recipe.sh" 2>&1 | tail -1)
+eq "redis-cli recipe: the seal says queued" queued "$out"
+if ef_wait_job J1 completed 20; then ok "redis-cli recipe: a worker completes the job"; else fail "redis-cli recipe: job completes" "status $(job_field J1 status)"; fi
+eq "redis-cli recipe: exact counts" "2 0 0 0" "$(rcli HMGET "$Q:job:J1" updated conflicts not_found errors | tr '\n' ' ' | sed 's/ $//')"
+rcli DEL "$Q:job:J1" "$Q:job:J1:chunks" "$Q:job:J1:outcomes" "$Q:job:J1:attempts" "$Q:job:J1:results" farm:queues >/dev/null
+rcli ZREM "$Q:jobs" J1 >/dev/null
+
 # ---- the docs' recipe, as written, with redis-py ----
 if [ -z "$PY" ]; then
   fail "redis-py" "no python3 with the redis module (Debian python3-redis; run mk/deps.sh)"
