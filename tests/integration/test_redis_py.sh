@@ -38,6 +38,16 @@ contains "job_create: the old 3-key layout is refused" "do not match the layout"
 out=$(redis_eval job_create "$Q:job:N3" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , \
   N3 default items item 50 0 normal 30000 status completed)
 contains "job_create: an extra pair cannot overwrite a job field" "is a job field" "$out"
+rcli HSET "$Q:job:T1" status enqueuing chunks_total 0 total 0 >/dev/null
+out=$(redis_eval job_append "$Q:job:T1" "$Q:job:T1:chunks" "$Q:enqueuing" , T1 0 0 1 '{"id":"1"}')
+contains "job_append: a heartbeat ttl of 0 is refused" "heartbeat ttl must be" "$out"
+out=$(redis_eval job_append "$Q:job:T1" "$Q:job:T1:chunks" "$Q:enqueuing" , T1 30000 0 1)
+contains "job_append: a chunk without its entities is refused" "do not match the layout" "$out"
+eq "job_append: nothing written for refused calls" "0 0" "$(rcli EXISTS "$Q:job:T1:chunks") $(rcli ZCARD "$Q:enqueuing")"
+out=$(redis_eval job_seal "$Q:job:T1" "$Q:pending" "$Q:enqueuing" , T1 0 0)
+contains "job_seal: a call without the events channel is refused" "do not match the layout" "$out"
+eq "job_seal: nothing written for the refused call" "enqueuing 0" "$(job_field T1 status) $(rcli LLEN "$Q:pending")"
+rcli DEL "$Q:job:T1" >/dev/null
 eq "job_create: nothing written for refused calls" "0 0" "$(rcli ZCARD "$Q:jobs") $(rcli EXISTS farm:queues)"
 
 # ---- scripts/enqueue.sh ----
