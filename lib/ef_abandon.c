@@ -63,14 +63,14 @@ static void on_expired(ef_redis_t *r, redisReply *reply, void *arg) {
     free(q);
 }
 
-int ef_abandon_sweep(ef_redis_t *r, const char *queue) {
+int ef_abandon_sweep(ef_redis_t *r, const char *queue, int64_t now_ms) {
     ef_key_t k;
     char now[24], max[16];
     if (!ef_queue_name_valid(queue))
         return -1;
     sweep_t *q = ef_calloc(1, sizeof *q);
     snprintf(q->queue, sizeof q->queue, "%s", queue);
-    snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
+    snprintf(now, sizeof now, "%lld", (long long)(now_ms > 0 ? now_ms : ef_now_ms()));
     snprintf(max, sizeof max, "%d", EF_ABANDON_SWEEP_MAX);
     const char *argv[] = {
         "ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf", now, "LIMIT", "0", max};
@@ -87,9 +87,20 @@ int ef_abandon_sweep_sync(redisContext *c, const char *queue, char *err) {
     ef_key_t k;
     char now[24], max[16];
     int marked = 0;
+    const char *time_argv[] = {"TIME"};
+    redisReply *t;
     if (!ef_queue_name_valid(queue))
         return 0;
-    snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
+    t = ef_redis_sync_cmd(c, err, 1, time_argv, NULL);
+    if (!t)
+        return -1;
+    if (t->type == REDIS_REPLY_ARRAY && t->elements == 2 && t->element[0]->str &&
+        t->element[1]->str)
+        snprintf(now, sizeof now, "%lld",
+                 atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000);
+    else
+        snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
+    freeReplyObject(t);
     snprintf(max, sizeof max, "%d", EF_ABANDON_SWEEP_MAX);
     const char *argv[] = {
         "ZRANGEBYSCORE", ef_key_queue(&k, queue, EF_KEY_ENQUEUING), "-inf", now, "LIMIT", "0", max};

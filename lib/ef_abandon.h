@@ -37,14 +37,16 @@ typedef struct {
  * at job_id, which must outlive the call. */
 void ef_abandon_call_init(ef_abandon_call_t *c, const char *queue, const char *job_id);
 
-/* Sends one sweep of queue on r: the enqueues whose deadline passed (by
- * this host's clock, at most EF_ABANDON_SWEEP_MAX), then job_abandon for
- * each; logs every job it marks failed.  Returns 0 when sent, -1 when r is
- * not ready or queue is not a valid name. */
-int ef_abandon_sweep(ef_redis_t *r, const char *queue);
+/* Sends one sweep of queue on r: the enqueues whose deadline passed by
+ * now_ms (Redis's clock where the caller knows it; 0 = this host's clock),
+ * at most EF_ABANDON_SWEEP_MAX, then job_abandon for each; logs every job it
+ * marks failed.  Returns 0 when sent, -1 when r is not ready or queue is not
+ * a valid name. */
+int ef_abandon_sweep(ef_redis_t *r, const char *queue, int64_t now_ms);
 
-/* The same on a blocking connection.  Returns the number of jobs marked
- * failed, or -1 with err filled (a connection error). */
+/* The same on a blocking connection, on Redis's clock (TIME).  Returns the
+ * number of jobs marked failed, or -1 with err filled (a connection
+ * error). */
 int ef_abandon_sweep_sync(redisContext *c, const char *queue, char *err);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * statusd's share of the farm's housekeeping: on a timer it looks for
  * enqueues whose enqueuer died (ef_abandon.h) in every queue of
- * farm:queues, so such a job is marked failed even when no worker runs.
+ * farm:queues, on Redis's clock (clock.c), so such a job is marked failed
+ * even when no worker runs, whatever this host's clock says.
  * A read-only statusd writes nothing and skips it.
  */
 #include "statusd.h"
@@ -11,12 +12,12 @@
 #include "ef_keys.h"
 
 static void on_queues(ef_redis_t *r, redisReply *reply, void *arg) {
-    (void)arg;
+    ef_sd_t *sd = arg;
     if (!reply || reply->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i < reply->elements && i < EF_SD_MAX_CHANNELS; i++)
         if (reply->element[i]->type == REDIS_REPLY_STRING)
-            ef_abandon_sweep(r, reply->element[i]->str);
+            ef_abandon_sweep(r, reply->element[i]->str, ef_sd_redis_ms(sd));
 }
 
 static void on_reaper(uv_timer_t *t) {

@@ -180,7 +180,7 @@ void ef_worker_tick(uv_timer_t *t) {
         const char *ex[] = {"EXISTS", q->k_paused.s};
         ef_redis_cmd(w->cmd, on_paused, q, 0, 2, ex, NULL);
         if (w->ticks % 5 == 0)
-            ef_abandon_sweep(w->cmd, q->name);
+            ef_abandon_sweep(w->cmd, q->name, 0);
         flush_stats(q);
         if (q->hold_until && ef_mono_ms() >= q->hold_until) {
             q->hold_until = 0;

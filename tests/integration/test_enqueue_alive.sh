@@ -11,7 +11,8 @@
 # - an enqueuer whose job is marked abandoned (or removed) meanwhile says so
 #   at once and exits 1, though its producer is still writing;
 # - a SIGKILLed enqueuer's job is marked failed (abandoned) with no worker
-#   running: by statusd's timer, and by the next enqueuer run on the queue.
+#   running: by statusd's timer (statusd's own clock 10 minutes slow), and
+#   by the next enqueuer run on the queue.
 source "$(dirname "$0")/lib.sh"
 ef_setup
 D=$EF_TMP
@@ -22,7 +23,9 @@ redis_eval() { rcli --eval "$EF_ROOT/scripts/$1.lua" "${@:2}"; }
 
 start_statusd() {
   rm -f "$D/sd.port"
-  ef_spawn "$D/sd.log" "$BIN/statusd" --listen 127.0.0.1:0 --port-file "$D/sd.port"
+  # its wall clock 10 minutes slow: the check reads Redis's clock
+  ef_spawn "$D/sd.log" env EF_STATUSD_TEST_CLOCK_SKEW_MS=-600000 "$BIN/statusd" \
+    --listen 127.0.0.1:0 --port-file "$D/sd.port"
   SD_PID=$EF_LAST_PID
   ef_wait_for 5 test -s "$D/sd.port" || fail "statusd starts" "$(cat "$D/sd.log")"
 }
