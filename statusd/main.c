@@ -50,6 +50,7 @@ static void sd_stop(ef_sd_t *sd) {
     sd->stopping = 1;
     ef_info("statusd stopping");
     ef_sd_server_stop(sd);
+    ef_sd_reaper_stop(sd);
     /* connections first: the Redis callbacks that close fires find them closed */
     ef_redis_close(sd->redis, NULL, NULL);
     ef_redis_close(sd->sub, NULL, NULL);
@@ -118,6 +119,7 @@ int main(int argc, char **argv) {
         .name = "sub", .backoff_max_ms = 1000, .on_state = on_sub_state, .state_arg = &sd};
     uv_signal_init(&loop, &sd.sigterm);
     uv_signal_init(&loop, &sd.sigint);
+    ef_sd_reaper_start(&sd);
     sd.sigterm.data = sd.sigint.data = &sd;
     if ((rc = ef_redis_create(&sd.redis, &loop, &sd.redis_url, &cmd)) != 0 ||
         (rc = ef_redis_create(&sd.sub, &loop, &sd.redis_url, &sub)) != 0) {

@@ -120,6 +120,7 @@ struct ef_sd_s {
     ef_sd_events_t *events;
     uv_tcp_t listener;
     uv_timer_t sweep;
+    uv_timer_t reaper; /* abandoned enqueues (reaper.c) */
     uv_signal_t sigterm, sigint;
     int listening;
     int stopping;
@@ -157,6 +158,13 @@ int64_t ef_sd_redis_ms(const ef_sd_t *sd);
 /* Asks TIME now (on connect), or when the last answer is old (the sweep). */
 void ef_sd_clock_sync(ef_sd_t *sd);
 void ef_sd_clock_tick(ef_sd_t *sd);
+
+/* ---- Housekeeping (reaper.c) ---- */
+
+/* Starts / stops the timer that marks abandoned enqueues of every queue
+ * failed (not with --read-only). */
+void ef_sd_reaper_start(ef_sd_t *sd);
+void ef_sd_reaper_stop(ef_sd_t *sd);
 
 /* ---- Connections and requests (server.c) ---- */
 

@@ -217,12 +217,14 @@ static void submit_create(submit_t *s) {
     char cs[16], ttl[16];
     const char *argv[20];
     int argc = 0;
-    ef_key_t kq;
+    ef_key_t kq, kp;
     snprintf(cs, sizeof cs, "%d", s->chunk_size);
     snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
     argv[argc++] = s->kjob.s;
     argv[argc++] = s->kjobs.s;
     argv[argc++] = s->kenq.s;
+    argv[argc++] = ef_key_global(&kq, EF_KEY_QUEUES);
+    argv[argc++] = ef_key_global(&kp, EF_KEY_PROVIDERS);
     argv[argc++] = s->id;
     argv[argc++] = s->queue;
     argv[argc++] = s->provider;
@@ -238,9 +240,7 @@ static void submit_create(submit_t *s) {
         argv[argc++] = s->retry_of;
     }
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
-    ef_sd_batch_script(b, &ef_script_job_create, 3, argc, argv, NULL);
-    /* the queue registry lives outside the queue's slot: not in the script */
-    ef_sd_batch_cmdv(b, "SADD", ef_key_global(&kq, EF_KEY_QUEUES), s->queue, NULL);
+    ef_sd_batch_script(b, &ef_script_job_create, 5, argc, argv, NULL);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
