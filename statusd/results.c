@@ -69,7 +69,7 @@ static void render_chunk(results_ctx_t *x, const ef_sd_reply_t *data, const ef_s
         if (outc && outc->str && (size_t)i < outc->len)
             oc = outc->str[i];
         if (n > 0 && (!x->want_set || oc == x->want ||
-                      (x->want == EF_OUTCOME_NONE && !strchr("ucne", oc)))) {
+                      (x->want == EF_OUTCOME_NONE && !ef_outcome_known(oc)))) {
             const char *rj = NULL;
             size_t rl = 0;
             int have = res && res->type == REDIS_REPLY_STRING &&
@@ -191,24 +191,18 @@ void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id)
     snprintf(x->id, sizeof x->id, "%s", id);
     ef_buf_init(&x->out);
     if (r > 0 && want[0]) {
-        static const struct {
-            const char *name;
-            char c;
-        } map[] = {{"updated", EF_OUTCOME_UPDATED},
-                   {"conflicts", EF_OUTCOME_CONFLICT},
-                   {"not_found", EF_OUTCOME_NOT_FOUND},
-                   {"errors", EF_OUTCOME_ERROR},
-                   {"pending", EF_OUTCOME_NONE}};
-        for (size_t i = 0; i < EF_ARRAY_LEN(map); i++)
-            if (strcmp(want, map[i].name) == 0) {
-                x->want = map[i].c;
-                x->want_set = 1;
+        if (ef_outcome_parse(want, &x->want) != 0) {
+            ef_buf_t names;
+            ef_buf_init(&names);
+            for (size_t i = 0; i < ef_outcomes_count; i++) {
+                ef_buf_appends(&names, ef_outcomes[i].name);
+                ef_buf_appends(&names, i + 1 < ef_outcomes_count ? ", " : " or ");
             }
-        if (!x->want_set) {
-            ef_sd_respond_error(rq, 400,
-                                "outcome must be updated, conflicts, not_found, errors or pending");
+            ef_sd_respond_error(rq, 400, "outcome must be %s" EF_OUTCOME_PENDING_NAME, names.s);
+            ef_buf_free(&names);
             return;
         }
+        x->want_set = 1;
     }
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_job_done);
     ef_sd_batch_cmdv(b, "HMGET", ef_key_job(&k, queue, id, EF_KEY_JOB), "chunks_total",
