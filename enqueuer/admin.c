@@ -75,40 +75,23 @@ static int script_ok(redisReply *r, const char *err, const char *what) {
 }
 
 static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
-    ef_key_t a, b, c, ev;
     char err[EF_ERR_LEN];
     redisReply *r;
-    ef_key_queue(&ev, st->queue, EF_KEY_EVENTS);
-    if (!id) { /* the whole queue */
-        const char *argv[] = {ef_key_queue(&a, st->queue, EF_KEY_PAUSED),
-                              strcmp(verb, "pause") == 0 ? "1" : "0", ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_queue_pause, 1, 3, argv, NULL, err);
-        if (script_ok(r, err, verb) != 0) {
-            freeReplyObject(r);
-            return EF_ENQ_EXIT_ERROR;
-        }
-        printf("queue %s %s\n", st->queue, r->str);
-        freeReplyObject(r);
-        return EF_ENQ_EXIT_OK;
-    }
-    ef_key_job(&a, st->queue, id, EF_KEY_JOB);
-    if (strcmp(verb, "cancel") == 0) {
-        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_ENQUEUING), id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_cancel, 3, 5, argv, NULL, err);
-    } else if (strcmp(verb, "pause") == 0) {
-        const char *argv[] = {a.s, id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_pause, 1, 3, argv, NULL, err);
-    } else {
-        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_PENDING), id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_resume, 3, 5, argv, NULL, err);
-    }
+    ef_call_t call;
+    if (!id) /* the whole queue */
+        ef_call_queue_pause(&call, st->queue, strcmp(verb, "pause") == 0);
+    else
+        ef_call_job_control(&call, verb, st->queue, id);
+    r = ef_redis_sync_call(st->redis, &call, err);
+    ef_call_free(&call);
     if (script_ok(r, err, verb) != 0) {
         freeReplyObject(r);
         return EF_ENQ_EXIT_ERROR;
     }
-    printf("job %s %s\n", id, r->str);
+    if (id)
+        printf("job %s %s\n", id, r->str);
+    else
+        printf("queue %s %s\n", st->queue, r->str);
     freeReplyObject(r);
     return EF_ENQ_EXIT_OK;
 }

@@ -15,6 +15,7 @@
 
 #include "ef_common.h"
 #include "ef_input.h"
+#include "ef_job.h"
 
 #define EF_ENQ_EXIT_OK 0
 #define EF_ENQ_EXIT_ERROR 1
@@ -22,12 +23,13 @@
 #define EF_ENQ_EXIT_CANCELLED 3
 #define EF_ENQ_EXIT_INTERRUPTED 130
 
-#define EF_CHUNK_SIZE_DEFAULT 50
-#define EF_CHUNK_SIZE_MAX 10000
+#define EF_CHUNK_SIZE_DEFAULT EF_JOB_CHUNK_SIZE_DEFAULT
+#define EF_CHUNK_SIZE_MAX EF_JOB_CHUNK_SIZE_MAX
 #define EF_ENQ_BATCH_CHUNKS 64           /* chunks per append call */
 #define EF_ENQ_BATCH_BYTES (512u * 1024) /* bytes per append call */
 #define EF_ENQ_PIPELINE 8                /* append calls in flight */
 #define EF_ENQ_IDLE_MS 5000              /* heartbeat while input is slow */
+#define EF_ENQ_EXTRA_MAX 8               /* extra job-hash fields a submit may add */
 #define EF_ENQ_REDIS_TIMEOUT_MS 30000
 
 typedef struct {

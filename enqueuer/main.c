@@ -137,7 +137,8 @@ int main(int argc, char **argv) {
         case OPT_PROVIDER: st.provider = optarg; break;
         case OPT_CHUNK:
             if (ef_parse_i64(optarg, strlen(optarg), &n) != 0 || n < 1 || n > EF_CHUNK_SIZE_MAX)
-                return bad("--chunk-size must be an integer from 1 to 10000, got '%s'", optarg);
+                return bad("--chunk-size must be an integer from 1 to " EF_XSTR(EF_CHUNK_SIZE_MAX) ", got '%s'",
+                           optarg);
             st.chunk_size = (int)n;
             break;
         case OPT_DRY: st.dry_run = 1; break;

@@ -17,9 +17,12 @@ local id = ARGV[1]
 if redis.call('EXISTS', job) == 1 then
   return redis.error_reply('ERR job ' .. id .. ' already exists')
 end
+-- EF_JOB_CHUNK_SIZE_MAX in lib/ef_job.h (test_contract checks they agree)
+local CHUNK_SIZE_MAX = 10000
 local chunk_size = tonumber(ARGV[5])
-if not chunk_size or chunk_size < 1 or chunk_size > 100000 then
-  return redis.error_reply('ERR chunk_size must be 1..100000')
+if not chunk_size or chunk_size ~= math.floor(chunk_size) or chunk_size < 1 or
+    chunk_size > CHUNK_SIZE_MAX then
+  return redis.error_reply('ERR chunk_size must be an integer from 1 to ' .. CHUNK_SIZE_MAX)
 end
 if ARGV[7] ~= 'normal' and ARGV[7] ~= 'high' then
   return redis.error_reply('ERR priority must be normal or high')

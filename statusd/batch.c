@@ -172,6 +172,14 @@ void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, 
     b->sent++;
 }
 
+void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call) {
+    if (call->bad) { /* a layout bug, logged by the builder: answer as a failure */
+        b->down = 1;
+        return;
+    }
+    ef_sd_batch_script(b, call->script, call->nkeys, call->argc, call->argv, call->lens);
+}
+
 int ef_sd_batch_end(ef_sd_batch_t *b) {
     if (b->sent == 0 && b->down) {
         batch_free(b);

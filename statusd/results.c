@@ -161,7 +161,7 @@ static void results_job_done(ef_sd_batch_t *b, void *arg) {
     }
     x->chunks_total = (long)ef_sd_reply_int(r->element[0]);
     x->chunk_size = (long)ef_sd_reply_int(r->element[1]);
-    if (x->chunk_size < 1 || x->chunk_size > 100000) {
+    if (x->chunk_size < 1 || x->chunk_size > EF_JOB_CHUNK_SIZE_MAX) {
         ef_sd_respond_error(rq, 500, "job %s has a bad chunk_size", x->id);
         return;
     }

@@ -264,6 +264,8 @@ void ef_sd_batch_cmd(ef_sd_batch_t *b, int argc, const char **argv, const size_t
 void ef_sd_batch_cmdv(ef_sd_batch_t *b, const char *arg0, ...);
 void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, int argc,
                         const char **argv, const size_t *lens);
+/* Adds a call made by an ef_calls builder (the caller still frees it). */
+void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call);
 /* Ends the batch: 0, or -1 when nothing could be sent (Redis not ready; the
  * batch is freed and cb will not fire).  A batch that asked nothing (Redis
  * up) runs cb at once, from inside this call, with no replies. */
