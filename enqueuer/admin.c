@@ -6,6 +6,7 @@
  */
 #include "enqueuer.h"
 
+#include "ef_export.h"
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
@@ -15,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,12 +259,18 @@ static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
     return 0;
 }
 
+/* A write to stdout failed: on a closed pipe (`enqueuer results ID | head`)
+ * end quietly, killed by SIGPIPE as Unix tools are; else say why. */
+static void write_failed(FILE *out) {
+    if (errno == EPIPE && out == stdout) {
+        signal(SIGPIPE, SIG_DFL);
+        raise(SIGPIPE);
+    }
+    fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
+}
+
 static int verb_results(ef_enq_t *st, const char *id) {
     walk_t w;
-    const char *line;
-    size_t len;
-    char oc;
-    long chunk, idx;
     int rc;
     FILE *out = stdout;
     ef_buf_t b;
@@ -277,34 +285,30 @@ static int verb_results(ef_enq_t *st, const char *id) {
         }
     }
     ef_buf_init(&b);
-    while ((rc = walk_next(&w, &line, &len, &oc, &chunk, &idx)) == 1) {
-        /* {"entity":{...},"outcome":"updated","result":{...}} */
-        const char *rj;
-        size_t rl;
+    while ((rc = walk_load(&w)) == 1) {
+        const redisReply *o = w.outc, *r = w.res;
+        int have_o = o && o->type == REDIS_REPLY_STRING, have_r = r && r->type == REDIS_REPLY_STRING;
         ef_buf_reset(&b);
-        ef_buf_appends(&b, "{\"entity\":");
-        ef_buf_append(&b, line, len);
-        ef_buf_appends(&b, ",\"outcome\":\"");
-        ef_buf_appends(&b, ef_outcome_name(oc));
-        ef_buf_appendc(&b, '"');
-        if (w.res && w.res->type == REDIS_REPLY_STRING &&
-            ef_job_result_find(w.res->str, w.res->len, idx, &rj, &rl) && rl > 0) {
-            ef_buf_appends(&b, ",\"result\":");
-            ef_buf_append(&b, rj, rl);
-        }
-        ef_buf_appends(&b, "}\n");
-        if (fwrite(b.s, 1, b.len, out) != b.len) {
-            fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
+        ef_export_chunk(&b, w.data->str, w.data->len, have_o ? o->str : NULL, have_o ? o->len : 0,
+                        have_r ? r->str : NULL, have_r ? r->len : 0, NULL);
+        if (b.len && fwrite(b.s, 1, b.len, out) != b.len) {
+            write_failed(out);
             rc = -2;
             break;
         }
+    }
+    if (rc == 0 && fflush(out) != 0) {
+        write_failed(out);
+        rc = -2;
     }
     if (rc == -1)
         fprintf(stderr, "enqueuer: results: %s\n", w.err);
     ef_buf_free(&b);
     walk_free(&w);
-    if (out != stdout && fclose(out) != 0)
+    if (out != stdout && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "enqueuer: cannot write %s: %s\n", st->output, strerror(errno));
         rc = -2;
+    }
     return rc == 0 ? EF_ENQ_EXIT_OK : EF_ENQ_EXIT_ERROR;
 }
 
@@ -354,6 +358,7 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
     cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "priority");
     cJSON *stv = cJSON_GetObjectItemCaseSensitive(o, "status");
+    cJSON *errs = cJSON_GetObjectItemCaseSensitive(o, ef_outcome_name(EF_OUTCOME_ERROR));
     if (!st->provider && cJSON_IsString(p))
         st->provider = ef_strdup(p->valuestring); /* small, lives until exit */
     if (!st->entity_type && cJSON_IsString(et))
@@ -367,7 +372,13 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     if (cJSON_IsString(stv) && !ef_job_status_final(stv->valuestring))
         ef_warn("job %s is still %s; retrying the entities that have errored so far", id,
                 stv->valuestring);
+    /* the job's errors counter counts exactly its entities with outcome 'e' */
+    int none = !cJSON_IsNumber(errs) || errs->valuedouble < 1;
     cJSON_Delete(o);
+    if (none) {
+        fprintf(stderr, "enqueuer: job %s has no errored entities: nothing to retry\n", id);
+        return EF_ENQ_EXIT_NOTHING;
+    }
     if (!st->provider) {
         fprintf(stderr, "enqueuer: job %s has no provider\n", id);
         return EF_ENQ_EXIT_ERROR;

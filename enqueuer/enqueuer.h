@@ -21,6 +21,7 @@
 #define EF_ENQ_EXIT_ERROR 1
 #define EF_ENQ_EXIT_FAILED 2
 #define EF_ENQ_EXIT_CANCELLED 3
+#define EF_ENQ_EXIT_NOTHING 4 /* retry-errors: the job has no errored entity */
 #define EF_ENQ_EXIT_INTERRUPTED 130
 
 #define EF_CHUNK_SIZE_DEFAULT EF_JOB_CHUNK_SIZE_DEFAULT

@@ -72,7 +72,9 @@ static void usage(FILE *f) {
 "  -V, --version         the version\n"
 "\n"
 "Exit status: 0 ok; 1 bad usage, bad input or Redis error; 2 job failed;\n"
-"3 job cancelled; 130 interrupted.\n",
+"3 job cancelled; 4 retry-errors found no errored entity (no job made);\n"
+"130 interrupted; killed by SIGPIPE (141 in a shell) when a reader of\n"
+"`results` closes the pipe early, silently.\n",
             EF_CHUNK_SIZE_MAX, EF_CHUNK_SIZE_DEFAULT, EF_DEFAULT_REDIS_URL);
 }
 

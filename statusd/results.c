@@ -15,6 +15,7 @@
  */
 #include "statusd.h"
 
+#include "ef_export.h"
 #include "ef_job.h"
 #include "ef_keys.h"
 
@@ -31,8 +32,7 @@ typedef struct {
     long chunk_size;
     long next; /* next chunk to read */
     long per;  /* chunks per round trip */
-    char want; /* outcome character to keep, 0 = all */
-    int want_set;
+    ef_export_filter_t filter; /* which entities, from ?outcome= */
     int started; /* headers sent */
     ef_buf_t out;
 } results_ctx_t;
@@ -60,35 +60,11 @@ static void fail(ef_sd_req_t *rq, int status, const char *msg) {
 /* Appends the lines of one chunk to x->out. */
 static void render_chunk(results_ctx_t *x, const ef_sd_reply_t *data, const ef_sd_reply_t *outc,
                          const ef_sd_reply_t *res) {
-    const char *p = data->str, *end = data->str + data->len;
-    long i = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char oc = EF_OUTCOME_NONE;
-        if (outc && outc->str && (size_t)i < outc->len)
-            oc = outc->str[i];
-        if (n > 0 && (!x->want_set || oc == x->want ||
-                      (x->want == EF_OUTCOME_NONE && !ef_outcome_known(oc)))) {
-            const char *rj = NULL;
-            size_t rl = 0;
-            int have = res && res->type == REDIS_REPLY_STRING &&
-                       ef_job_result_find(res->str, res->len, i, &rj, &rl) && rl > 0;
-            ef_buf_appends(&x->out, "{\"entity\":");
-            ef_buf_append(&x->out, p, n);
-            ef_buf_appends(&x->out, ",\"outcome\":\"");
-            ef_buf_appends(&x->out, ef_outcome_name(oc));
-            ef_buf_appendc(&x->out, '"');
-            if (have) {
-                ef_buf_appends(&x->out, ",\"result\":");
-                ef_buf_append(&x->out, rj, rl);
-            }
-            ef_buf_appends(&x->out, "}\n");
-        }
-        if (n > 0)
-            i++;
-        p += n + 1;
-    }
+    int have_o = outc && outc->type == REDIS_REPLY_STRING;
+    int have_r = res && res->type == REDIS_REPLY_STRING;
+    ef_export_chunk(&x->out, data->str, data->len, have_o ? outc->str : NULL,
+                    have_o ? outc->len : 0, have_r ? res->str : NULL, have_r ? res->len : 0,
+                    &x->filter);
 }
 
 static void results_chunks_done(ef_sd_batch_t *b, void *arg) {
@@ -191,7 +167,7 @@ void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id)
     snprintf(x->id, sizeof x->id, "%s", id);
     ef_buf_init(&x->out);
     if (r > 0 && want[0]) {
-        if (ef_outcome_parse(want, &x->want) != 0) {
+        if (ef_outcome_parse(want, &x->filter.outcome) != 0) {
             ef_buf_t names;
             ef_buf_init(&names);
             for (size_t i = 0; i < ef_outcomes_count; i++) {
@@ -202,7 +178,7 @@ void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id)
             ef_buf_free(&names);
             return;
         }
-        x->want_set = 1;
+        x->filter.only = 1;
     }
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_job_done);
     ef_sd_batch_cmdv(b, "HMGET", ef_key_job(&k, queue, id, EF_KEY_JOB), "chunks_total",
