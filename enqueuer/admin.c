@@ -315,31 +315,39 @@ static int verb_results(ef_enq_t *st, const char *id) {
 typedef struct {
     walk_t w;
     ef_buf_t id;
+    int primed; /* walk_next's answer for the first entity, read ahead */
+    const char *line;
+    size_t len;
+    long chunk;
 } retry_src_t;
+
+/* Reads the next errored entity: 1, 0 past the last one, -1 on error. */
+static int retry_next(retry_src_t *rs) {
+    char oc;
+    long idx;
+    return walk_next(&rs->w, &rs->line, &rs->len, &oc, &rs->chunk, &idx);
+}
 
 static int retry_source(void *ctx, ef_entity_t *e, char *err) {
     retry_src_t *rs = ctx;
-    const char *line;
-    size_t len;
-    char oc;
-    long chunk, idx;
-    int rc = walk_next(&rs->w, &line, &len, &oc, &chunk, &idx);
+    int rc = rs->primed ? rs->primed : retry_next(rs);
+    rs->primed = 0;
     if (rc <= 0) {
         if (rc < 0)
             ef_seterr(err, "%s", rs->w.err);
         return rc < 0 ? EF_INPUT_FATAL : 0;
     }
-    cJSON *o = cJSON_ParseWithLength(line, len);
+    cJSON *o = cJSON_ParseWithLength(rs->line, rs->len);
     cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     ef_buf_reset(&rs->id);
     if (cJSON_IsString(idv))
         ef_buf_appends(&rs->id, idv->valuestring);
     cJSON_Delete(o);
-    e->record = line;
-    e->record_len = len;
+    e->record = rs->line;
+    e->record_len = rs->len;
     e->id = rs->id.s ? rs->id.s : "";
     e->id_len = rs->id.len;
-    e->line = chunk;
+    e->line = rs->chunk;
     return 1;
 }
 
@@ -358,7 +366,6 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dry_run");
     cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "priority");
     cJSON *stv = cJSON_GetObjectItemCaseSensitive(o, "status");
-    cJSON *errs = cJSON_GetObjectItemCaseSensitive(o, ef_outcome_name(EF_OUTCOME_ERROR));
     if (!st->provider && cJSON_IsString(p))
         st->provider = ef_strdup(p->valuestring); /* small, lives until exit */
     if (!st->entity_type && cJSON_IsString(et))
@@ -372,13 +379,7 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     if (cJSON_IsString(stv) && !ef_job_status_final(stv->valuestring))
         ef_warn("job %s is still %s; retrying the entities that have errored so far", id,
                 stv->valuestring);
-    /* the job's errors counter counts exactly its entities with outcome 'e' */
-    int none = !cJSON_IsNumber(errs) || errs->valuedouble < 1;
     cJSON_Delete(o);
-    if (none) {
-        fprintf(stderr, "enqueuer: job %s has no errored entities: nothing to retry\n", id);
-        return EF_ENQ_EXIT_NOTHING;
-    }
     if (!st->provider) {
         fprintf(stderr, "enqueuer: job %s has no provider\n", id);
         return EF_ENQ_EXIT_ERROR;
@@ -387,6 +388,14 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     if (walk_init(&rs.w, st, id, EF_OUTCOME_ERROR) != 0)
         return EF_ENQ_EXIT_ERROR;
     ef_buf_init(&rs.id);
+    /* the first errored entity, before anything is written */
+    rs.primed = retry_next(&rs);
+    if (rs.primed == 0) {
+        fprintf(stderr, "enqueuer: job %s has no errored entities: nothing to retry\n", id);
+        walk_free(&rs.w);
+        ef_buf_free(&rs.id);
+        return EF_ENQ_EXIT_NOTHING;
+    }
     snprintf(name, sizeof name, "retry-errors of %s", id);
     const char *extra[] = {"retry_of", id};
     rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);

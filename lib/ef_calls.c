@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The script call builders and the one table of script layouts (see
- * ef_calls.h).  Each builder derives the keys from the queue, job or
- * provider name through ef_keys, and pushes keys and arguments under the
- * names of the table below, which follows the KEYS/ARGV header of each
- * scripts/NAME.lua.
+ * ef_calls.h).  The table names each script's keys and arguments in the
+ * order of the KEYS/ARGV header of scripts/NAME.lua.  A builder pushes the
+ * keys of its row (each key name stands for one key of the queue or the
+ * job, built by ef_keys), then its arguments under their names.
  */
 #include "ef_calls.h"
 
@@ -216,34 +216,79 @@ void ef_call_free(ef_call_t *c) {
     c->nk = c->na = c->capk = c->capa = 0;
 }
 
-/* ---- Key helpers ---- */
+/* ---- Keys by name ----
+ *
+ * A layout names its keys; each name stands for one key of the queue or of
+ * the job, built by ef_keys.  A builder pushes a script's keys from its
+ * layout row, so the keys are never listed twice. */
 
-static void key_job(ef_call_t *c, const char *name, const char *queue, const char *id,
-                    ef_key_job_kind_t kind) {
-    ef_key_t k;
-    ef_call_key(c, name, ef_key_job(&k, queue, id, kind));
-}
+static const struct {
+    const char *name;
+    int of_job; /* 1: a key of the job, 0: of the queue */
+    int kind;   /* ef_key_job_kind_t or ef_key_queue_kind_t */
+} key_names[] = {
+    {"job", 1, EF_KEY_JOB},
+    {"chunks", 1, EF_KEY_JOB_CHUNKS},
+    {"outcomes", 1, EF_KEY_JOB_OUTCOMES},
+    {"attempts", 1, EF_KEY_JOB_ATTEMPTS},
+    {"errors", 1, EF_KEY_JOB_ERRORS},
+    {"parked", 1, EF_KEY_JOB_PARKED},
+    {"results", 1, EF_KEY_JOB_RESULTS},
+    {"pending", 0, EF_KEY_PENDING},
+    {"processing", 0, EF_KEY_PROCESSING},
+    {"leases", 0, EF_KEY_LEASES},
+    {"owners", 0, EF_KEY_OWNERS},
+    {"dead", 0, EF_KEY_DEAD},
+    {"paused", 0, EF_KEY_PAUSED},
+    {"jobs", 0, EF_KEY_JOBS},
+    {"enqueuing", 0, EF_KEY_ENQUEUING},
+    {"stats", 0, EF_KEY_STATS},
+};
 
-static void key_queue(ef_call_t *c, const char *name, const char *queue,
-                      ef_key_queue_kind_t kind) {
-    ef_key_t k;
-    ef_call_key(c, name, ef_key_queue(&k, queue, kind));
+/* Starts a call of s and pushes its fixed keys, for a queue and (when the
+ * layout has job keys) a job. */
+static void begin(ef_call_t *c, const ef_script_t *s, const char *queue, const char *id) {
+    ef_call_init(c, s);
+    for (size_t i = 0; c->layout && c->layout->keys[i]; i++) {
+        const char *name = c->layout->keys[i];
+        size_t k = 0;
+        ef_key_t key;
+        while (k < EF_ARRAY_LEN(key_names) && strcmp(key_names[k].name, name) != 0)
+            k++;
+        if (k == EF_ARRAY_LEN(key_names) || (key_names[k].of_job && !id)) {
+            set_bad(c, "no key '%s' for this call", name);
+            return;
+        }
+        if (key_names[k].of_job)
+            ef_key_job(&key, queue, id, (ef_key_job_kind_t)key_names[k].kind);
+        else
+            ef_key_queue(&key, queue, (ef_key_queue_kind_t)key_names[k].kind);
+        ef_call_key(c, name, key.s);
+    }
 }
 
 /* The events channel of a queue, an argument. */
 static void arg_events(ef_call_t *c, const char *queue) {
     ef_key_t k;
-    ef_key_queue(&k, queue, EF_KEY_EVENTS);
-    arg_own(c, "events", k.s);
+    arg_own(c, "events", ef_key_queue(&k, queue, EF_KEY_EVENTS));
+}
+
+/* A call of a script that takes a job's keys, its id and (when its layout
+ * says so) the events channel: discard, abandon and the control verbs. */
+static ef_call_t *job_call(ef_call_t *c, const ef_script_t *s, const char *queue, const char *id) {
+    begin(c, s, queue, id);
+    ef_call_arg(c, "id", id);
+    if (c->layout && c->layout->args[0] && c->layout->args[1] &&
+        strcmp(c->layout->args[1], "events") == 0)
+        arg_events(c, queue);
+    ef_call_finish(c);
+    return c;
 }
 
 /* ---- Jobs: create, append, seal, discard, abandon ---- */
 
 ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
-    ef_call_init(c, &ef_script_job_create);
-    key_job(c, "job", a->queue, a->id, EF_KEY_JOB);
-    key_queue(c, "jobs", a->queue, EF_KEY_JOBS);
-    key_queue(c, "enqueuing", a->queue, EF_KEY_ENQUEUING);
+    begin(c, &ef_script_job_create, a->queue, a->id);
     ef_call_arg(c, "id", a->id);
     ef_call_arg(c, "queue", a->queue);
     ef_call_arg(c, "provider", a->provider);
@@ -260,10 +305,7 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
 
 ef_call_t *ef_call_job_append(ef_call_t *c, const char *queue, const char *id, long first,
                               const ef_call_chunk_t *chunks, size_t n) {
-    ef_call_init(c, &ef_script_job_append);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_job(c, "chunks", queue, id, EF_KEY_JOB_CHUNKS);
-    key_queue(c, "enqueuing", queue, EF_KEY_ENQUEUING);
+    begin(c, &ef_script_job_append, queue, id);
     ef_call_arg(c, "id", id);
     ef_call_arg_ll(c, "heartbeat_ttl_ms", EF_ENQUEUE_HEARTBEAT_TTL_MS);
     ef_call_arg_ll(c, "first", first);
@@ -277,10 +319,7 @@ ef_call_t *ef_call_job_append(ef_call_t *c, const char *queue, const char *id, l
 
 ef_call_t *ef_call_job_seal(ef_call_t *c, const char *queue, const char *id, long long total,
                             long chunks_total, long skipped) {
-    ef_call_init(c, &ef_script_job_seal);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_queue(c, "pending", queue, EF_KEY_PENDING);
-    key_queue(c, "enqueuing", queue, EF_KEY_ENQUEUING);
+    begin(c, &ef_script_job_seal, queue, id);
     ef_call_arg(c, "id", id);
     ef_call_arg_ll(c, "total", total);
     ef_call_arg_ll(c, "chunks_total", chunks_total);
@@ -291,63 +330,29 @@ ef_call_t *ef_call_job_seal(ef_call_t *c, const char *queue, const char *id, lon
 }
 
 ef_call_t *ef_call_job_discard(ef_call_t *c, const char *queue, const char *id) {
-    ef_call_init(c, &ef_script_job_discard);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_job(c, "chunks", queue, id, EF_KEY_JOB_CHUNKS);
-    key_queue(c, "jobs", queue, EF_KEY_JOBS);
-    key_queue(c, "enqueuing", queue, EF_KEY_ENQUEUING);
-    ef_call_arg(c, "id", id);
-    ef_call_finish(c);
-    return c;
+    return job_call(c, &ef_script_job_discard, queue, id);
 }
 
 ef_call_t *ef_call_job_abandon(ef_call_t *c, const char *queue, const char *id) {
-    ef_call_init(c, &ef_script_job_abandon);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_job(c, "chunks", queue, id, EF_KEY_JOB_CHUNKS);
-    key_queue(c, "enqueuing", queue, EF_KEY_ENQUEUING);
-    ef_call_arg(c, "id", id);
-    arg_events(c, queue);
-    ef_call_finish(c);
-    return c;
+    return job_call(c, &ef_script_job_abandon, queue, id);
 }
 
 /* ---- Control verbs ---- */
 
 ef_call_t *ef_call_job_cancel(ef_call_t *c, const char *queue, const char *id) {
-    ef_call_init(c, &ef_script_job_cancel);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_job(c, "parked", queue, id, EF_KEY_JOB_PARKED);
-    key_queue(c, "enqueuing", queue, EF_KEY_ENQUEUING);
-    ef_call_arg(c, "id", id);
-    arg_events(c, queue);
-    ef_call_finish(c);
-    return c;
+    return job_call(c, &ef_script_job_cancel, queue, id);
 }
 
 ef_call_t *ef_call_job_pause(ef_call_t *c, const char *queue, const char *id) {
-    ef_call_init(c, &ef_script_job_pause);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    ef_call_arg(c, "id", id);
-    arg_events(c, queue);
-    ef_call_finish(c);
-    return c;
+    return job_call(c, &ef_script_job_pause, queue, id);
 }
 
 ef_call_t *ef_call_job_resume(ef_call_t *c, const char *queue, const char *id) {
-    ef_call_init(c, &ef_script_job_resume);
-    key_job(c, "job", queue, id, EF_KEY_JOB);
-    key_job(c, "parked", queue, id, EF_KEY_JOB_PARKED);
-    key_queue(c, "pending", queue, EF_KEY_PENDING);
-    ef_call_arg(c, "id", id);
-    arg_events(c, queue);
-    ef_call_finish(c);
-    return c;
+    return job_call(c, &ef_script_job_resume, queue, id);
 }
 
 ef_call_t *ef_call_queue_pause(ef_call_t *c, const char *queue, int paused) {
-    ef_call_init(c, &ef_script_queue_pause);
-    key_queue(c, "paused", queue, EF_KEY_PAUSED);
+    begin(c, &ef_script_queue_pause, queue, NULL);
     ef_call_arg(c, "paused", paused ? "1" : "0");
     arg_events(c, queue);
     ef_call_finish(c);
@@ -355,12 +360,15 @@ ef_call_t *ef_call_queue_pause(ef_call_t *c, const char *queue, int paused) {
 }
 
 ef_call_t *ef_call_job_control(ef_call_t *c, const char *verb, const char *queue, const char *id) {
-    if (strcmp(verb, "cancel") == 0)
-        return ef_call_job_cancel(c, queue, id);
-    if (strcmp(verb, "pause") == 0)
-        return ef_call_job_pause(c, queue, id);
-    if (strcmp(verb, "resume") == 0)
-        return ef_call_job_resume(c, queue, id);
+    static const struct {
+        const char *verb;
+        const ef_script_t *script;
+    } verbs[] = {{"cancel", &ef_script_job_cancel},
+                 {"pause", &ef_script_job_pause},
+                 {"resume", &ef_script_job_resume}};
+    for (size_t i = 0; i < EF_ARRAY_LEN(verbs); i++)
+        if (strcmp(verb, verbs[i].verb) == 0)
+            return job_call(c, verbs[i].script, queue, id);
     ef_call_init(c, NULL);
     c->bad = 0;
     set_bad(c, "no control verb '%s'", verb);
@@ -371,20 +379,7 @@ ef_call_t *ef_call_job_control(ef_call_t *c, const char *verb, const char *queue
 /* ---- Chunks (the worker) ---- */
 
 ef_call_t *ef_call_chunk_claim(ef_call_t *c, const ef_call_chunk_claim_t *a) {
-    ef_call_init(c, &ef_script_chunk_claim);
-    key_job(c, "job", a->queue, a->job_id, EF_KEY_JOB);
-    key_job(c, "chunks", a->queue, a->job_id, EF_KEY_JOB_CHUNKS);
-    key_job(c, "outcomes", a->queue, a->job_id, EF_KEY_JOB_OUTCOMES);
-    key_job(c, "attempts", a->queue, a->job_id, EF_KEY_JOB_ATTEMPTS);
-    key_queue(c, "leases", a->queue, EF_KEY_LEASES);
-    key_queue(c, "owners", a->queue, EF_KEY_OWNERS);
-    key_queue(c, "processing", a->queue, EF_KEY_PROCESSING);
-    key_job(c, "parked", a->queue, a->job_id, EF_KEY_JOB_PARKED);
-    key_queue(c, "dead", a->queue, EF_KEY_DEAD);
-    key_job(c, "errors", a->queue, a->job_id, EF_KEY_JOB_ERRORS);
-    key_queue(c, "stats", a->queue, EF_KEY_STATS);
-    key_queue(c, "paused", a->queue, EF_KEY_PAUSED);
-    key_queue(c, "pending", a->queue, EF_KEY_PENDING);
+    begin(c, &ef_script_chunk_claim, a->queue, a->job_id);
     ef_call_arg(c, "ref", a->ref);
     ef_call_arg(c, "id", a->job_id);
     ef_call_arg_ll(c, "n", a->n);
@@ -399,12 +394,7 @@ ef_call_t *ef_call_chunk_claim(ef_call_t *c, const ef_call_chunk_claim_t *a) {
 
 ef_call_t *ef_call_chunk_release(ef_call_t *c, const char *queue, const char *job_id, long n,
                                  const char *ref, const char *worker_id, const char *mode) {
-    ef_call_init(c, &ef_script_chunk_release);
-    key_queue(c, "leases", queue, EF_KEY_LEASES);
-    key_queue(c, "owners", queue, EF_KEY_OWNERS);
-    key_queue(c, "processing", queue, EF_KEY_PROCESSING);
-    key_queue(c, "pending", queue, EF_KEY_PENDING);
-    key_job(c, "attempts", queue, job_id, EF_KEY_JOB_ATTEMPTS);
+    begin(c, &ef_script_chunk_release, queue, job_id);
     ef_call_arg(c, "ref", ref);
     ef_call_arg(c, "worker", worker_id);
     ef_call_arg_ll(c, "n", n);
@@ -415,9 +405,7 @@ ef_call_t *ef_call_chunk_release(ef_call_t *c, const char *queue, const char *jo
 
 ef_call_t *ef_call_lease_extend(ef_call_t *c, const char *queue, const char *worker_id,
                                 int lease_ms, const char *const *refs, size_t nrefs) {
-    ef_call_init(c, &ef_script_lease_extend);
-    key_queue(c, "leases", queue, EF_KEY_LEASES);
-    key_queue(c, "owners", queue, EF_KEY_OWNERS);
+    begin(c, &ef_script_lease_extend, queue, NULL);
     ef_call_arg_ll(c, "lease_ms", lease_ms);
     ef_call_arg(c, "worker", worker_id);
     for (size_t i = 0; i < nrefs; i++)
@@ -428,11 +416,7 @@ ef_call_t *ef_call_lease_extend(ef_call_t *c, const char *queue, const char *wor
 
 ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, int grace_ms,
                               int scan) {
-    ef_call_init(c, &ef_script_chunk_reap);
-    key_queue(c, "leases", queue, EF_KEY_LEASES);
-    key_queue(c, "owners", queue, EF_KEY_OWNERS);
-    key_queue(c, "processing", queue, EF_KEY_PROCESSING);
-    key_queue(c, "pending", queue, EF_KEY_PENDING);
+    begin(c, &ef_script_chunk_reap, queue, NULL);
     ef_call_arg_ll(c, "max_requeue", max_requeue);
     ef_call_arg_ll(c, "grace_ms", grace_ms);
     ef_call_arg_ll(c, "scan", scan);
@@ -442,15 +426,7 @@ ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, 
 
 ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
                              const ef_call_ack_entity_t *e, size_t n) {
-    ef_call_init(c, &ef_script_chunk_ack);
-    key_job(c, "job", a->queue, a->job_id, EF_KEY_JOB);
-    key_job(c, "outcomes", a->queue, a->job_id, EF_KEY_JOB_OUTCOMES);
-    key_job(c, "results", a->queue, a->job_id, EF_KEY_JOB_RESULTS);
-    key_job(c, "errors", a->queue, a->job_id, EF_KEY_JOB_ERRORS);
-    key_queue(c, "leases", a->queue, EF_KEY_LEASES);
-    key_queue(c, "owners", a->queue, EF_KEY_OWNERS);
-    key_queue(c, "processing", a->queue, EF_KEY_PROCESSING);
-    key_queue(c, "stats", a->queue, EF_KEY_STATS);
+    begin(c, &ef_script_chunk_ack, a->queue, a->job_id);
     for (size_t i = 0; i < n; i++)
         if (e[i].result_key && e[i].npairs > 0)
             ef_call_extra_key(c, e[i].result_key);
@@ -467,8 +443,7 @@ ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
         if (!ef_outcome_known(e[i].outcome))
             set_bad(c, "entity %d has no outcome", e[i].index);
         ef_call_rest_ll(c, e[i].index);
-        ef_call_slot_t *s = slot_push(&c->args, &c->na, &c->capa);
-        slot_own(c, s, oc, 1);
+        slot_own(c, slot_push(&c->args, &c->na, &c->capa), oc, 1);
         ef_call_rest_ll(c, (long long)m);
         for (size_t k = 0; k < m * 2; k++)
             ef_call_rest(c, e[i].pairs[k], (size_t)-1);
@@ -481,7 +456,7 @@ ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
     return c;
 }
 
-/* ---- Rate limits ---- */
+/* ---- Rate limits: keys of a provider ---- */
 
 ef_call_t *ef_call_ratelimit_take(ef_call_t *c, const char *provider, long want,
                                   const char *worker_id, long requests, double per_seconds,
