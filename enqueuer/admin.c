@@ -351,7 +351,7 @@ static int retry_source(void *ctx, ef_entity_t *e, char *err) {
     return 1;
 }
 
-static int verb_retry_errors(ef_enq_t *st, const char *id) {
+static int retry_errors(ef_enq_t *st, const char *id, char **own_provider, char **own_type) {
     retry_src_t rs;
     char err[EF_ERR_LEN], name[128];
     int rc;
@@ -367,9 +367,9 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "priority");
     cJSON *stv = cJSON_GetObjectItemCaseSensitive(o, "status");
     if (!st->provider && cJSON_IsString(p))
-        st->provider = ef_strdup(p->valuestring); /* small, lives until exit */
+        st->provider = *own_provider = ef_strdup(p->valuestring);
     if (!st->entity_type && cJSON_IsString(et))
-        st->entity_type = ef_strdup(et->valuestring);
+        st->entity_type = *own_type = ef_strdup(et->valuestring);
     if (st->chunk_size <= 0)
         st->chunk_size = cJSON_IsNumber(cs) ? (int)cs->valuedouble : EF_CHUNK_SIZE_DEFAULT;
     if (!st->dry_run && cJSON_IsTrue(dr))
@@ -401,6 +401,20 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);
     walk_free(&rs.w);
     ef_buf_free(&rs.id);
+    return rc;
+}
+
+/* retry-errors ID: the source job's provider, entity type, chunk size, dry
+ * run and priority unless given on the command line. */
+static int verb_retry_errors(ef_enq_t *st, const char *id) {
+    char *own_provider = NULL, *own_type = NULL;
+    int rc = retry_errors(st, id, &own_provider, &own_type);
+    if (own_provider)
+        st->provider = NULL;
+    if (own_type)
+        st->entity_type = NULL;
+    free(own_provider);
+    free(own_type);
     return rc;
 }
 

@@ -104,21 +104,11 @@ static void results_chunks_done(ef_sd_batch_t *b, void *arg) {
 
 static void results_fetch(ef_sd_req_t *rq) {
     results_ctx_t *x = rq->ctx;
-    ef_key_t kc, ko, kr;
     long last = x->next + x->per;
-    char num[24];
     if (last > x->chunks_total)
         last = x->chunks_total;
-    ef_key_job(&kc, x->queue, x->id, EF_KEY_JOB_CHUNKS);
-    ef_key_job(&ko, x->queue, x->id, EF_KEY_JOB_OUTCOMES);
-    ef_key_job(&kr, x->queue, x->id, EF_KEY_JOB_RESULTS);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_chunks_done);
-    for (long c = x->next; c < last; c++) {
-        snprintf(num, sizeof num, "%ld", c);
-        ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", kr.s, num, NULL);
-    }
+    ef_sd_batch_job_chunks(b, x->queue, x->id, x->next, last, 1);
     if (ef_sd_batch_end(b) != 0)
         fail(rq, 503, "redis unavailable");
 }

@@ -526,19 +526,11 @@ static void retry_walked(ef_sd_batch_t *b, void *arg) {
 }
 
 static void retry_window(submit_t *s) {
-    ef_key_t kc, ko;
-    char num[24];
     long last = s->src_next + RETRY_WINDOW_CHUNKS;
     if (last > s->src_chunks)
         last = s->src_chunks;
-    ef_key_job(&kc, s->queue, s->src, EF_KEY_JOB_CHUNKS);
-    ef_key_job(&ko, s->queue, s->src, EF_KEY_JOB_OUTCOMES);
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, retry_walked);
-    for (long c = s->src_next; c < last; c++) {
-        snprintf(num, sizeof num, "%ld", c);
-        ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
-    }
+    ef_sd_batch_job_chunks(b, s->queue, s->src, s->src_next, last, 0);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }

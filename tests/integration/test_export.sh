@@ -128,4 +128,5 @@ eq "results | head -1: ended by SIGPIPE (128 + 13)" 141 "$rc"
 # a full read still exits 0
 eq "results: full read exits 0" "4000 0" "$("$ENQ" --queue big results "$bid" | wc -l) ${PIPESTATUS[0]}"
 
+check "sanitizers quiet" bash -c "! grep -l 'runtime error\|ERROR: AddressSanitizer\|LeakSanitizer' '$D'/*.log"
 ef_finish
