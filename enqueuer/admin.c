@@ -287,7 +287,8 @@ static int verb_results(ef_enq_t *st, const char *id) {
     ef_buf_init(&b);
     while ((rc = walk_load(&w)) == 1) {
         const redisReply *o = w.outc, *r = w.res;
-        int have_o = o && o->type == REDIS_REPLY_STRING, have_r = r && r->type == REDIS_REPLY_STRING;
+        int have_o = o && o->type == REDIS_REPLY_STRING;
+        int have_r = r && r->type == REDIS_REPLY_STRING;
         ef_buf_reset(&b);
         ef_export_chunk(&b, w.data->str, w.data->len, have_o ? o->str : NULL, have_o ? o->len : 0,
                         have_r ? r->str : NULL, have_r ? r->len : 0, NULL);

@@ -19,43 +19,61 @@
 #include <string.h>
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define NONE ((const char *const[]){NULL})
 
 /* ---- The layouts: one row per script, as its header documents ---- */
 
 const ef_call_layout_t ef_call_layouts[] = {
-    {&ef_script_job_create, NAMES("job", "jobs", "enqueuing"),
-     NAMES("id", "queue", "provider", "entity_type", "chunk_size", "dry_run", "priority",
-           "heartbeat_ttl_ms"),
-     0, 2 /* extra field/value pairs */},
-    {&ef_script_job_append, NAMES("job", "chunks", "enqueuing"),
-     NAMES("id", "heartbeat_ttl_ms", "first"), 0, 2 /* entity count, NDJSON */},
-    {&ef_script_job_seal, NAMES("job", "pending", "enqueuing"),
-     NAMES("id", "total", "chunks_total", "events", "skipped"), 0, 0},
-    {&ef_script_job_discard, NAMES("job", "chunks", "jobs", "enqueuing"), NAMES("id"), 0, 0},
-    {&ef_script_job_abandon, NAMES("job", "chunks", "enqueuing"), NAMES("id", "events"), 0, 0},
-    {&ef_script_job_cancel, NAMES("job", "parked", "enqueuing"), NAMES("id", "events"), 0, 0},
-    {&ef_script_job_pause, NAMES("job"), NAMES("id", "events"), 0, 0},
-    {&ef_script_job_resume, NAMES("job", "parked", "pending"), NAMES("id", "events"), 0, 0},
-    {&ef_script_queue_pause, NAMES("paused"), NAMES("paused", "events"), 0, 0},
-    {&ef_script_chunk_claim,
-     NAMES("job", "chunks", "outcomes", "attempts", "leases", "owners", "processing", "parked",
-           "dead", "errors", "stats", "paused", "pending"),
-     NAMES("ref", "id", "n", "worker", "lease_ms", "max_attempts", "events", "error_log_cap"), 0,
-     0},
-    {&ef_script_chunk_release, NAMES("leases", "owners", "processing", "pending", "attempts"),
-     NAMES("ref", "worker", "n", "mode"), 0, 0},
-    {&ef_script_lease_extend, NAMES("leases", "owners"), NAMES("lease_ms", "worker"), 0,
-     1 /* chunk refs */},
-    {&ef_script_chunk_reap, NAMES("leases", "owners", "processing", "pending"),
-     NAMES("max_requeue", "grace_ms", "scan"), 0, 0},
-    {&ef_script_chunk_ack,
-     NAMES("job", "outcomes", "results", "errors", "leases", "owners", "processing", "stats"),
-     NAMES("ref", "id", "n", "error_log_cap", "policy", "events", "count"), 1 /* result hashes */,
-     -1 /* per entity: index, outcome, m, m pairs, fields JSON, error, id, cached */},
-    {&ef_script_ratelimit_take, NAMES("bucket", "waiters"),
-     NAMES("want", "worker", "requests", "per_seconds", "burst"), 0, 0},
-    {&ef_script_ratelimit_penalty, NAMES("bucket"), NAMES("pause_ms"), 0, 0},
+    {.script = &ef_script_job_create,
+     .keys = NAMES("job", "jobs", "enqueuing"),
+     .args = NAMES("id", "queue", "provider", "entity_type", "chunk_size", "dry_run", "priority",
+                   "heartbeat_ttl_ms"),
+     .group = 2 /* extra job-hash field, value */},
+    {.script = &ef_script_job_append,
+     .keys = NAMES("job", "chunks", "enqueuing"),
+     .args = NAMES("id", "heartbeat_ttl_ms", "first"),
+     .group = 2 /* entity count, NDJSON */},
+    {.script = &ef_script_job_seal,
+     .keys = NAMES("job", "pending", "enqueuing"),
+     .args = NAMES("id", "total", "chunks_total", "events", "skipped")},
+    {.script = &ef_script_job_discard,
+     .keys = NAMES("job", "chunks", "jobs", "enqueuing"),
+     .args = NAMES("id")},
+    {.script = &ef_script_job_abandon,
+     .keys = NAMES("job", "chunks", "enqueuing"),
+     .args = NAMES("id", "events")},
+    {.script = &ef_script_job_cancel,
+     .keys = NAMES("job", "parked", "enqueuing"),
+     .args = NAMES("id", "events")},
+    {.script = &ef_script_job_pause, .keys = NAMES("job"), .args = NAMES("id", "events")},
+    {.script = &ef_script_job_resume,
+     .keys = NAMES("job", "parked", "pending"),
+     .args = NAMES("id", "events")},
+    {.script = &ef_script_queue_pause, .keys = NAMES("paused"), .args = NAMES("paused", "events")},
+    {.script = &ef_script_chunk_claim,
+     .keys = NAMES("job", "chunks", "outcomes", "attempts", "leases", "owners", "processing",
+                   "parked", "dead", "errors", "stats", "paused", "pending"),
+     .args =
+         NAMES("ref", "id", "n", "worker", "lease_ms", "max_attempts", "events", "error_log_cap")},
+    {.script = &ef_script_chunk_release,
+     .keys = NAMES("leases", "owners", "processing", "pending", "attempts"),
+     .args = NAMES("ref", "worker", "n", "mode")},
+    {.script = &ef_script_lease_extend,
+     .keys = NAMES("leases", "owners"),
+     .args = NAMES("lease_ms", "worker"),
+     .group = 1 /* chunk refs */},
+    {.script = &ef_script_chunk_reap,
+     .keys = NAMES("leases", "owners", "processing", "pending"),
+     .args = NAMES("max_requeue", "grace_ms", "scan")},
+    {.script = &ef_script_chunk_ack,
+     .keys =
+         NAMES("job", "outcomes", "results", "errors", "leases", "owners", "processing", "stats"),
+     .args = NAMES("ref", "id", "n", "error_log_cap", "policy", "events", "count"),
+     .extra_keys = 1 /* one result hash per entity with pairs */,
+     .group = -1 /* per entity: index, outcome, m, m pairs, fields JSON, error, id, cached */},
+    {.script = &ef_script_ratelimit_take,
+     .keys = NAMES("bucket", "waiters"),
+     .args = NAMES("want", "worker", "requests", "per_seconds", "burst")},
+    {.script = &ef_script_ratelimit_penalty, .keys = NAMES("bucket"), .args = NAMES("pause_ms")},
 };
 const size_t ef_call_layouts_count = EF_ARRAY_LEN(ef_call_layouts);
 
@@ -116,9 +134,8 @@ static void slot_own(ef_call_t *c, ef_call_slot_t *s, const char *text, size_t l
 }
 
 void ef_call_key(ef_call_t *c, const char *name, const char *value) {
-    const char *want = c->layout && c->nk < names_count(c->layout->keys)
-                           ? c->layout->keys[c->nk]
-                           : NULL;
+    const char *want =
+        c->layout && c->nk < names_count(c->layout->keys) ? c->layout->keys[c->nk] : NULL;
     if (!want || strcmp(want, name) != 0)
         set_bad(c, "key '%s' where the layout has '%s'", name, want ? want : "none");
     if (c->na > 0)
@@ -135,9 +152,8 @@ void ef_call_extra_key(ef_call_t *c, const char *value) {
 }
 
 static void arg_check(ef_call_t *c, const char *name) {
-    const char *want = c->layout && c->na < names_count(c->layout->args)
-                           ? c->layout->args[c->na]
-                           : NULL;
+    const char *want =
+        c->layout && c->na < names_count(c->layout->args) ? c->layout->args[c->na] : NULL;
     if (!want || strcmp(want, name) != 0)
         set_bad(c, "argument '%s' where the layout has '%s'", name, want ? want : "none");
 }

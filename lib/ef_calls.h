@@ -44,8 +44,8 @@ typedef struct {
     int argc;          /* KEYS then ARGV */
     const char **argv; /* after ef_call_finish */
     size_t *lens;
-    int bad;                /* the call does not match its layout: never sent */
-    char err[EF_ERR_LEN];   /* why, when bad */
+    int bad;              /* the call does not match its layout: never sent */
+    char err[EF_ERR_LEN]; /* why, when bad */
     /* private: the slots while building, the owned text */
     const ef_call_layout_t *layout;
     ef_call_slot_t *keys, *args;
@@ -136,9 +136,9 @@ ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, 
 /* chunk_ack: some entities of one chunk.  An entity with npairs > 0 and a
  * result_key writes its result hash. */
 typedef struct {
-    int index;              /* in the chunk, from 0 */
-    char outcome;           /* an outcome character of EF_OUTCOME_MAP */
-    const char *result_key; /* NULL: no result hash */
+    int index;                /* in the chunk, from 0 */
+    char outcome;             /* an outcome character of EF_OUTCOME_MAP */
+    const char *result_key;   /* NULL: no result hash */
     const char *const *pairs; /* 2 * npairs strings: field name, value */
     size_t npairs;
     const char *fields_json; /* the export's result object, NULL = none */

@@ -26,7 +26,7 @@ const char *const ef_job_statuses[] = {
 #define EF_JOB_STATUS_NAME_(e, name, final) [EF_JOB_##e] = (name),
     EF_JOB_STATUS_MAP(EF_JOB_STATUS_NAME_)
 #undef EF_JOB_STATUS_NAME_
-    [EF_JOB_STATUS_COUNT] = NULL};
+        [EF_JOB_STATUS_COUNT] = NULL};
 
 static const unsigned char status_final[] = {
 #define EF_JOB_STATUS_FINAL_(e, name, final) [EF_JOB_##e] = (final),
@@ -133,8 +133,9 @@ void ef_iso8601(int64_t ms, char *buf, size_t len) {
 
 /* the outcome counters (ef_outcomes) are numeric too */
 static const char *const numeric_fields[] = {
-    "total", "processed", "cached", "skipped", "chunk_size", "chunks_total", "chunks_done", "chunks_dead", "created_at", "started_at",
-    "updated_at", "completed_at", "requests", "retries", NULL};
+    "total",        "processed",    "cached",      "skipped",    "chunk_size",
+    "chunks_total", "chunks_done",  "chunks_dead", "created_at", "started_at",
+    "updated_at",   "completed_at", "requests",    "retries",    NULL};
 static const char *const bool_fields[] = {"dry_run", "sealed", NULL};
 
 static int in_list(const char *const *list, const char *s) {

@@ -80,7 +80,7 @@ typedef enum {
 #define EF_JOB_STATUS_ENUM_(e, name, final) EF_JOB_##e,
     EF_JOB_STATUS_MAP(EF_JOB_STATUS_ENUM_)
 #undef EF_JOB_STATUS_ENUM_
-    EF_JOB_STATUS_COUNT
+        EF_JOB_STATUS_COUNT
 } ef_job_status_t;
 
 extern const char *const ef_job_statuses[]; /* names by ef_job_status_t, NULL-terminated */

@@ -30,10 +30,10 @@ typedef struct {
     char id[EF_JOB_ID_MAX_LEN + 1];
     long chunks_total;
     long chunk_size;
-    long next; /* next chunk to read */
-    long per;  /* chunks per round trip */
+    long next;                 /* next chunk to read */
+    long per;                  /* chunks per round trip */
     ef_export_filter_t filter; /* which entities, from ?outcome= */
-    int started; /* headers sent */
+    int started;               /* headers sent */
     ef_buf_t out;
 } results_ctx_t;
 

@@ -240,7 +240,8 @@ static void submit_push(submit_t *s, submit_step_fn then) {
         while (i + n < s->npend && n < SUBMIT_APPEND_CHUNKS &&
                (n == 0 || bytes + s->pend[i + n].len <= SUBMIT_APPEND_BYTES))
             bytes += s->pend[i + n++].len;
-        ef_sd_batch_call(b, ef_call_job_append(&call, s->queue, s->id, s->chunks_sent, s->pend + i, n));
+        ef_sd_batch_call(
+            b, ef_call_job_append(&call, s->queue, s->id, s->chunks_sent, s->pend + i, n));
         ef_call_free(&call);
         s->chunks_sent += (long)n;
         i += n;

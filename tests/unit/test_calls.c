@@ -106,8 +106,8 @@ static void expect_argv(const ef_call_t *c, int nkeys, const char *const *want, 
 static void test_control_builders(void **st) {
     (void)st;
     ef_call_t c;
-    const char *cancel[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:enqueuing",
-                            "J1", "farm:{q}:events"};
+    const char *cancel[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:enqueuing", "J1",
+                            "farm:{q}:events"};
     expect_argv(ef_call_job_control(&c, "cancel", "q", "J1"), 3, cancel, 5);
     assert_ptr_equal(c.script, &ef_script_job_cancel);
     ef_call_free(&c);
@@ -130,20 +130,47 @@ static void test_job_builders(void **st) {
     (void)st;
     ef_call_t c;
     const char *extra[] = {"source", "stdin", "retry_of", "J0"};
-    ef_call_job_create_t a = {.queue = "q", .id = "J1", .provider = "items", .chunk_size = 50,
-                              .high_priority = 1, .extra = extra, .nextra = 2};
-    const char *create[] = {"farm:{q}:job:J1", "farm:{q}:jobs", "farm:{q}:enqueuing", "J1", "q",
-                            "items", "entity", "50", "0", "high", "30000", "source", "stdin",
-                            "retry_of", "J0"};
+    ef_call_job_create_t a = {.queue = "q",
+                              .id = "J1",
+                              .provider = "items",
+                              .chunk_size = 50,
+                              .high_priority = 1,
+                              .extra = extra,
+                              .nextra = 2};
+    const char *create[] = {"farm:{q}:job:J1",
+                            "farm:{q}:jobs",
+                            "farm:{q}:enqueuing",
+                            "J1",
+                            "q",
+                            "items",
+                            "entity",
+                            "50",
+                            "0",
+                            "high",
+                            "30000",
+                            "source",
+                            "stdin",
+                            "retry_of",
+                            "J0"};
     expect_argv(ef_call_job_create(&c, &a), 3, create, 15);
     ef_call_free(&c);
 
     /* the counts come from the array: n chunks, 2 arguments each */
-    ef_call_chunk_t chunks[3] = {{2, "{\"id\":\"1\"}\n{\"id\":\"2\"}", 21}, {1, "{\"id\":\"3\"}", 10},
+    ef_call_chunk_t chunks[3] = {{2, "{\"id\":\"1\"}\n{\"id\":\"2\"}", 21},
+                                 {1, "{\"id\":\"3\"}", 10},
                                  {1, "{\"id\":\"4\"}xx", 10}};
-    const char *append[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:chunks", "farm:{q}:enqueuing",
-                            "J1", "30000", "7", "2", "{\"id\":\"1\"}\n{\"id\":\"2\"}", "1",
-                            "{\"id\":\"3\"}", "1", "{\"id\":\"4\"}"};
+    const char *append[] = {"farm:{q}:job:J1",
+                            "farm:{q}:job:J1:chunks",
+                            "farm:{q}:enqueuing",
+                            "J1",
+                            "30000",
+                            "7",
+                            "2",
+                            "{\"id\":\"1\"}\n{\"id\":\"2\"}",
+                            "1",
+                            "{\"id\":\"3\"}",
+                            "1",
+                            "{\"id\":\"4\"}"};
     ef_call_job_append(&c, "q", "J1", 7, chunks, 3);
     assert_int_equal(c.argc, 12);
     for (int i = 0; i < 11; i++)
@@ -155,8 +182,14 @@ static void test_job_builders(void **st) {
     assert_int_equal(c.argc, 6);
     ef_call_free(&c);
 
-    const char *seal[] = {"farm:{q}:job:J1", "farm:{q}:pending", "farm:{q}:enqueuing", "J1",
-                          "120", "3", "farm:{q}:events", "2"};
+    const char *seal[] = {"farm:{q}:job:J1",
+                          "farm:{q}:pending",
+                          "farm:{q}:enqueuing",
+                          "J1",
+                          "120",
+                          "3",
+                          "farm:{q}:events",
+                          "2"};
     expect_argv(ef_call_job_seal(&c, "q", "J1", 120, 3, 2), 3, seal, 8);
     ef_call_free(&c);
     const char *discard[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:chunks", "farm:{q}:jobs",
@@ -172,8 +205,13 @@ static void test_job_builders(void **st) {
 static void test_worker_builders(void **st) {
     (void)st;
     ef_call_t c;
-    ef_call_chunk_claim_t cl = {.queue = "q", .job_id = "J1", .ref = "J1:4", .worker_id = "w1",
-                                .n = 4, .lease_ms = 30000, .max_attempts = 5,
+    ef_call_chunk_claim_t cl = {.queue = "q",
+                                .job_id = "J1",
+                                .ref = "J1:4",
+                                .worker_id = "w1",
+                                .n = 4,
+                                .lease_ms = 30000,
+                                .max_attempts = 5,
                                 .error_log_cap = 1000};
     ef_call_chunk_claim(&c, &cl);
     assert_false(c.bad);
@@ -184,8 +222,14 @@ static void test_worker_builders(void **st) {
     assert_string_equal(c.argv[19], "farm:{q}:events");
     ef_call_free(&c);
 
-    const char *release[] = {"farm:{q}:leases",  "farm:{q}:owners", "farm:{q}:processing",
-                             "farm:{q}:pending", "farm:{q}:job:J1:attempts", "J1:4", "w1", "4",
+    const char *release[] = {"farm:{q}:leases",
+                             "farm:{q}:owners",
+                             "farm:{q}:processing",
+                             "farm:{q}:pending",
+                             "farm:{q}:job:J1:attempts",
+                             "J1:4",
+                             "w1",
+                             "4",
                              "drop"};
     expect_argv(ef_call_chunk_release(&c, "q", "J1", 4, "J1:4", "w1", "drop"), 5, release, 9);
     ef_call_free(&c);
@@ -199,8 +243,8 @@ static void test_worker_builders(void **st) {
     assert_int_equal(c.argc, 7);
     ef_call_free(&c);
 
-    const char *take[] = {"farm:ratelimit:{p}", "farm:ratelimit:{p}:waiters", "3", "w1", "10",
-                          "1.5", "20"};
+    const char *take[] = {
+        "farm:ratelimit:{p}", "farm:ratelimit:{p}:waiters", "3", "w1", "10", "1.5", "20"};
     expect_argv(ef_call_ratelimit_take(&c, "p", 3, "w1", 10, 1.5, 20), 2, take, 7);
     ef_call_free(&c);
     const char *pen[] = {"farm:ratelimit:{p}", "2000"};
@@ -210,12 +254,16 @@ static void test_worker_builders(void **st) {
     /* chunk_ack: one key per entity with pairs, 7 + 2m arguments per entity */
     const char *pairs[] = {"title", "T", "year", "1999"};
     ef_call_ack_entity_t e[2] = {
-        {.index = 0, .outcome = EF_OUTCOME_UPDATED, .result_key = "farm:{q}:movie:1",
-         .pairs = pairs, .npairs = 2, .fields_json = "{\"title\":\"T\",\"year\":1999}",
+        {.index = 0,
+         .outcome = EF_OUTCOME_UPDATED,
+         .result_key = "farm:{q}:movie:1",
+         .pairs = pairs,
+         .npairs = 2,
+         .fields_json = "{\"title\":\"T\",\"year\":1999}",
          .entity_id = "1"},
         {.index = 1, .outcome = EF_OUTCOME_ERROR, .error = "HTTP 500", .entity_id = "2"}};
-    ef_call_chunk_ack_t a = {.queue = "q", .job_id = "J1", .ref = "J1:0", .n = 0,
-                             .error_log_cap = 1000, .keep = 1};
+    ef_call_chunk_ack_t a = {
+        .queue = "q", .job_id = "J1", .ref = "J1:0", .n = 0, .error_log_cap = 1000, .keep = 1};
     ef_call_chunk_ack(&c, &a, e, 2);
     assert_false(c.bad);
     assert_int_equal(c.nkeys, 9);

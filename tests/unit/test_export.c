@@ -62,9 +62,10 @@ static void test_export_lines(void **st) {
     const char res[] = "2\t{\"n\":[1]}\n0\t{\"price\":456.13}";
     ef_buf_init(&b);
     assert_int_equal(ef_export_chunk(&b, data, strlen(data), "ue", 2, res, strlen(res), NULL), 3);
-    assert_string_equal(b.s, "{\"entity\":{\"id\":\"1\"},\"outcome\":\"updated\",\"result\":{\"price\":456.13}}\n"
-                             "{\"entity\":{\"id\":\"2\"},\"outcome\":\"errors\"}\n"
-                             "{\"entity\":{\"id\":\"3\"},\"outcome\":\"pending\",\"result\":{\"n\":[1]}}\n");
+    assert_string_equal(
+        b.s, "{\"entity\":{\"id\":\"1\"},\"outcome\":\"updated\",\"result\":{\"price\":456.13}}\n"
+             "{\"entity\":{\"id\":\"2\"},\"outcome\":\"errors\"}\n"
+             "{\"entity\":{\"id\":\"3\"},\"outcome\":\"pending\",\"result\":{\"n\":[1]}}\n");
     ef_export_filter_t f = {1, EF_OUTCOME_NONE};
     ef_buf_reset(&b);
     ef_export_chunk(&b, data, strlen(data), "u?", 2, NULL, 0, &f);
