@@ -18,6 +18,8 @@ need_cmd curl curl
 need_cmd ip iproute2
 need_cmd python3 python3
 need_cmd valgrind valgrind
+need_cmd promtool prometheus
+need_cmd faketime faketime
 if [ -n "$missing" ]; then
   echo "deps: installing$missing"
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

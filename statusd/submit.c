@@ -261,7 +261,7 @@ static void sealed(ef_sd_batch_t *b, void *arg) {
         submit_fail_batch(s, b, "seal");
         return;
     }
-    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_now_ms());
+    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 500, "job %s vanished after sealing", s->id);
         return;
@@ -393,7 +393,8 @@ static int read_entities(submit_t *s, cJSON *arr, const char *id_field) {
     return 0;
 }
 
-void ef_sd_route_jobs_post(ef_sd_req_t *rq) {
+void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     cJSON *body, *v, *arr;
     char id_field[65] = "id";
     ef_key_t k;
@@ -544,7 +545,7 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
         return;
     }
-    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_now_ms());
+    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 404, "job %s not found in queue %s", s->src, s->queue);
         return;
@@ -580,7 +581,8 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
     retry_window(s);
 }
 
-void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     ef_key_t k;
     submit_t *s = submit_new(rq);
     snprintf(s->queue, sizeof s->queue, "%s", queue);
