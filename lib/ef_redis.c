@@ -784,6 +784,14 @@ int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, v
     return cmd_submit(r, cb, arg, timeout_ms, cmd, len, s);
 }
 
+int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, void *arg,
+                  int timeout_ms) {
+    if (call->bad)
+        return -1;
+    return ef_redis_script(r, call->script, cb, arg, timeout_ms, call->nkeys, call->argc,
+                           call->argv, call->lens);
+}
+
 int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb, void *arg) {
     ef_redis_sub_t *sub;
     if (!ef_redis_ready(r) || !channel || !cb)

@@ -31,6 +31,7 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "ef_calls.h"
 #include "ef_redis_url.h"
 #include "ef_script.h"
 
@@ -89,6 +90,11 @@ int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fm
  * nkeys keys first, then the arguments. */
 int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, void *arg,
                     int timeout_ms, int nkeys, int argc, const char **argv, const size_t *lens);
+
+/* The same for a call made by an ef_calls builder (the caller still frees
+ * it); -1 without a callback when the call does not match its layout. */
+int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, void *arg,
+                  int timeout_ms);
 
 /* Puts the connection in subscriber mode on channel (call it on a connection
  * used for nothing else).  cb fires for every message with the 3-element

@@ -147,3 +147,19 @@ int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys
     free(l);
     return rc == REDIS_OK ? 0 : -1;
 }
+
+redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err) {
+    if (call->bad) {
+        ef_seterr(err, "%s", call->err);
+        return NULL;
+    }
+    return ef_redis_sync_script(c, call->script, call->nkeys, call->argc, call->argv, call->lens,
+                                err);
+}
+
+int ef_redis_sync_call_append(redisContext *c, const ef_call_t *call) {
+    if (call->bad)
+        return -1;
+    return ef_redis_sync_script_append(c, call->script, call->nkeys, call->argc, call->argv,
+                                       call->lens);
+}

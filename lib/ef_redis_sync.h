@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ef_calls.h"
 #include "ef_common.h"
 #include "ef_redis_url.h"
 #include "ef_script.h"
@@ -31,6 +32,11 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
  * loaded at connect); read its reply later with redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
+
+/* The same for a call made by an ef_calls builder (the caller still frees
+ * it); a call that does not match its layout is not sent (NULL or -1). */
+redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err);
+int ef_redis_sync_call_append(redisContext *c, const ef_call_t *call);
 
 /* Runs a command built from argv; same ownership as above. */
 redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char **argv,
