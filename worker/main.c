@@ -377,7 +377,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     redis_url = ef_redis_url_default(redis_url);
-    if (ef_redis_url_parse(redis_url, &w.url, err) != 0) {
+    if (ef_redis_url_parse(redis_url, &w.url, err) != 0 || ef_redis_url_supported(&w.url, err) != 0) {
         fprintf(stderr, "worker: --redis: %s\n", err);
         ef_recipes_free(w.recipes);
         return 1;
