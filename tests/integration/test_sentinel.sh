@@ -22,10 +22,11 @@ if ! redis-server --help 2>&1 | grep -q -- '--sentinel'; then
   ef_finish
 fi
 
-# ports: a random base per run, every port checked free
-base=$((21000 + (RANDOM % 400) * 10))
+# ports: a random base per run in 26000..29999 (below the ephemeral range,
+# apart from test_cluster_slots.sh's ports and bus ports), checked free
+base=$((26000 + (RANDOM % 400) * 10))
 for p in $(seq "$base" $((base + 5))); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then base=$((base + 4000)); break; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then base=$((base + 10)); break; fi
 done
 PP=$base; RP=$((base + 1)); S1=$((base + 2)); S2=$((base + 3)); S3=$((base + 4)); S4=$((base + 5))
 pcli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
@@ -176,5 +177,6 @@ if [ -n "$ID2" ] && ef_wait_for 15 '[ "$(pcli '"$RP"' HGET "farm:{default}:job:'
 else
   fail "after failover: new job" "id=$ID2 $(cat "$D/enq2.log") status=$(pcli "$RP" HGET "farm:{default}:job:$ID2" status)"
 fi
+check "no sanitizer report in any program's log" sh -c "! grep -l 'AddressSanitizer\|runtime error:' '$D'/w*.log '$D'/statusd.log '$D'/enq*.log"
 echo "info: sentinel test $((SECONDS - T0)) s after the set formed"
 ef_finish
