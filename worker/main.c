@@ -35,6 +35,7 @@ static void usage(FILE *f) {
 "  --grace S                 on SIGTERM, time for in-flight requests (default %d)\n"
 "  --id ID                   worker id in the registry (default HOST-PID-RANDOM)\n"
 "  --redis URL               redis://[[user]:password@]host[:port][/db] or unix:///path\n"
+"                            or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
 "                            (default $REDIS_URL, else %s)\n"
 "  --log-format F            text | json (default text)\n"
 "  --log-level L             debug | info | warn | error (default info)\n"
