@@ -93,4 +93,8 @@ for prog in worker statusd enqueuer; do
   check "cluster URL: $prog exits non-zero (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
   contains "cluster URL: $prog says it is not supported yet" "redis+cluster:// is not supported yet" "$out"
 done
+seq 1 3 >"$D/ids"
+out=$(bash "$EF_ROOT/scripts/enqueue.sh" --redis "$CURL" --provider items "$D/ids" 2>&1); rc=$?
+eq "cluster URL: enqueue.sh exits 1" 1 "$rc"
+contains "cluster URL: enqueue.sh says it is not supported yet" "redis+cluster:// is not supported yet" "$out"
 ef_finish

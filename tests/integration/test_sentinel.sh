@@ -3,7 +3,8 @@
 # Redis Sentinel, with real servers: a primary, a replica and three
 # sentinels on private 127.0.0.1 ports (short down-after-milliseconds and
 # failover-timeout), mockprov, two workers, statusd and `enqueuer --wait`,
-# all on one redis+sentinel:// URL.  The primary is SIGKILLed mid-job: the
+# all on one redis+sentinel:// URL (the data nodes and the sentinels with
+# different passwords, percent-encoded in the URL).  The primary is SIGKILLed mid-job: the
 # sentinels promote the replica and every program follows it without a
 # restart; the job completes with exact counts and a new job completes
 # afterwards.  Also: a sentinel that names a replica is refused (ROLE says
@@ -29,14 +30,20 @@ for p in $(seq "$base" $((base + 5))); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then base=$((base + 10)); break; fi
 done
 PP=$base; RP=$((base + 1)); S1=$((base + 2)); S2=$((base + 3)); S3=$((base + 4)); S4=$((base + 5))
-pcli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+# the data nodes and the sentinels have different passwords (the URL says which is which)
+DATA_PW='d@ta:pw'; SENT_PW='s&nt'
+pcli() {
+  local pw=$DATA_PW
+  case " $S1 $S2 $S3 $S4 " in *" $1 "*) pw=$SENT_PW ;; esac
+  redis-cli --no-auth-warning -a "$pw" -h 127.0.0.1 -p "$1" "${@:2}"
+}
 
 # node NAME PORT [args]: a data node; pid in NODE_PID
 node() {
   local name=$1 port=$2; shift 2
   mkdir -p "$D/$name"
   redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$D/$name" \
-    --logfile "$D/$name.log" "$@" &
+    --logfile "$D/$name.log" --requirepass "$DATA_PW" --masterauth "$DATA_PW" "$@" &
   NODE_PID=$!
   EF_PIDS+=("$NODE_PID")
   ef_wait_for 10 'pcli '"$port"' PING | grep -q PONG'
@@ -53,6 +60,9 @@ sentinel monitor $3 127.0.0.1 $4 $5
 sentinel down-after-milliseconds $3 $6
 sentinel failover-timeout $3 4000
 sentinel parallel-syncs $3 1
+sentinel auth-pass $3 $DATA_PW
+requirepass "$SENT_PW"
+sentinel sentinel-pass "$SENT_PW"
 CONF
   redis-server "$D/$1.conf" --sentinel &
   EF_PIDS+=("$!")
@@ -80,8 +90,9 @@ else
   ef_finish
 fi
 
-URL="redis+sentinel://127.0.0.1:$S1,127.0.0.1:$S2,127.0.0.1:$S3/m"
-BADURL="redis+sentinel://127.0.0.1:$S4/rep"
+Q='?sentinel_password=s%26nt'
+URL="redis+sentinel://:d%40ta%3Apw@127.0.0.1:$S1,127.0.0.1:$S2,127.0.0.1:$S3/m$Q"
+BADURL="redis+sentinel://:d%40ta%3Apw@127.0.0.1:$S4/rep$Q"
 ef_mock_start mock --catalog $((N + 10)) --latency-ms 15 || { fail "sentinel: mockprov" ""; ef_finish; }
 ef_items_recipe "$MOCK_PORT" "$D/items.json"
 
@@ -99,7 +110,11 @@ kill "$WBAD" 2>/dev/null
 out=$("$ENQ" --redis "$BADURL" list 2>&1); rc=$?
 eq "replica answer: the enqueuer exits 1" 1 "$rc"
 contains "replica answer: the enqueuer says why" "not the master" "$out"
-out=$("$ENQ" --redis "redis+sentinel://127.0.0.1:$S1/nosuch" list 2>&1); rc=$?
+seq 1 3 >"$D/bad.ids"
+out=$(bash "$EF_ROOT/scripts/enqueue.sh" --redis "$BADURL" --provider items "$D/bad.ids" 2>&1); rc=$?
+eq "replica answer: enqueue.sh refuses it (exit 1)" 1 "$rc"
+contains "replica answer: enqueue.sh says why" "says it is 'slave', not the master" "$out"
+out=$("$ENQ" --redis "redis+sentinel://127.0.0.1:$S1/nosuch$Q" list 2>&1); rc=$?
 eq "unknown master: the enqueuer exits 1" 1 "$rc"
 contains "unknown master: the enqueuer says why" "does not know that master" "$out"
 
@@ -176,6 +191,14 @@ if [ -n "$ID2" ] && ef_wait_for 15 '[ "$(pcli '"$RP"' HGET "farm:{default}:job:'
   ok "after failover: a new job completes ($(pcli "$RP" HGET "farm:{default}:job:$ID2" processed) entities)"
 else
   fail "after failover: new job" "id=$ID2 $(cat "$D/enq2.log") status=$(pcli "$RP" HGET "farm:{default}:job:$ID2" status)"
+fi
+# scripts/enqueue.sh on the same URL: resolves the (new) master, checks ROLE
+seq 1 100 | sed 's/^/sh/' >"$D/job3.ids"
+ID3=$(bash "$EF_ROOT/scripts/enqueue.sh" --redis "$URL" --provider items "$D/job3.ids" 2>"$D/enq3.log")
+if [ -n "$ID3" ] && ef_wait_for 15 '[ "$(pcli '"$RP"' HGET "farm:{default}:job:'"$ID3"'" status)" = completed ]'; then
+  ok "enqueue.sh: a job through the sentinels completes on the new master"
+else
+  fail "enqueue.sh on the sentinel URL" "id=$ID3 $(cat "$D/enq3.log")"
 fi
 check "no sanitizer report in any program's log" sh -c "! grep -l 'AddressSanitizer\|runtime error:' '$D'/w*.log '$D'/statusd.log '$D'/enq*.log"
 echo "info: sentinel test $((SECONDS - T0)) s after the set formed"
