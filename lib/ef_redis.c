@@ -23,6 +23,16 @@
  * them in its channel table per connection, they are sent again after every
  * reconnect, and their callback gets NULL once, at close.  ef_redis_close()
  * fires no on_state.
+ *
+ * Sentinel sets reuse the same machinery: a socket to a sentinel is an
+ * ordinary CONNECTING socket (r->resolving) whose handshake is the
+ * sentinel's AUTH and SENTINEL get-master-addr-by-name; its answer is
+ * handled like a handshake reply, inside hiredis's callback, so the switch
+ * to the master frees the sentinel's context the deferred way (hiredis
+ * frees it when the callback returns) and starts the master's socket from
+ * the 0 ms connect timer.  The +switch-master watcher is a nested
+ * ef_redis_t (plain TCP, so it has no watcher of its own) counted in
+ * nhandles until its close completes.
  */
 #include "ef_redis.h"
 
@@ -124,6 +134,7 @@ struct ef_redis_s {
     int sentinel_tries;      /* sentinels asked in this round */
     ef_redis_addr_t master;
     char last_master[300];   /* "host:port" last logged */
+    ef_redis_t *watch;       /* subscribed to +switch-master on a sentinel */
 };
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
@@ -744,6 +755,75 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
     req_free(q);
 }
 
+/* ---- Sentinel's +switch-master: switch without waiting for an error ---- */
+
+/* A sentinel announced "NAME OLDHOST OLDPORT NEWHOST NEWPORT".  For our
+ * master, and unless we are on the new address already, the connection is
+ * dropped (from the deadline timer: this runs inside the watcher's hiredis
+ * callback) or the pending backoff is cut short; either way the set is
+ * asked again and ROLE checked, the message itself is not trusted. */
+static void on_switch(ef_redis_t *w, redisReply *reply, void *arg) {
+    ef_redis_t *r = arg;
+    const redisReply *m;
+    char buf[600], *tok[6], *save = NULL;
+    int n = 0;
+    (void)w;
+    if (!reply || r->closing)
+        return;
+    m = reply->element[2];
+    if (m->type != REDIS_REPLY_STRING || m->len >= sizeof buf)
+        return;
+    memcpy(buf, m->str, m->len);
+    buf[m->len] = '\0';
+    for (char *t = strtok_r(buf, " ", &save); t && n < 6; t = strtok_r(NULL, " ", &save))
+        tok[n++] = t;
+    if (n != 5 || strcmp(tok[0], r->url.master) != 0)
+        return;
+    if (r->state == EF_REDIS_ST_READY && strcmp(tok[3], r->master.host) == 0 &&
+        atoi(tok[4]) == r->master.port)
+        return;
+    ef_info("redis %s: sentinel announced +switch-master of %s to %.255s:%.8s", r->name,
+            r->url.master, tok[3], tok[4]);
+    if (r->state == EF_REDIS_ST_WAITING) {
+        r->master.host[0] = '\0';
+        r->sentinel_tries = 0;
+        uv_timer_start(&r->conn_timer, on_conn_timer, 0, 0);
+    } else if (!r->resolving) {
+        set_fault(r, "sentinel announced a switch of %s to %.255s:%.8s", r->url.master, tok[3],
+                  tok[4]);
+    }
+}
+
+/* The watcher subscribes once it is first ready; it renews the
+ * subscription by itself after a reconnect. */
+static void on_watch_state(ef_redis_t *w, int ready, void *arg) {
+    if (ready == 1 && !w->subs && ef_redis_subscribe(w, "+switch-master", on_switch, arg) != 0)
+        ef_warn("redis %s: cannot subscribe to +switch-master", w->name);
+}
+
+static void on_watch_closed(void *arg) { handle_gone(arg); }
+
+/* Opens the watcher: a plain connection to the first sentinel with the
+ * sentinel credentials.  Optional: without it a switch is still noticed by
+ * the first failed or READONLY-style reply. */
+static void watch_start(ef_redis_t *r) {
+    ef_redis_url_t *wu = ef_calloc(1, sizeof *wu);
+    ef_redis_opts_t wo = {.connect_timeout_ms = EF_SENTINEL_TIMEOUT_MS,
+                          .on_state = on_watch_state,
+                          .state_arg = r};
+    char name[48];
+    snprintf(name, sizeof name, "%.20s/sentinel", r->name);
+    wo.name = name;
+    wu->kind = EF_REDIS_URL_TCP;
+    memcpy(wu->host, r->url.hosts[0].host, sizeof wu->host);
+    wu->port = r->url.hosts[0].port;
+    memcpy(wu->user, r->url.sentinel_user, sizeof wu->user);
+    memcpy(wu->password, r->url.sentinel_password, sizeof wu->password);
+    if (ef_redis_create(&r->watch, r->loop, wu, &wo) == 0)
+        r->nhandles++;
+    free(wu);
+}
+
 /* ---- Public API ---- */
 
 static void on_handle_closed(uv_handle_t *h) { handle_gone(h->data); }
@@ -799,6 +879,8 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
     uv_timer_init(loop, &r->ping_timer);
     r->conn_timer.data = r->deadline_timer.data = r->ping_timer.data = r;
     r->nhandles = 3;
+    if (url->kind == EF_REDIS_URL_SENTINEL)
+        watch_start(r);
     conn_start(r);
     *out = r;
     return 0;
@@ -820,6 +902,8 @@ void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
         if (cb)
             cb(r, NULL, sub->arg);
     }
+    if (r->watch)
+        ef_redis_close(r->watch, on_watch_closed, r);
     uv_close((uv_handle_t *)&r->conn_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->ping_timer, on_handle_closed);

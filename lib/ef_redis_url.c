@@ -395,7 +395,7 @@ void ef_redis_url_redacted(const ef_redis_url_t *u, char *buf, size_t len) {
         o += (size_t)snprintf(buf + o, len - o, strchr(u->hosts[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
                               i ? "," : "", u->hosts[i].host, u->hosts[i].port);
     if (u->kind == EF_REDIS_URL_SENTINEL && o < len)
-        snprintf(buf + o, len - o, "/%s/%d%s%s%s", u->master, u->db,
-                 u->sentinel_password[0] ? "?sentinel_user=" : "", u->sentinel_user,
-                 u->sentinel_password[0] ? "&sentinel_password=***" : "");
+        snprintf(buf + o, len - o, "/%s/%d%s%s%s%s", u->master, u->db,
+                 u->sentinel_password[0] ? "?" : "", u->sentinel_user[0] ? "sentinel_user=" : "",
+                 u->sentinel_user, u->sentinel_password[0] ? (u->sentinel_user[0] ? "&sentinel_password=***" : "sentinel_password=***") : "");
 }

@@ -200,6 +200,43 @@ if [ -n "$ID3" ] && ef_wait_for 15 '[ "$(pcli '"$RP"' HGET "farm:{default}:job:'
 else
   fail "enqueue.sh on the sentinel URL" "id=$ID3 $(cat "$D/enq3.log")"
 fi
+# ---- a planned switch: SENTINEL FAILOVER back to the old primary ----
+# It comes back as a replica of the new master; a manual failover then
+# promotes it while every node stays up, so nothing drops the programs'
+# connections: they move on the sentinels' +switch-master announcement.
+node primary "$PP" --replicaof 127.0.0.1 "$RP" || fail "switch: the old primary restarts as a replica" ""
+if ef_wait_for 15 'pcli '"$PP"' INFO replication | grep -q "master_link_status:up"'; then
+  # only what the programs log from here on counts
+  for f in w1 w2 statusd; do eval "mark_$f=$(wc -l <"$D/$f.log")"; done
+  since() { local m="mark_$1"; tail -n +"$((${!m} + 1))" "$D/$1.log"; }
+  t_fo=$(now_ms); fo=""
+  for _ in $(seq 1 60); do
+    fo=$(pcli "$S1" SENTINEL FAILOVER m 2>&1)
+    [ "$fo" = OK ] && break
+    sleep 0.25 # NOGOODSLAVE until the sentinels have fresh INFO from it
+  done
+  eq "switch: SENTINEL FAILOVER accepted" OK "$fo"
+  if ef_wait_for 20 '[ "$(pcli '"$S1"' SENTINEL get-master-addr-by-name m | sed -n 2p)" = "'"$PP"'" ]' &&
+     ef_wait_for 10 'since w1 | grep -q "names 127.0.0.1:'"$PP"' as master m" &&
+                     since w2 | grep -q "names 127.0.0.1:'"$PP"' as master m" &&
+                     since statusd | grep -q "names 127.0.0.1:'"$PP"' as master m"'; then
+    ok "switch: workers and statusd moved to the promoted node ($(($(now_ms) - t_fo)) ms)"
+  else
+    fail "switch: programs follow" "$(grep -h 'sentinel\|lost' "$D/w1.log" "$D/statusd.log" | tail -6)"
+  fi
+  for f in w1 w2 statusd; do
+    contains "switch: $f heard the +switch-master announcement" "announced +switch-master of m to 127.0.0.1:$PP" "$(since $f)"
+  done
+  seq 1 150 | sed 's/^/sw/' >"$D/job4.ids"
+  ID4=$("$ENQ" --redis "$URL" --provider items "$D/job4.ids" 2>"$D/enq4.log")
+  if [ -n "$ID4" ] && ef_wait_for 15 '[ "$(pcli '"$PP"' HGET "farm:{default}:job:'"$ID4"'" status)" = completed ]'; then
+    ok "switch: a job on the promoted node completes ($(pcli "$PP" HGET "farm:{default}:job:$ID4" processed) entities)"
+  else
+    fail "switch: job after the planned switch" "id=$ID4 $(cat "$D/enq4.log")"
+  fi
+else
+  fail "switch: the old primary syncs as a replica" "$(tail -3 "$D/primary.log")"
+fi
 check "no sanitizer report in any program's log" sh -c "! grep -l 'AddressSanitizer\|runtime error:' '$D'/w*.log '$D'/statusd.log '$D'/enq*.log"
 echo "info: sentinel test $((SECONDS - T0)) s after the set formed"
 ef_finish
