@@ -56,6 +56,7 @@ int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t
     const char *p, *end = str + len, *sp, *colon;
     int64_t v;
     size_t hl;
+    int shown = (int)(len < 80 ? len : 80); /* str is not NUL-terminated */
 
     if (len >= 5 && memcmp(str, "MOVED", 5) == 0 && (len == 5 || str[5] == ' ')) {
         out->kind = EF_CLUSTER_MOVED;
@@ -67,19 +68,19 @@ int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t
         return 1;
     }
     if (p == end) {
-        ef_seterr(err, "redirection without slot and address '%.80s'", str);
+        ef_seterr(err, "redirection without slot and address '%.*s'", shown, str);
         return -1;
     }
     p++; /* the space */
     sp = memchr(p, ' ', (size_t)(end - p));
     if (!sp || parse_uint(p, (size_t)(sp - p), EF_CLUSTER_SLOTS - 1, &v) != 0) {
-        ef_seterr(err, "bad slot in redirection '%.80s'", str);
+        ef_seterr(err, "bad slot in redirection '%.*s'", shown, str);
         return -1;
     }
     out->slot = (int)v;
     p = sp + 1;
     if (memchr(p, ' ', (size_t)(end - p))) {
-        ef_seterr(err, "trailing text in redirection '%.80s'", str);
+        ef_seterr(err, "trailing text in redirection '%.*s'", shown, str);
         return -1;
     }
     colon = NULL;
@@ -87,7 +88,7 @@ int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t
         if (*q == ':')
             colon = q;
     if (!colon || parse_uint(colon + 1, (size_t)(end - colon - 1), 65535, &v) != 0 || v < 1) {
-        ef_seterr(err, "bad host:port in redirection '%.80s'", str);
+        ef_seterr(err, "bad host:port in redirection '%.*s'", shown, str);
         return -1;
     }
     hl = (size_t)(colon - p);
@@ -97,7 +98,7 @@ int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t
     }
     for (size_t i = 0; i < hl; i++)
         if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f) {
-            ef_seterr(err, "bad character in the host of redirection '%.80s'", str);
+            ef_seterr(err, "bad character in the host of redirection '%.*s'", shown, str);
             return -1;
         }
     memcpy(out->to.host, p, hl);
