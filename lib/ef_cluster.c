@@ -51,8 +51,7 @@ static int parse_uint(const char *s, size_t n, int64_t max, int64_t *out) {
     return ef_parse_i64(s, n, out) != 0 || *out > max ? -1 : 0;
 }
 
-int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t *out,
-                              char *err) {
+int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t *out, char *err) {
     const char *p, *end = str + len, *sp, *colon;
     int64_t v;
     size_t hl;
@@ -160,9 +159,9 @@ int ef_cluster_map_from_slots(const redisReply *reply, const char *asked_host,
     for (int s = 0; s < EF_CLUSTER_SLOTS; s++)
         map->owner[s] = -1;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        ef_seterr(err, "CLUSTER SLOTS: %s", reply && reply->type == REDIS_REPLY_ERROR
-                                                ? reply->str
-                                                : "the answer is not an array");
+        ef_seterr(err, "CLUSTER SLOTS: %s",
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                            : "the answer is not an array");
         return -1;
     }
     for (size_t i = 0; i < reply->elements; i++) {

@@ -61,8 +61,7 @@ typedef struct {
 /* Reads an error reply's text (without the leading '-').  0 and out filled
  * for a well-formed MOVED or ASK; 1 when the error is neither (pass it on);
  * -1 with err naming the fault for a malformed one. */
-int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t *out,
-                              char *err);
+int ef_cluster_redirect_parse(const char *str, size_t len, ef_cluster_redirect_t *out, char *err);
 
 typedef struct {
     ef_redis_addr_t addr;

@@ -131,10 +131,10 @@ struct ef_redis_s {
      * last one gave, empty when the set must be asked again. */
     int resolving;
     int sentinel_idx;
-    int sentinel_tries;      /* sentinels asked in this round */
+    int sentinel_tries; /* sentinels asked in this round */
     ef_redis_addr_t master;
-    char last_master[300];   /* "host:port" last logged */
-    ef_redis_t *watch;       /* subscribed to +switch-master on a sentinel */
+    char last_master[300]; /* "host:port" last logged */
+    ef_redis_t *watch;     /* subscribed to +switch-master on a sentinel */
 };
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
@@ -801,16 +801,17 @@ static void on_watch_state(ef_redis_t *w, int ready, void *arg) {
         ef_warn("redis %s: cannot subscribe to +switch-master", w->name);
 }
 
-static void on_watch_closed(void *arg) { handle_gone(arg); }
+static void on_watch_closed(void *arg) {
+    handle_gone(arg);
+}
 
 /* Opens the watcher: a plain connection to the first sentinel with the
  * sentinel credentials.  Optional: without it a switch is still noticed by
  * the first failed or READONLY-style reply. */
 static void watch_start(ef_redis_t *r) {
     ef_redis_url_t *wu = ef_calloc(1, sizeof *wu);
-    ef_redis_opts_t wo = {.connect_timeout_ms = EF_SENTINEL_TIMEOUT_MS,
-                          .on_state = on_watch_state,
-                          .state_arg = r};
+    ef_redis_opts_t wo = {
+        .connect_timeout_ms = EF_SENTINEL_TIMEOUT_MS, .on_state = on_watch_state, .state_arg = r};
     char name[48];
     snprintf(name, sizeof name, "%.20s/sentinel", r->name);
     wo.name = name;
@@ -855,7 +856,8 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
 
     if (!out || !loop || !url || (!url->path[0] && !url->host[0]))
         return UV_EINVAL;
-    if (url->kind == EF_REDIS_URL_CLUSTER || (url->kind == EF_REDIS_URL_SENTINEL && url->nhosts < 1))
+    if (url->kind == EF_REDIS_URL_CLUSTER ||
+        (url->kind == EF_REDIS_URL_SENTINEL && url->nhosts < 1))
         return UV_ENOTSUP; /* see ef_redis_url_supported() */
     *out = NULL;
     o.backoff_min_ms = or_default(o.backoff_min_ms, EF_REDIS_BACKOFF_MIN_MS);

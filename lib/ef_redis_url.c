@@ -154,8 +154,8 @@ static int parse_addr(const char *s, size_t n, ef_redis_addr_t *a, int defport, 
     if (colon) {
         int64_t p;
         if (ef_parse_i64(colon + 1, (size_t)(end - colon - 1), &p) != 0 || p < 1 || p > 65535) {
-            ef_seterr(err, "bad port '%.*s' in %s (1 to 65535)", (int)(end - colon - 1 > 20 ? 20 : end - colon - 1),
-                      colon + 1, what);
+            ef_seterr(err, "bad port '%.*s' in %s (1 to 65535)",
+                      (int)(end - colon - 1 > 20 ? 20 : end - colon - 1), colon + 1, what);
             return -1;
         }
         a->port = (int)p;
@@ -164,8 +164,8 @@ static int parse_addr(const char *s, size_t n, ef_redis_addr_t *a, int defport, 
 }
 
 /* Parses "h1:p1,h2:p2,..." (n bytes) into out->hosts. */
-static int parse_hosts(const char *s, size_t n, ef_redis_url_t *out, int defport,
-                       const char *what, char *err) {
+static int parse_hosts(const char *s, size_t n, ef_redis_url_t *out, int defport, const char *what,
+                       char *err) {
     const char *end = s + n;
     out->nhosts = 0;
     for (;;) {
@@ -201,7 +201,8 @@ static int parse_sentinel_query(const char *q, ef_redis_url_t *out, char *err) {
         klen = (size_t)(eq - p);
         vlen = len - klen - 1;
         if (klen == 17 && memcmp(p, "sentinel_password", 17) == 0) {
-            if (pct_copy(out->sentinel_password, sizeof out->sentinel_password, eq + 1, vlen) != 0) {
+            if (pct_copy(out->sentinel_password, sizeof out->sentinel_password, eq + 1, vlen) !=
+                0) {
                 ef_seterr(err, "bad sentinel_password in sentinel URL");
                 return -1;
             }
@@ -246,7 +247,8 @@ static int parse_sentinel_path(const char *s, size_t n, ef_redis_url_t *out, cha
         unsigned char c = (unsigned char)s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.')) {
-            ef_seterr(err, "bad character in sentinel master name '%.*s' (allowed: A-Z a-z 0-9 _ . -)",
+            ef_seterr(err,
+                      "bad character in sentinel master name '%.*s' (allowed: A-Z a-z 0-9 _ . -)",
                       (int)(ml > 60 ? 60 : ml), s);
             return -1;
         }
@@ -299,8 +301,7 @@ static int parse_tcp(const char *rest, ef_redis_url_t *out, char *err) {
             return -1;
         }
         return 0;
-    default:
-        break;
+    default: break;
     }
     if (memchr(rest, ',', (size_t)(hostend - rest))) {
         ef_seterr(err, "a redis:// URL names one host; use redis+sentinel:// or "
@@ -392,10 +393,14 @@ void ef_redis_url_redacted(const ef_redis_url_t *u, char *buf, size_t len) {
                          u->user, u->password[0] ? ":***" : "",
                          (u->user[0] || u->password[0]) ? "@" : "");
     for (int i = 0; i < u->nhosts && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, strchr(u->hosts[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
-                              i ? "," : "", u->hosts[i].host, u->hosts[i].port);
+        o += (size_t)snprintf(buf + o, len - o,
+                              strchr(u->hosts[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d", i ? "," : "",
+                              u->hosts[i].host, u->hosts[i].port);
     if (u->kind == EF_REDIS_URL_SENTINEL && o < len)
         snprintf(buf + o, len - o, "/%s/%d%s%s%s%s", u->master, u->db,
                  u->sentinel_password[0] ? "?" : "", u->sentinel_user[0] ? "sentinel_user=" : "",
-                 u->sentinel_user, u->sentinel_password[0] ? (u->sentinel_user[0] ? "&sentinel_password=***" : "sentinel_password=***") : "");
+                 u->sentinel_user,
+                 u->sentinel_password[0]
+                     ? (u->sentinel_user[0] ? "&sentinel_password=***" : "sentinel_password=***")
+                     : "");
 }

@@ -44,13 +44,13 @@ typedef struct {
     ef_redis_url_kind_t kind;
     char host[EF_REDIS_HOST_LEN]; /* TCP: the node; Sentinel, Cluster: hosts[0] */
     int port;
-    char path[256];               /* unix socket path, empty for TCP */
-    char user[128];               /* ACL user of the data nodes, empty for default */
+    char path[256]; /* unix socket path, empty for TCP */
+    char user[128]; /* ACL user of the data nodes, empty for default */
     char password[256];
     int db;
     ef_redis_addr_t hosts[EF_REDIS_URL_MAX_HOSTS]; /* sentinels or cluster seeds */
     int nhosts;
-    char master[EF_REDIS_MASTER_MAX_LEN + 1];      /* Sentinel: the master's name */
+    char master[EF_REDIS_MASTER_MAX_LEN + 1]; /* Sentinel: the master's name */
     char sentinel_user[128];
     char sentinel_password[256];
 } ef_redis_url_t;

@@ -53,8 +53,8 @@ int ef_sentinel_addr_from_reply(const redisReply *reply, ef_redis_addr_t *out, c
 int ef_sentinel_role_check(const redisReply *reply, char *err) {
     const redisReply *e;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-        ef_seterr(err, "ROLE %s", reply && reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                                          : "gave no role");
+        ef_seterr(err, "ROLE %s",
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "gave no role");
         return -1;
     }
     e = reply->element[0];
@@ -82,9 +82,9 @@ static int ask_one(const ef_redis_url_t *u, const ef_redis_addr_t *s, ef_redis_a
     }
     redisSetTimeout(c, tv);
     if (u->sentinel_password[0]) {
-        r = u->sentinel_user[0] ? redisCommand(c, "AUTH %s %s", u->sentinel_user,
-                                               u->sentinel_password)
-                                : redisCommand(c, "AUTH %s", u->sentinel_password);
+        r = u->sentinel_user[0]
+                ? redisCommand(c, "AUTH %s %s", u->sentinel_user, u->sentinel_password)
+                : redisCommand(c, "AUTH %s", u->sentinel_password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             ef_seterr(err, "AUTH: %.200s", r ? r->str : c->errstr);
             goto out;

@@ -28,9 +28,14 @@
  * in odd places, binary bytes, lengths from 0 to a few hundred. */
 static size_t gen_key(unsigned i, char *buf, size_t cap) {
     static const char *const shapes[][2] = {
-        {"k", ""},     {"farm:{q", "}:pending"}, {"{", "}"},     {"{}", ""},   {"", "{}"},
-        {"a{", "}{b}"}, {"{{", "}}"},            {"", "{"},      {"}", "{"},   {"x{y", ""},
-        {"{", "}}{"},  {"user:", ":{tag}"},      {"{a}", "{b}"}, {"", "{ }"},  {"\xff", "{\x01}"},
+        {"k", ""},          {"farm:{q", "}:pending"},
+        {"{", "}"},         {"{}", ""},
+        {"", "{}"},         {"a{", "}{b}"},
+        {"{{", "}}"},       {"", "{"},
+        {"}", "{"},         {"x{y", ""},
+        {"{", "}}{"},       {"user:", ":{tag}"},
+        {"{a}", "{b}"},     {"", "{ }"},
+        {"\xff", "{\x01}"},
     };
     size_t n;
     if (i % 17 == 16) { /* binary: bytes 0..255 including NUL and braces */

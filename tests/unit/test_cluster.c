@@ -36,9 +36,9 @@ static void test_keyslot_known(void **st) {
         {"foo{hash_tag}", 2515},
         {"{user1000}.following", 3443},
         {"{user1000}.followers", 3443},
-        {"foo{}{bar}", 8363},     /* empty tag: the whole key */
-        {"foo{{bar}}zap", 4015},  /* tag "{bar" */
-        {"foo{bar}{zap}", 5061},  /* first tag only: "bar" */
+        {"foo{}{bar}", 8363},    /* empty tag: the whole key */
+        {"foo{{bar}}zap", 4015}, /* tag "{bar" */
+        {"foo{bar}{zap}", 5061}, /* first tag only: "bar" */
         {"", 0},
         {"{}", 15257},
         {"{", 4092},
@@ -95,10 +95,10 @@ static void test_redirect(void **st) {
     assert_int_equal(P("CLUSTERDOWN Hash slot not served"), 1);
     /* malformed: refused with words */
     static const char *const bad[] = {
-        "MOVED",          "MOVED ",          "MOVED 3999",        "MOVED 3999 ",
-        "MOVED x h:1",    "MOVED -1 h:1",    "MOVED 16384 h:1",   "MOVED 99999999999999999999 h:1",
-        "MOVED 1 h",      "MOVED 1 h:",      "MOVED 1 h:0",       "MOVED 1 h:65536",
-        "MOVED 1 h:1 x",  "MOVED  1 h:1",    "ASK 1 h:p",         "ASK 1 h\x01:1",
+        "MOVED",         "MOVED ",       "MOVED 3999",      "MOVED 3999 ",
+        "MOVED x h:1",   "MOVED -1 h:1", "MOVED 16384 h:1", "MOVED 99999999999999999999 h:1",
+        "MOVED 1 h",     "MOVED 1 h:",   "MOVED 1 h:0",     "MOVED 1 h:65536",
+        "MOVED 1 h:1 x", "MOVED  1 h:1", "ASK 1 h:p",       "ASK 1 h\x01:1",
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
@@ -162,11 +162,10 @@ static void test_map_good(void **st) {
     (void)st;
     ef_cluster_map_t *m = malloc(sizeof *m);
     char err[EF_ERR_LEN];
-    redisReply *r = rarr(3,
-                         rarr(4, rnum(0), rnum(5460), node("10.0.0.1", 7000, ID_A),
-                              node("10.0.0.4", 7003, ID_B)),
-                         rarr(3, rnum(5461), rnum(10922), node("", 7001, ID_B)),
-                         rarr(3, rnum(10923), rnum(16383), node("10.0.0.1", 7000, ID_A)));
+    redisReply *r = rarr(
+        3, rarr(4, rnum(0), rnum(5460), node("10.0.0.1", 7000, ID_A), node("10.0.0.4", 7003, ID_B)),
+        rarr(3, rnum(5461), rnum(10922), node("", 7001, ID_B)),
+        rarr(3, rnum(10923), rnum(16383), node("10.0.0.1", 7000, ID_A)));
     assert_int_equal(ef_cluster_map_from_slots(r, "seed.example", m, err), 0);
     assert_int_equal(m->nnodes, 2); /* 10.0.0.1:7000 listed once */
     assert_int_equal(m->covered, EF_CLUSTER_SLOTS);
@@ -223,7 +222,8 @@ static void test_map_bad(void **st) {
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
-        if (ef_cluster_map_from_slots(bad[i], NULL, m, err) != -1 || !strstr(err, "CLUSTER SLOTS")) {
+        if (ef_cluster_map_from_slots(bad[i], NULL, m, err) != -1 ||
+            !strstr(err, "CLUSTER SLOTS")) {
             fprintf(stderr, "bad reply %zu was not refused (err '%s')\n", i, err);
             fail();
         }
@@ -242,7 +242,8 @@ static void test_map_bad(void **st) {
     many->elements = EF_CLUSTER_MAX_NODES + 1;
     many->element = calloc(many->elements, sizeof *many->element);
     for (size_t i = 0; i < many->elements; i++)
-        many->element[i] = rarr(3, rnum((long long)i), rnum((long long)i), node("h", (long long)i + 1, ID_A));
+        many->element[i] =
+            rarr(3, rnum((long long)i), rnum((long long)i), node("h", (long long)i + 1, ID_A));
     assert_int_equal(ef_cluster_map_from_slots(many, NULL, m, err), -1);
     assert_non_null(strstr(err, "primaries"));
     freeReplyObject(many);
@@ -251,9 +252,9 @@ static void test_map_bad(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16),    cmocka_unit_test(test_keyslot_known),
+        cmocka_unit_test(test_crc16),     cmocka_unit_test(test_keyslot_known),
         cmocka_unit_test(test_keys_slot), cmocka_unit_test(test_redirect),
-        cmocka_unit_test(test_map_good), cmocka_unit_test(test_map_bad),
+        cmocka_unit_test(test_map_good),  cmocka_unit_test(test_map_bad),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

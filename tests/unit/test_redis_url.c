@@ -20,9 +20,8 @@ static void test_sentinel_good(void **st) {
     (void)st;
     ef_redis_url_t u;
     char err[EF_ERR_LEN] = "", red[2048];
-    assert_int_equal(ef_redis_url_parse("redis+sentinel://10.0.0.1:26380,s2,[::1]:5000/mymaster/3",
-                                        &u, err),
-                     0);
+    assert_int_equal(
+        ef_redis_url_parse("redis+sentinel://10.0.0.1:26380,s2,[::1]:5000/mymaster/3", &u, err), 0);
     assert_int_equal(u.kind, EF_REDIS_URL_SENTINEL);
     assert_int_equal(u.nhosts, 3);
     assert_string_equal(u.hosts[0].host, "10.0.0.1");
@@ -54,7 +53,8 @@ static void test_sentinel_good(void **st) {
     assert_non_null(strstr(red, "sentinel_password=***"));
 
     /* password only for the sentinels; trailing slash after the master */
-    assert_int_equal(ef_redis_url_parse("redis+sentinel://s1:1/m/?sentinel_password=x", &u, err), 0);
+    assert_int_equal(ef_redis_url_parse("redis+sentinel://s1:1/m/?sentinel_password=x", &u, err),
+                     0);
     assert_string_equal(u.sentinel_password, "x");
     assert_string_equal(u.password, "");
     assert_int_equal(u.nhosts, 1);
@@ -66,7 +66,8 @@ static void test_cluster_good(void **st) {
     (void)st;
     ef_redis_url_t u;
     char err[EF_ERR_LEN] = "", red[2048];
-    assert_int_equal(ef_redis_url_parse("redis+cluster://:pw@n1:7000,n2,[fe80::1]:7002", &u, err), 0);
+    assert_int_equal(ef_redis_url_parse("redis+cluster://:pw@n1:7000,n2,[fe80::1]:7002", &u, err),
+                     0);
     assert_int_equal(u.kind, EF_REDIS_URL_CLUSTER);
     assert_int_equal(u.nhosts, 3);
     assert_string_equal(u.hosts[1].host, "n2");
@@ -194,9 +195,9 @@ static void test_prefixes(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sentinel_good), cmocka_unit_test(test_cluster_good),
+        cmocka_unit_test(test_sentinel_good),  cmocka_unit_test(test_cluster_good),
         cmocka_unit_test(test_one_node_forms), cmocka_unit_test(test_bad_forms),
-        cmocka_unit_test(test_bounds),        cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_bounds),         cmocka_unit_test(test_prefixes),
     };
     return cmocka_run_group_tests_name("redis_url", tests, NULL, NULL);
 }
