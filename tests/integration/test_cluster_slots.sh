@@ -10,6 +10,8 @@ source "$(dirname "$0")/lib.sh"
 
 KEYS_N=${EF_KEYSLOT_N:-5000}
 ef_setup
+# stop our servers by PID and reap them quietly, then the usual cleanup
+trap 'for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
 D=$EF_TMP
 HELPER="$BUILD/tests/cluster_check"
 [ -x "$HELPER" ] || { fail "cluster_check helper" "build it: make $BUILD/tests/cluster_check"; ef_finish; }

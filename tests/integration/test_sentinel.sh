@@ -14,6 +14,8 @@ source "$(dirname "$0")/lib.sh"
 
 N=${EF_SENTINEL_N:-3000}
 ef_setup
+# stop our servers by PID and reap them quietly, then the usual cleanup
+trap 'for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
 D=$EF_TMP
 ENQ="$BIN/enqueuer"
 now_ms() { date +%s%3N; }
@@ -146,7 +148,7 @@ rf() { pcli "$1" HGET "farm:{default}:job:$ID" "$2"; }
 # kill the primary a quarter of the way in (read on the replica)
 if ef_wait_for 30 '[ "$(rf '"$RP"' processed)" -ge $((N / 4)) ]'; then
   before=$(rf "$RP" processed)
-  kill -9 "$PRIMARY_PID"; t_kill=$(now_ms)
+  kill -9 "$PRIMARY_PID"; t_kill=$(now_ms); wait "$PRIMARY_PID" 2>/dev/null
   ok "failover: primary SIGKILLed mid-job at processed=$before of $N"
 else
   fail "failover: job under way before the kill" "processed=$(rf "$RP" processed)"
