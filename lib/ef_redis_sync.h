@@ -8,6 +8,14 @@
  * Lua script with SCRIPT LOAD, checking that Redis computed the same SHA1 as
  * the build did.  Scripts are then called with EVALSHA; a NOSCRIPT answer
  * (Redis restarted or flushed its script cache) is retried once with EVAL.
+ *
+ * A redis+sentinel:// URL is resolved first (ef_sentinel_resolve_sync: each
+ * sentinel in turn, short timeouts) and the node is checked with ROLE after
+ * AUTH and SELECT: a replica is refused.  A failover reply to a command
+ * (READONLY, UNBLOCKED, LOADING, MASTERDOWN) comes back as NULL with the
+ * context's err set, like a lost connection, so a caller that reconnects on
+ * a lost connection (enqueuer --wait) resolves the master again.
+ * redis+cluster:// is refused with ef_redis_url_supported()'s words.
  */
 #ifndef EF_REDIS_SYNC_H
 #define EF_REDIS_SYNC_H
