@@ -75,14 +75,15 @@ static int script_ok(redisReply *r, const char *err, const char *what) {
 }
 
 static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
-    ef_key_t a, b, c, ev;
+    ef_key_t a, b, c, ev, ctl;
     char err[EF_ERR_LEN];
     redisReply *r;
     ef_key_queue(&ev, st->queue, EF_KEY_EVENTS);
+    ef_key_queue(&ctl, st->queue, EF_KEY_CONTROL);
     if (!id) { /* the whole queue */
-        const char *argv[] = {ef_key_queue(&a, st->queue, EF_KEY_PAUSED),
+        const char *argv[] = {ef_key_queue(&a, st->queue, EF_KEY_PAUSED), ctl.s,
                               strcmp(verb, "pause") == 0 ? "1" : "0", ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_queue_pause, 1, 3, argv, NULL, err);
+        r = ef_redis_sync_script(st->redis, &ef_script_queue_pause, 2, 4, argv, NULL, err);
         if (script_ok(r, err, verb) != 0) {
             freeReplyObject(r);
             return EF_ENQ_EXIT_ERROR;
@@ -94,15 +95,15 @@ static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
     ef_key_job(&a, st->queue, id, EF_KEY_JOB);
     if (strcmp(verb, "cancel") == 0) {
         const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_ENQUEUING), id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_cancel, 3, 5, argv, NULL, err);
+                              ef_key_queue(&c, st->queue, EF_KEY_ENQUEUING), ctl.s, id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_cancel, 4, 6, argv, NULL, err);
     } else if (strcmp(verb, "pause") == 0) {
-        const char *argv[] = {a.s, id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_pause, 1, 3, argv, NULL, err);
+        const char *argv[] = {a.s, ctl.s, id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_pause, 2, 4, argv, NULL, err);
     } else {
         const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_PENDING), id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_resume, 3, 5, argv, NULL, err);
+                              ef_key_queue(&c, st->queue, EF_KEY_PENDING), ctl.s, id, ev.s};
+        r = ef_redis_sync_script(st->redis, &ef_script_job_resume, 4, 6, argv, NULL, err);
     }
     if (script_ok(r, err, verb) != 0) {
         freeReplyObject(r);
