@@ -195,11 +195,17 @@ static int release_send(ef_wq_t *q, const char *ref, long n, const char *job_id,
         job_id = jid;
     }
     snprintf(nbuf, sizeof nbuf, "%ld", n);
-    const char *argv[] = {q->k_leases.s, q->k_owners.s, q->k_processing.s, q->k_pending.s,
+    const char *argv[] = {q->k_leases.s,
+                          q->k_owners.s,
+                          q->k_processing.s,
+                          q->k_pending.s,
                           ef_key_job(&katt, q->name, job_id, EF_KEY_JOB_ATTEMPTS),
                           ef_key_job(&kparked, q->name, job_id, EF_KEY_JOB_PARKED),
                           ef_key_job(&kjob, q->name, job_id, EF_KEY_JOB),
-                          ref, w->id, nbuf, mode};
+                          ref,
+                          w->id,
+                          nbuf,
+                          mode};
     release_t *rl = ef_calloc(1, sizeof *rl);
     rl->c = c;
     rl->w = w;

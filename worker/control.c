@@ -193,7 +193,8 @@ static void on_sub_state(ef_redis_t *r, int ready, void *arg) {
     for (size_t i = 0; i < w->nqueues; i++) {
         if (ef_redis_subscribe(r, w->queues[i].k_control.s, on_message, &w->queues[i]) != 0) {
             ef_error("cannot subscribe to %s; control reaches this worker only through its "
-                     "1 s checks", w->queues[i].k_control.s);
+                     "1 s checks",
+                     w->queues[i].k_control.s);
             continue;
         }
     }

@@ -123,5 +123,9 @@ curl -s "http://127.0.0.1:$P/control?latency_ms=0" >/dev/null
 "$ENQ" resume "$id" >/dev/null
 if ef_wait_job "$id" completed 40; then ok "missed message: resume completes"; else fail "missed message: resume completes" "$(counts "$id")"; fi
 eq "missed message: exact counts" "1800 200 0 0" "$(counts "$id")"
-kill_workers "${ws[@]}"
+# a clean exit (under SAN=1 this also checks for leaks)
+rcs=""
+for p in "${ws[@]}"; do kill -TERM "$p"; done
+for p in "${ws[@]}"; do wait "$p"; rcs="$rcs$?"; done
+eq "workers drain and exit 0" 00 "$rcs"
 ef_finish
