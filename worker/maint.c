@@ -195,8 +195,8 @@ void ef_worker_extend_leases(ef_worker_t *w) {
 void ef_worker_tick(uv_timer_t *t) {
     ef_worker_t *w = t->data;
     w->ticks++;
-    if (!w->cmd_ready)
-        return;
+    if (!w->cmd_ready || w->draining == 2)
+        return; /* unregistering: a beat now would put the worker back */
     if (w->ticks % 2 == 0)
         ef_worker_heartbeat(w);
     else

@@ -5,7 +5,9 @@
  * claimed with chunk_claim.lua on the `cmd` connection, which gives it a
  * lease or decides that it is dropped, parked, dead or handed back because
  * the queue is paused.  A BLMOVE is only issued while the worker wants more
- * work (see ef_worker_wanted), so the prefetch stays bounded.
+ * work (see ef_worker_wanted), so the prefetch stays bounded.  A claimed
+ * ref becomes a chunk (chunk.c); a control message that arrived while its
+ * claim was in flight makes it start stopped.
  */
 #include "worker.h"
 
