@@ -463,8 +463,8 @@ void ef_worker_dispatch(ef_worker_t *w) {
 /* Queues a task of a chunk just started for its first request. */
 void ef_task_enqueue(ef_task_t *t) { ready_push(t->chunk->prov, t, 0); }
 
-/* Removes the chunk's tasks from every ready queue and the retry heap
- * before the chunk is freed. */
+/* Removes the chunk's tasks from every ready queue and the retry heap:
+ * when it stops (no request may start for it) and before it is freed. */
 void ef_chunk_purge(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
     int any = 0;
