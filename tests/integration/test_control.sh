@@ -103,6 +103,20 @@ eq "cancel: no chunk of the job left in pending" 0 "$(refs_of "$id" pending)"
 eq "cancel: status cancelled" cancelled "$(job_field "$id" status)"
 check "cancel: remaining entities never requested" test "$(job_field "$id" processed)" -lt 2000
 
+# ---- statusd's pause and resume run the same scripts: same bound ----
+ef_spawn "$D/sd.log" "$BIN/statusd" --listen 127.0.0.1:0 --port-file "$D/sd.port"
+ef_wait_for 5 test -s "$D/sd.port" || fail "statusd starts" "$(cat "$D/sd.log")"
+U="http://127.0.0.1:$(cat "$D/sd.port")"
+id=$("$ENQ" --provider items --chunk-size 50 "$D/ids" 2>/dev/null)
+ef_wait_for 30 'test "$(job_field "$id" processed)" -gt 200'
+contains "statusd pause answers" paused "$(curl -s -X POST "$U/jobs/$id/pause")"
+t1=$(now_ms); read -r r1 _ < <(stats)
+after "statusd pause" "$t1" "$r1"
+eq "statusd pause: nothing held" 0 "$(rcli LLEN "$Q:processing")"
+curl -s -X POST "$U/jobs/$id/resume" >/dev/null
+if ef_wait_job "$id" completed 40; then ok "statusd resume: job completes"; else fail "statusd resume: job completes" "$(counts "$id")"; fi
+eq "statusd resume: exact counts" "1800 200 0 0" "$(counts "$id")"
+
 # ---- a missed message: the job paused while the subscription was down ----
 # Slow answers (1.5 s, 32 in flight): before the fix the worker went on
 # sending a request for each answer until an ack told it the job status.
