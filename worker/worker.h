@@ -78,8 +78,9 @@ typedef struct ef_claim_s ef_claim_t;
  *
  *   RUNNING --every entity recorded (the last ack closes it)--> freed
  *      |
- *      +--queue paused, draining--> REQUEUING - *      +--job paused--------------> PARKING   --+-quiet-> RELEASING -> freed
- *      +--job cancelled/failed/gone-> DROPPING -/   (chunk_release.lua)
+ *      +--queue paused, draining------> REQUEUING --+
+ *      +--job paused------------------> PARKING   --+--quiet--> RELEASING --> freed
+ *      +--job cancelled, failed, gone--> DROPPING  --+   (chunk_release.lua)
  *      +--lease lost, redelivered to us--> LOST --quiet--> freed
  *
  * Only a RUNNING chunk starts requests.  Entering a stopping state purges
