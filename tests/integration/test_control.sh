@@ -38,6 +38,7 @@ after() {
   local name=$1 t1=$2 r1=$3 r2 last
   sleep_until $((t1 + 1500))
   read -r r2 last < <(stats)
+  echo "info: $name: $((r2 - r1)) requests after the command, the last $((last - t1)) ms after"
   if [ $((r2 - r1)) -le $MAX_LATE ]; then ok "$name: at most $MAX_LATE requests after the command"
   else fail "$name: at most $MAX_LATE requests after the command" "$((r2 - r1)) requests"; fi
   if [ $((last - t1)) -le $LATE_MS ]; then ok "$name: no request started ${LATE_MS} ms after the command"
