@@ -404,7 +404,8 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
 
 /* rate-limit P [REQUESTS PER_SECONDS [BURST]]: shows or sets the farm-wide
  * token bucket of provider P.  Workers write their recipe's values when they
- * start or get SIGHUP; this changes the running farm at once. */
+ * start or get SIGHUP; this changes the running farm at once, and setting
+ * clears a pause left by a 429 (and a rate learned from one). */
 static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
     ef_key_t k;
     redisReply *r;
@@ -424,8 +425,9 @@ static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
                             "PER_SECONDS a positive number\n");
             return EF_ENQ_EXIT_ERROR;
         }
-        r = redisCommand(st->redis, "HSET %s requests %lld per_seconds %s burst %lld", k.s,
-                         (long long)req, argv[3], (long long)(burst ? burst : req));
+        r = redisCommand(st->redis,
+                         "HSET %s requests %lld per_seconds %s burst %lld paused_until 0 learned_at 0",
+                         k.s, (long long)req, argv[3], (long long)(burst ? burst : req));
         if (!r || r->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "enqueuer: rate-limit: %s\n", r ? r->str : st->redis->errstr);
             freeReplyObject(r);

@@ -27,7 +27,9 @@
 #define EF_ENQ_BATCH_CHUNKS 64           /* chunks per append call */
 #define EF_ENQ_BATCH_BYTES (512u * 1024) /* bytes per append call */
 #define EF_ENQ_PIPELINE 8                /* append calls in flight */
-#define EF_ENQ_IDLE_MS 5000              /* heartbeat while input is slow */
+#define EF_ENQ_TICK_MS 250               /* the input reader's tick (submit.c) */
+#define EF_ENQ_TICK_ENTITIES 64          /* on fast input, a tick every this many entities */
+#define EF_ENQ_FLUSH_MS 1000             /* complete chunks wait at most this long */
 #define EF_ENQ_REDIS_TIMEOUT_MS 30000
 
 typedef struct {

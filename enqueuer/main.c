@@ -59,6 +59,7 @@ static void usage(FILE *f) {
 "  results ID            export entities, outcomes and results as NDJSON (--output FILE)\n"
 "  wait ID               follow an existing job like --wait\n"
 "  rate-limit P [REQ PER [BURST]]  show or set provider P's farm-wide token bucket\n"
+"                        (setting it clears a pause left by a 429)\n"
 "                        (REQ requests per PER seconds; workers reset it from their\n"
 "                        recipe when they start or get SIGHUP)\n"
 "\n"

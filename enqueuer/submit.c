@@ -9,9 +9,21 @@
  * A bad record aborts the job (job_discard removes every trace of it) unless
  * --skip-invalid is given, in which case it is reported with its line and
  * skipped.  Either way nothing half-written is ever visible to workers.
+ *
+ * The job stays alive by time, whatever the input rate (`tail -f log |
+ * enqueuer -` may run for hours): the input reader ticks every
+ * EF_ENQ_TICK_MS, and so does the loop on fast input; complete chunks wait
+ * at most EF_ENQ_FLUSH_MS before they are appended (the job's total shows
+ * progress), and without any append for a sixth of the heartbeat TTL an
+ * empty one goes out as a heartbeat.  Those calls wait for their reply, so
+ * a job marked abandoned or removed meanwhile is noticed at once: the
+ * enqueuer says so and exits 1.  Before it creates a job, the enqueuer also
+ * marks its queue's abandoned enqueues failed (ef_abandon.h), so they are
+ * found with no worker running.
  */
 #include "enqueuer.h"
 
+#include "ef_abandon.h"
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
@@ -27,6 +39,10 @@
 #include <unistd.h>
 
 #define MAX_SKIP_REPORTS 100
+/* Test only (docs/reliability.md): a shorter enqueue heartbeat TTL, in ms,
+ * so tests of the heartbeat need not wait 30 s.  Ignored outside
+ * 1000..EF_ENQUEUE_HEARTBEAT_TTL_MS. */
+#define TEST_TTL_ENV "ENRICHFARM_TEST_ENQUEUE_TTL_MS"
 
 typedef struct {
     ef_enq_t *st;
@@ -40,13 +56,32 @@ typedef struct {
     size_t *blens;
     int bchunks;
     size_t bbytes;
-    long next_chunk;   /* index of the first chunk in the batch */
-    long chunks_sent;  /* chunks handed to Redis */
-    long long total;   /* entities in chunks handed to Redis or batched */
-    int inflight;      /* append replies not read yet */
+    long next_chunk;    /* index of the first chunk in the batch */
+    long chunks_sent;   /* chunks handed to Redis */
+    long long total;    /* entities in chunks handed to Redis or batched */
+    int inflight;       /* append replies not read yet */
+    int ttl_ms;         /* enqueue heartbeat TTL given to the scripts */
+    uint64_t last_send; /* ef_mono_ms() of the last append sent */
+    int created;        /* job_create succeeded */
+    int lost;           /* the job is no longer enqueuing (abandoned, removed) */
     char err[EF_ERR_LEN];
     int failed;
 } submit_t;
+
+/* An append or seal refused because the job is gone or no longer
+ * enqueuing (job_append / job_seal words): the job is lost. */
+static int job_lost_reply(const char *msg) {
+    return strstr(msg, "not enqueuing") != NULL || strstr(msg, "does not exist") != NULL;
+}
+
+static int heartbeat_ttl_ms(void) {
+    const char *v = getenv(TEST_TTL_ENV);
+    int64_t ms;
+    if (v && ef_parse_i64(v, strlen(v), &ms) == 0 && ms >= 1000 &&
+        ms <= EF_ENQUEUE_HEARTBEAT_TTL_MS)
+        return (int)ms;
+    return EF_ENQUEUE_HEARTBEAT_TTL_MS;
+}
 
 /* Reads one pending append reply; -1 (with s->err) when it failed. */
 static int read_reply(submit_t *s) {
@@ -60,7 +95,9 @@ static int read_reply(submit_t *s) {
     s->inflight--;
     if (r->type == REDIS_REPLY_ERROR) {
         if (!s->failed)
-            ef_seterr(s->err, "%s", r->str);
+            ef_seterr(s->err, "%s", strncmp(r->str, "ERR ", 4) == 0 ? r->str + 4 : r->str);
+        if (job_lost_reply(r->str))
+            s->lost = 1;
         s->failed = 1;
         freeReplyObject(r);
         return -1;
@@ -83,7 +120,7 @@ static int send_batch(submit_t *s) {
     const char **argv = ef_malloc(sizeof *argv * (size_t)argc);
     size_t *lens = ef_malloc(sizeof *lens * (size_t)argc);
     char ttl[24], first[24];
-    snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
+    snprintf(ttl, sizeof ttl, "%d", s->ttl_ms);
     snprintf(first, sizeof first, "%ld", s->next_chunk);
     argv[0] = s->kjob.s;
     argv[1] = s->kchunks.s;
@@ -106,6 +143,7 @@ static int send_batch(submit_t *s) {
     s->chunks_sent += s->bchunks;
     s->bchunks = 0;
     s->bbytes = 0;
+    s->last_send = ef_mono_ms();
     if (rc != 0) {
         ef_seterr(s->err, "redis: %s", s->st->redis->errstr);
         s->failed = 1;
@@ -146,15 +184,47 @@ static int add_entity(submit_t *s, const ef_entity_t *e) {
     return 0;
 }
 
+/* Keeps the job alive by time: complete chunks waiting in the batch go out
+ * once EF_ENQ_FLUSH_MS passed since the last append, an empty append (a
+ * heartbeat) once a sixth of the TTL passed.  Either waits for every reply,
+ * so a lost job is noticed here.  Returns -1 when the job is lost or Redis
+ * failed (s->err says why). */
+static int tick(submit_t *s) {
+    uint64_t since;
+    if (s->failed)
+        return -1;
+    if (!s->created)
+        return 0;
+    since = ef_mono_ms() - s->last_send;
+    if ((s->bchunks > 0 && since >= EF_ENQ_FLUSH_MS) || since >= (uint64_t)s->ttl_ms / 6) {
+        if (send_batch(s) != 0 || drain(s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int idle_heartbeat(void *arg) {
     submit_t *s = arg;
     if (*s->st->interrupted)
         return 1;
-    if (s->job_id[0] && !s->failed) {
-        if (send_batch(s) != 0 || drain(s) != 0)
-            return 1;
+    return tick(s) != 0;
+}
+
+/* Says why the job is lost, from its hash: status and error. */
+static void report_lost(submit_t *s) {
+    redisReply *r = redisCommand(s->st->redis, "HMGET %s status error", s->kjob.s);
+    const char *status = NULL, *why = NULL;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        status = r->element[0]->str;
+        why = r->element[1]->str;
     }
-    return 0;
+    if (status)
+        fprintf(stderr, "enqueuer: job %s was lost while enqueuing: it is %s%s%s%s\n", s->job_id,
+                status, why ? " (" : "", why ? why : "", why ? ")" : "");
+    else
+        fprintf(stderr, "enqueuer: job %s was lost while enqueuing: it was removed\n", s->job_id);
+    fprintf(stderr, "enqueuer: nothing of job %s will run; enqueue the input again\n", s->job_id);
+    freeReplyObject(r);
 }
 
 static void discard_job(submit_t *s) {
@@ -215,16 +285,20 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
 
     memset(&s, 0, sizeof s);
     s.st = st;
+    s.ttl_ms = heartbeat_ttl_ms();
     ef_buf_init(&s.chunk);
     s.bvals = ef_calloc(EF_ENQ_BATCH_CHUNKS * 2, sizeof *s.bvals);
     s.blens = ef_calloc(EF_ENQ_BATCH_CHUNKS * 2, sizeof *s.blens);
 
     if (st->input)
-        ef_input_set_idle(st->input, EF_ENQ_IDLE_MS, idle_heartbeat, &s);
+        ef_input_set_idle(st->input, EF_ENQ_TICK_MS, idle_heartbeat, &s);
     if (check_provider(st, err) != 0) {
         fprintf(stderr, "enqueuer: %s\n", err);
         goto out;
     }
+    /* enqueues of this queue whose enqueuer died: failed now, even when no
+     * worker runs (a connection error shows again at job_create) */
+    ef_abandon_sweep_sync(st->redis, st->queue, err);
     /* the first good entity, before anything is written: empty input and a
      * bad first line leave Redis untouched */
     for (;;) {
@@ -261,13 +335,16 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
 
     {
         char cs[16], ttl[16];
+        ef_key_t kqueues, kprovs;
         const char *argv[64];
         int argc = 0;
         snprintf(cs, sizeof cs, "%d", st->chunk_size);
-        snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
+        snprintf(ttl, sizeof ttl, "%d", s.ttl_ms);
         argv[argc++] = s.kjob.s;
         argv[argc++] = s.kjobs.s;
         argv[argc++] = s.kenq.s;
+        argv[argc++] = ef_key_global(&kqueues, EF_KEY_QUEUES);
+        argv[argc++] = ef_key_global(&kprovs, EF_KEY_PROVIDERS);
         argv[argc++] = s.job_id;
         argv[argc++] = st->queue;
         argv[argc++] = st->provider;
@@ -280,7 +357,7 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         argv[argc++] = source_name;
         for (int i = 0; i < nextra * 2 && argc < 62; i++)
             argv[argc++] = extra[i];
-        r = ef_redis_sync_script(st->redis, &ef_script_job_create, 3, argc, argv, NULL, err);
+        r = ef_redis_sync_script(st->redis, &ef_script_job_create, 5, argc, argv, NULL, err);
         if (!r) {
             fprintf(stderr, "enqueuer: %s\n", err);
             goto out;
@@ -291,12 +368,8 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             goto out;
         }
         freeReplyObject(r);
-    }
-    {
-        /* the queue registry lives outside the queue's slot: not in the script */
-        ef_key_t kq;
-        r = redisCommand(st->redis, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES), st->queue);
-        freeReplyObject(r);
+        s.created = 1;
+        s.last_send = ef_mono_ms();
     }
 
     /* stream */
@@ -316,6 +389,8 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             ef_seterr(s.err, "interrupted");
             s.failed = 1;
             rc = EF_INPUT_FATAL;
+        } else if (rc == 1 && s.total % EF_ENQ_TICK_ENTITIES == 0 && tick(&s) != 0) {
+            rc = EF_INPUT_FATAL;
         }
     } while (rc == 1 && !s.failed);
 
@@ -324,6 +399,10 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             send_batch(&s);
     }
     drain(&s);
+    if (s.lost) {
+        report_lost(&s);
+        goto out;
+    }
     if (s.failed || rc != 0) {
         const char *why = s.failed ? s.err : err;
         fprintf(stderr, "enqueuer: %s\n", why);
@@ -341,6 +420,11 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         snprintf(chunks, sizeof chunks, "%ld", s.chunks_sent);
         snprintf(sk, sizeof sk, "%ld", skipped);
         r = ef_redis_sync_script(st->redis, &ef_script_job_seal, 3, 8, argv, NULL, err);
+        if (r && r->type == REDIS_REPLY_ERROR && job_lost_reply(r->str)) {
+            freeReplyObject(r);
+            report_lost(&s);
+            goto out;
+        }
         if (!r || r->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "enqueuer: sealing job %s failed: %s\n", s.job_id, r ? r->str : err);
             freeReplyObject(r);

@@ -21,10 +21,14 @@ void ef_seterr(char *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* The wall clock in ms since the epoch.  EF_TEST_CLOCK_SKEW_MS (tests only,
+ * see docs/operations.md) shifts it, so a test can play a host whose clock
+ * is off without changing the system clock. */
 int64_t ef_now_ms(void) {
     struct timespec ts;
+    const char *skew = getenv("EF_TEST_CLOCK_SKEW_MS");
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (skew ? strtoll(skew, NULL, 10) : 0);
 }
 
 uint64_t ef_mono_ms(void) {

@@ -36,9 +36,14 @@
  * keeps the smaller receive buffer it allocated, which overflows it).
  *
  * Responses: the body is kept up to max_body; past it (or when Content-Length
- * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG.
- * Redirects are not followed, only http and https are allowed, and no
- * Accept-Encoding is sent (the providers' JSON is small; inflating costs CPU).
+ * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG, so
+ * a client holds at most max_body per transfer in flight, chunked or not.
+ * The header lines together are bounded by EF_HTTP_HEADER_MAX.  Redirects are
+ * not followed, only http and https are allowed, and no Accept-Encoding is
+ * sent (the providers' JSON is small; inflating costs CPU): a 2xx body that
+ * comes encoded anyway is an error that says so.  Errors name their cause
+ * (a reset after how many body bytes, which limit was passed), not curl's
+ * generic words.
  *
  * curl_global_init() runs once per process from ef_http_create() through a
  * uv_once_t, the one piece of global state in this module; curl_global_cleanup()
@@ -48,6 +53,7 @@
 
 #include <curl/curl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +108,14 @@ typedef struct ef_http_xfer_s {
     size_t reqbody_cap;               /* bytes */
     int head;                         /* HEAD request: Content-Length is not a body size */
     int too_big;
-    long retry_after_ms;
+    int body_started;                 /* on_write has run */
+    size_t hdr_bytes;                 /* header bytes of this response so far */
+    int64_t ra_secs;                  /* Retry-After delay-seconds, -1 when not that */
+    int64_t ra_date;                  /* Retry-After HTTP-date (s since the epoch), -1 if not */
+    int64_t date;                     /* Date header (s since the epoch), -1 when absent */
+    char encoding[32];                /* Content-Encoding other than identity, "" when none */
+    char why[128];                    /* our own reason for aborting, "" when none */
+    ef_http_err_t why_err;
     int has_ctype;
     char ctype[EF_HTTP_CTYPE_LEN];
     char errbuf[CURL_ERROR_SIZE];
@@ -477,47 +490,102 @@ static const char *header_value(const char *line, size_t len, size_t nlen, size_
     return v;
 }
 
-/* Retry-After as ms: delay-seconds, or an HTTP-date as ms from now (never
- * negative); -1 when the value is neither. */
-static long retry_after_parse(const char *v, size_t len) {
+/* An HTTP-date (any format curl_getdate() knows) as s since the epoch, or -1. */
+static int64_t http_date_parse(const char *v, size_t len) {
     char date[EF_HTTP_DATE_LEN];
-    int64_t secs;
     time_t t;
-    int64_t ms;
 
-    if (len > 0 && v[0] >= '0' && v[0] <= '9') {
-        if (ef_parse_i64(v, len, &secs) < 0)
-            return -1;
-        return secs > LONG_MAX / 1000 ? LONG_MAX : (long)secs * 1000;
-    }
     if (len == 0 || len >= sizeof(date))
         return -1;
     memcpy(date, v, len);
     date[len] = '\0';
     t = curl_getdate(date, NULL);
-    if (t == (time_t)-1)
-        return -1;
-    ms = (int64_t)t * 1000 - ef_now_ms();
-    if (ms < 0)
-        return 0;
-    return ms > LONG_MAX ? LONG_MAX : (long)ms;
+    return t == (time_t)-1 ? -1 : (int64_t)t;
+}
+
+/* Reads Retry-After into x: delay-seconds or an HTTP-date (converted when
+ * the response is complete, once its Date header is known). */
+static void retry_after_parse(ef_http_xfer_t *x, const char *v, size_t len) {
+    x->ra_secs = x->ra_date = -1;
+    if (len > 0 && v[0] >= '0' && v[0] <= '9') {
+        if (ef_parse_i64(v, len, &x->ra_secs) < 0)
+            x->ra_secs = -1;
+        return;
+    }
+    x->ra_date = http_date_parse(v, len);
+}
+
+/* Fills resp's Retry-After fields: seconds as ms; a date against the Date
+ * header, else against this host's clock (retry_after_ms, never negative)
+ * with the date itself in retry_after_at_ms for a caller that has a better
+ * clock. */
+static void retry_after_finish(const ef_http_xfer_t *x, ef_http_resp_t *resp) {
+    int64_t ms;
+
+    resp->retry_after_ms = -1;
+    resp->retry_after_at_ms = 0;
+    if (x->ra_secs >= 0) {
+        resp->retry_after_ms = x->ra_secs > LONG_MAX / 1000 ? LONG_MAX : (long)x->ra_secs * 1000;
+        return;
+    }
+    if (x->ra_date < 0)
+        return;
+    if (x->date >= 0) {
+        ms = (x->ra_date - x->date) * 1000;
+    } else {
+        resp->retry_after_at_ms = (long long)x->ra_date * 1000;
+        ms = x->ra_date * 1000 - ef_now_ms();
+    }
+    resp->retry_after_ms = ms < 0 ? 0 : ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
+
+/* Aborts the transfer for a reason of ours: the error reported is err with
+ * the message why. */
+static size_t xfer_abort(ef_http_xfer_t *x, ef_http_err_t err, const char *fmt, ...)
+    EF_PRINTF(3, 4);
+
+static size_t xfer_abort(ef_http_xfer_t *x, ef_http_err_t err, const char *fmt, ...) {
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(x->why, sizeof(x->why), fmt, ap);
+    va_end(ap);
+    x->why_err = err;
+    return CURL_WRITEFUNC_ERROR;
 }
 
 /* CURLOPT_HEADERFUNCTION: resets on each status line (1xx responses come
- * first), captures Retry-After and Content-Type, and aborts when
- * Content-Length announces more than max_body. */
+ * first), captures Retry-After, Date, Content-Type and Content-Encoding, and
+ * aborts when the header passes EF_HTTP_HEADER_MAX or Content-Length
+ * announces more than max_body. */
 static size_t on_header(char *line, size_t size, size_t n, void *ud) {
     ef_http_xfer_t *x = ud;
     size_t len = size * n, vlen;
     const char *v;
     int64_t clen;
 
+    x->hdr_bytes += len;
+    if (x->hdr_bytes > EF_HTTP_HEADER_MAX)
+        return xfer_abort(x, EF_HTTP_E_PROTOCOL, "response header larger than %u bytes",
+                          (unsigned)EF_HTTP_HEADER_MAX);
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        x->retry_after_ms = -1;
+        x->ra_secs = x->ra_date = x->date = -1;
         x->has_ctype = 0;
+        x->encoding[0] = '\0';
     } else if (header_is(line, len, "retry-after", 11)) {
         v = header_value(line, len, 11, &vlen);
-        x->retry_after_ms = retry_after_parse(v, vlen);
+        retry_after_parse(x, v, vlen);
+    } else if (header_is(line, len, "date", 4)) {
+        v = header_value(line, len, 4, &vlen);
+        x->date = http_date_parse(v, vlen);
+    } else if (header_is(line, len, "content-encoding", 16)) {
+        v = header_value(line, len, 16, &vlen);
+        if (!(vlen == 8 && strncasecmp(v, "identity", 8) == 0) && vlen > 0) {
+            if (vlen >= sizeof(x->encoding))
+                vlen = sizeof(x->encoding) - 1;
+            memcpy(x->encoding, v, vlen);
+            x->encoding[vlen] = '\0';
+        }
     } else if (header_is(line, len, "content-type", 12)) {
         v = header_value(line, len, 12, &vlen);
         if (vlen >= sizeof(x->ctype))
@@ -548,6 +616,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
     ef_http_xfer_t *x = ud;
     size_t len = size * n, need;
 
+    x->body_started = 1;
     if (len > x->max_body - x->len) {
         x->too_big = 1;
         return CURL_WRITEFUNC_ERROR;
@@ -594,6 +663,57 @@ static ef_http_err_t map_code(const ef_http_xfer_t *x, CURLcode code) {
     default:
         return EF_HTTP_E_OTHER;
     }
+}
+
+/* Classifies a finished transfer and, where curl's own words would mislead
+ * (a reset reported as "select/poll returned error", an oversized header as
+ * "Out of memory", a gzip body judged as text), writes what happened into
+ * msg (left "" for curl's message). */
+static ef_http_err_t xfer_explain(ef_http_xfer_t *x, CURLcode code, char *msg, size_t cap) {
+    ef_http_err_t err = map_code(x, code);
+    long status = 0;
+
+    msg[0] = '\0';
+    if (x->why[0] && code != CURLE_OK) {
+        snprintf(msg, cap, "%s", x->why);
+        return x->why_err;
+    }
+    switch (err) {
+    case EF_HTTP_OK:
+        if (x->encoding[0] && x->len > 0 &&
+            curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status >= 200 && status <= 299) {
+            snprintf(msg, cap, "response body is %.31s-encoded but no encoding was requested",
+                     x->encoding);
+            return EF_HTTP_E_PROTOCOL;
+        }
+        break;
+    case EF_HTTP_E_TOO_BIG:
+        snprintf(msg, cap, "response body over %zu bytes (max_body)", x->max_body);
+        break;
+    case EF_HTTP_E_RESET:
+        if (code == CURLE_PARTIAL_FILE)
+            snprintf(msg, cap, "connection closed by provider after %zu body bytes, before the "
+                               "announced end", x->len);
+        else if (x->hdr_bytes == 0)
+            snprintf(msg, cap, "connection %s by provider before any answer",
+                     code == CURLE_GOT_NOTHING ? "closed" : "reset");
+        else if (!x->body_started)
+            snprintf(msg, cap, "connection reset by provider after the header, before the body");
+        else
+            snprintf(msg, cap, "connection reset by provider after %zu body bytes", x->len);
+        break;
+    default:
+        /* curl refuses one header line past its own limit as out of memory */
+        if ((code == CURLE_OUT_OF_MEMORY || (int)code == 100 /* CURLE_TOO_LARGE */) &&
+            !x->body_started) {
+            snprintf(msg, cap, "response header larger than %u bytes",
+                     (unsigned)EF_HTTP_HEADER_MAX);
+            return EF_HTTP_E_PROTOCOL;
+        }
+        break;
+    }
+    return err;
 }
 
 /* ---- Transfers ---- */
@@ -651,7 +771,7 @@ static void xfer_finish(ef_http_xfer_t *x, CURLcode code, ef_http_err_t err, con
     resp.status = status;
     resp.body = x->buf ? x->buf : "";
     resp.body_len = x->len;
-    resp.retry_after_ms = x->retry_after_ms;
+    retry_after_finish(x, &resp);
     resp.content_type = x->has_ctype ? x->ctype : NULL;
     resp.total_ms = (double)total_us / 1000.0;
     if (err != EF_HTTP_OK)
@@ -670,7 +790,7 @@ static void drain(ef_http_t *h) {
         char *priv = NULL;
         CURLcode code = m->data.result;
         ef_http_err_t err;
-        char msg[64];
+        char msg[160];
 
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -691,10 +811,8 @@ static void drain(ef_http_t *h) {
             ef_warn("http: curl_multi_remove_handle failed");
         LIST_UNLINK(h->active, x);
         h->inflight--;
-        err = map_code(x, code);
-        if (err == EF_HTTP_E_TOO_BIG)
-            snprintf(msg, sizeof(msg), "response body over %zu bytes", x->max_body);
-        xfer_finish(x, code, err, err == EF_HTTP_E_TOO_BIG ? msg : NULL);
+        err = xfer_explain(x, code, msg, sizeof(msg));
+        xfer_finish(x, code, err, msg[0] ? msg : NULL);
         xfer_recycle(x);
     }
 }
@@ -922,7 +1040,11 @@ int ef_http_request(ef_http_t *h, const ef_http_req_t *req, ef_http_cb cb, void 
     x->max_body = req->max_body > 0 ? req->max_body : EF_HTTP_MAX_BODY_DEFAULT;
     x->head = req->method && strcmp(req->method, "HEAD") == 0;
     x->too_big = 0;
-    x->retry_after_ms = -1;
+    x->ra_secs = x->ra_date = x->date = -1;
+    x->body_started = 0;
+    x->hdr_bytes = 0;
+    x->encoding[0] = '\0';
+    x->why[0] = '\0';
     x->has_ctype = 0;
     x->errbuf[0] = '\0';
     rc = xfer_setup(x, req);

@@ -24,7 +24,8 @@
 typedef struct ef_http_s ef_http_t;
 
 #define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
-#define EF_HTTP_MAX_BODY_DEFAULT (8u << 20) /* bytes */
+#define EF_HTTP_MAX_BODY_DEFAULT (1u << 20) /* bytes */
+#define EF_HTTP_HEADER_MAX (64u << 10)     /* bytes, all response header lines together */
 
 typedef struct {
     long max_total_connections; /* 0 = unlimited */
@@ -51,7 +52,8 @@ typedef enum {
     EF_HTTP_E_CONNECT,   /* could not connect (refused, DNS, unreachable) */
     EF_HTTP_E_RESET,     /* connection reset or closed mid-transfer, send/recv error */
     EF_HTTP_E_TOO_BIG,   /* response body over max_body (transfer aborted) */
-    EF_HTTP_E_PROTOCOL,  /* malformed HTTP, bad content encoding */
+    EF_HTTP_E_PROTOCOL,  /* malformed HTTP, a header over EF_HTTP_HEADER_MAX, a body in a
+                            Content-Encoding nobody asked for */
     EF_HTTP_E_ABORTED,   /* ef_http_close() ended it */
     EF_HTTP_E_OTHER
 } ef_http_err_t;
@@ -62,7 +64,12 @@ typedef struct {
     long status;             /* HTTP status; 0 when no response */
     const char *body;        /* NUL-terminated (may be empty, never NULL) */
     size_t body_len;
-    long retry_after_ms;     /* Retry-After as ms (seconds or HTTP-date), -1 when absent */
+    long retry_after_ms;     /* Retry-After as ms (seconds or HTTP-date), -1 when absent; a
+                                date is converted against the response's Date header, or,
+                                without one, against this host's clock */
+    long long retry_after_at_ms; /* a Retry-After HTTP-date with no Date header to convert it
+                                against: the date itself (ms since the epoch), for the
+                                caller to compare with a clock it trusts; 0 otherwise */
     const char *content_type;/* NULL when absent */
     double total_ms;         /* time of the whole transfer */
     const char *errmsg;      /* human-readable reason when err != EF_HTTP_OK */

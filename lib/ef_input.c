@@ -39,6 +39,7 @@ struct ef_input_s {
     int idle_ms;
     ef_input_idle_cb idle_cb;
     void *idle_arg;
+    uint64_t idle_last; /* ef_mono_ms() of the last idle_cb call (or the first read) */
     /* CSV header */
     int have_header;
     int ncols;
@@ -149,9 +150,25 @@ static int fill(ef_input_t *in, char *err) {
     } else {
         for (;;) {
             if (in->idle_ms > 0) {
+                /* a tick every idle_ms whatever the input does: a slow
+                 * producer may send a byte now and then, never a record */
+                uint64_t now = ef_mono_ms();
+                if (in->idle_last == 0)
+                    in->idle_last = now;
+                if (now - in->idle_last >= (uint64_t)in->idle_ms) {
+                    in->idle_last = now;
+                    if (in->idle_cb && in->idle_cb(in->idle_arg)) {
+                        ef_seterr(err, "%s: interrupted", in->name);
+                        return -1;
+                    }
+                    continue;
+                }
                 struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
-                int pr = poll(&pfd, 1, in->idle_ms);
-                if (pr == 0 || (pr < 0 && errno == EINTR)) {
+                int pr = poll(&pfd, 1, in->idle_ms - (int)(now - in->idle_last));
+                if (pr == 0)
+                    continue;
+                if (pr < 0 && errno == EINTR) {
+                    in->idle_last = ef_mono_ms();
                     if (in->idle_cb && in->idle_cb(in->idle_arg)) {
                         ef_seterr(err, "%s: interrupted", in->name);
                         return -1;

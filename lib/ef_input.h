@@ -29,8 +29,10 @@ typedef enum { EF_INPUT_LINES = 0, EF_INPUT_CSV, EF_INPUT_NDJSON } ef_input_form
 
 typedef struct ef_input_s ef_input_t;
 
-/* Called when no byte arrived for idle_ms, and after a signal interrupted a
- * read; returning non-zero stops the input (EF_INPUT_FATAL "interrupted"). */
+/* A tick for a reader over a file descriptor: called every idle_ms while
+ * input is read or awaited, however fast or slow it arrives, and after a
+ * signal interrupted a read; returning non-zero stops the input
+ * (EF_INPUT_FATAL "interrupted"). */
 typedef int (*ef_input_idle_cb)(void *arg);
 
 typedef struct {

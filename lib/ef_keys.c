@@ -27,6 +27,7 @@ static const char *const job_suffix[EF_KEY_JOB_COUNT_] = {
     [EF_KEY_JOB_ERRORS] = ":errors",
     [EF_KEY_JOB_PARKED] = ":parked",
     [EF_KEY_JOB_RESULTS] = ":results",
+    [EF_KEY_JOB_DRYRUN] = ":dryrun",
 };
 
 static const char *const global_names[EF_KEY_GLOBAL_COUNT_] = {

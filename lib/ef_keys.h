@@ -45,6 +45,7 @@ typedef enum {
     EF_KEY_JOB_ERRORS, /* LIST capped error log, JSON objects, newest first */
     EF_KEY_JOB_PARKED, /* LIST chunk refs set aside while the job is paused */
     EF_KEY_JOB_RESULTS, /* HASH "N:i" -> JSON of extracted fields (dry run, export) */
+    EF_KEY_JOB_DRYRUN, /* HASH "RESULTKEY<TAB>FIELD" -> value a dry run under keep would have set */
     EF_KEY_JOB_COUNT_
 } ef_key_job_kind_t;
 

@@ -656,7 +656,7 @@ static void recipe_clear(ef_recipe_t *rc) {
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
-                                       "max_body",   NULL};
+                                       "max_body",   "max_pause_s", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -687,7 +687,9 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         parse_rate(c, cJSON_GetObjectItemCaseSensitive(js, "rate"), rc) < 0 ||
         get_int(c, js, "", "timeout_ms", 1, 600000, EF_RECIPE_TIMEOUT_DEFAULT_MS, &rc->timeout_ms) <
             0 ||
-        get_int(c, js, "", "cache_ttl_s", 0, 31536000, 0, &rc->cache_ttl_s) < 0)
+        get_int(c, js, "", "cache_ttl_s", 0, 31536000, 0, &rc->cache_ttl_s) < 0 ||
+        get_int(c, js, "", "max_pause_s", 1, 86400, EF_RECIPE_MAX_PAUSE_DEFAULT_S,
+                &rc->max_pause_s) < 0)
         return -1;
     if (get_int(c, js, "", "retries", 0, 20, EF_RECIPE_RETRIES_DEFAULT, &v) < 0)
         return -1;
@@ -856,6 +858,7 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     cJSON_AddNumberToObject(o, "concurrency", rc->concurrency);
     cJSON_AddNumberToObject(o, "cache_ttl_s", (double)rc->cache_ttl_s);
     cJSON_AddNumberToObject(o, "max_body", (double)rc->max_body);
+    cJSON_AddNumberToObject(o, "max_pause_s", (double)rc->max_pause_s);
     cJSON_AddStringToObject(o, "result_key", rc->result_key);
     cJSON_AddStringToObject(o, "policy", rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite");
     char *s = cJSON_PrintUnformatted(o);

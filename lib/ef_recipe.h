@@ -32,7 +32,8 @@
 #define EF_RECIPE_TIMEOUT_DEFAULT_MS 10000
 #define EF_RECIPE_RETRIES_DEFAULT 3
 #define EF_RECIPE_CONCURRENCY_DEFAULT 0   /* 0 = no per-provider cap beyond --concurrency */
-#define EF_RECIPE_MAX_BODY_DEFAULT (8u << 20) /* bytes */
+#define EF_RECIPE_MAX_BODY_DEFAULT (1u << 20) /* bytes; a worker holds at most this per request in flight */
+#define EF_RECIPE_MAX_PAUSE_DEFAULT_S 300   /* longest farm-wide pause a Retry-After may ask for */
 
 /* Headers one step may declare; the worker sends every one of them. */
 #define EF_RECIPE_MAX_HEADERS 32
@@ -78,6 +79,7 @@ typedef struct {
     int concurrency;       /* max in-flight requests to this provider per worker, 0 = no cap */
     long cache_ttl_s;      /* response cache TTL, 0 = no cache */
     size_t max_body;       /* response size cap, bytes */
+    long max_pause_s;      /* a 429's Retry-After pauses the farm at most this long */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;

@@ -18,6 +18,12 @@ need_cmd curl curl
 need_cmd ip iproute2
 need_cmd python3 python3
 need_cmd valgrind valgrind
+need_cmd promtool prometheus
+need_cmd faketime faketime
+# Debian's python3 (not one first on PATH, such as a pyenv shim) with redis-py,
+# for the docs' "a job by hand" recipe (tests/integration/test_redis_py.sh)
+need_py() { /usr/bin/python3 -c "import $1" 2>/dev/null || missing="$missing $2"; }
+need_py redis python3-redis
 if [ -n "$missing" ]; then
   echo "deps: installing$missing"
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

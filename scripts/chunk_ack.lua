@@ -12,23 +12,28 @@
 -- into its result hash under the policy: overwrite sets every field; keep
 -- sets missing fields only, and a stored value that differs makes the
 -- outcome a conflict.  A result key that holds another type is an error for
--- that entity alone.  Dry run writes no result hash (keep still reads it for
--- conflicts).  job:results field N keeps one line "i<TAB>fields JSON" per
+-- that entity alone.  Dry run writes no result hash but predicts the real
+-- run's counts on the same store: keep reads the result hash and job:dryrun,
+-- where it records the fields the real run would have set (field
+-- "RESULTKEY<TAB>NAME"), so that two entities of one dry-run job writing one
+-- result hash conflict as they would for real; overwrite checks that the
+-- key holds a hash (a wrong type is an error for real too).
+-- job:results field N keeps one line "i<TAB>fields JSON" per
 -- entity of chunk N with a non-empty fields JSON (dry run too), for export:
 -- one write per call, not one per entity.  The worker sends each entity's
 -- fields twice, as pairs for the hash and as JSON for that line: decoding
 -- JSON here would cost Redis's own CPU for every entity of the farm.
 --
 -- KEYS[1] job  [2] job:outcomes  [3] job:results  [4] job:errors  [5] leases
---     [6] owners  [7] processing  [8] stats  [9..] one result hash per
---     entity with m > 0, in the order of the entities
+--     [6] owners  [7] processing  [8] stats  [9] job:dryrun  [10..] one
+--     result hash per entity with m > 0, in the order of the entities
 -- ARGV[1] ref  [2] job id  [3] chunk number  [4] error log cap  [5] policy
 --     (keep|overwrite)  [6] events channel  [7] entity count in this call
 --     then per entity, 7 + 2m strings:
 --       index (decimal, 0-based; written as is in the job:results line)
 --       outcome (u c n e)
 --       m, the number of field pairs (0 = no result hash for this entity;
---         m > 0 = its result hash is the next unused key from KEYS[9] on)
+--         m > 0 = its result hash is the next unused key from KEYS[10] on)
 --       m pairs: field name, value (strings, stored as they are)
 --       fields JSON (flat object of strings, "" = none; for job:results)
 --       error message ("" = none)
@@ -40,14 +45,14 @@
 --          not_found, errors, processed, total, newly recorded}
 local A, K = ARGV, KEYS
 local tonumber, type, unpack, rpcall = tonumber, type, unpack, redis.pcall
-local job, outcomes, results, errors, leases, owners, processing, stats =
-  K[1], K[2], K[3], K[4], K[5], K[6], K[7], K[8]
+local job, outcomes, results, errors, leases, owners, processing, stats, dryk =
+  K[1], K[2], K[3], K[4], K[5], K[6], K[7], K[8], K[9]
 local ref, id, n, policy = A[1], A[2], A[3], A[5]
 
 -- the layout first, so that a malformed call writes nothing: each entity's
 -- pair count m, then the totals must match #ARGV and #KEYS
 local count = tonumber(A[7])
-local ms, b, nkeys = {}, 8, 8
+local ms, b, nkeys = {}, 8, 9
 if not count or count < 0 or count % 1 ~= 0 then b = -1 end
 for e = 1, b > 0 and count or 0 do
   local m = tonumber(A[b + 2])
@@ -83,7 +88,7 @@ local chars = {}
 if string.find(oc, '[^.]') then
   for i, ch in string.gmatch(oc, '()([^.])') do chars[i] = ch end
 end
-local ki = 8
+local ki = 9
 b = 8
 for e = 1, count do
   local idx, o, m = tonumber(A[b]), A[b + 1], ms[e]
@@ -105,24 +110,35 @@ for e = 1, count do
         if cur.err then
           bad = cur.err
         else
-          local set, ns, conflict = {key}, 1, false
+          -- dry run: what earlier entities of this job would have set
+          local shadow
+          if dry then
+            local sf = {}
+            for i = 1, m do sf[i] = key .. '\t' .. names[i] end
+            shadow = redis.call('HMGET', dryk, unpack(sf))
+          end
+          local set, ns, conflict = {dry and dryk or key}, 1, false
           for i = 1, m do
-            local v = A[p + 2 * i - 1]
-            if cur[i] == false then
-              set[ns + 1] = names[i]
+            local v, have = A[p + 2 * i - 1], cur[i]
+            if have == false and shadow then have = shadow[i] end
+            if have == false then
+              set[ns + 1] = dry and (key .. '\t' .. names[i]) or names[i]
               set[ns + 2] = v
               ns = ns + 2
-            elseif cur[i] ~= v then
+            elseif have ~= v then
               conflict = true
             end
           end
           if conflict then o = 'c' end
-          if not dry and ns > 1 then
+          if ns > 1 then
             local r = rpcall('HSET', unpack(set))
             if type(r) == 'table' then bad = r.err end
           end
         end
-      elseif not dry then
+      elseif dry then
+        local r = rpcall('HEXISTS', key, A[p])
+        if type(r) == 'table' then bad = r.err end
+      else
         local r = rpcall('HSET', key, unpack(A, p, f - 1))
         if type(r) == 'table' then bad = r.err end
       end

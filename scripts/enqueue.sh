@@ -142,19 +142,24 @@ k_enq="farm:{$queue}:enqueuing"
 k_pending="farm:{$queue}:pending"
 k_events="farm:{$queue}:events"
 
+say_err() { # the reply's words, without redis-cli's "(error) ERR " prefix
+  local m=${1#(error) }; m=${m#ERR }; echo "enqueue.sh: ${m%$'\n'}" >&2
+}
+
 run() { # run SCRIPT KEYS... , ARGS...; fails on an error reply
   local out
-  out=$("${cli[@]}" --eval "$here/$1.lua" "${@:2}" 2>&1) || { echo "$out" >&2; return 1; }
-  case "$out" in *ERR*|*NOSCRIPT*|*"(error)"*|Could\ not*) echo "$out" >&2; return 1 ;; esac
+  out=$("${cli[@]}" --eval "$here/$1.lua" "${@:2}" 2>&1) || { say_err "$out"; return 1; }
+  case "$out" in *ERR*|*NOSCRIPT*|*"(error)"*|Could\ not*) say_err "$out"; return 1 ;; esac
   printf '%s\n' "$out"
 }
 
 discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" >/dev/null || true; }
 
-run job_create "$k_job" "$k_jobs" "$k_enq" , "$job_id" "$queue" "$provider" entity \
-  "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
-  die "could not create job $job_id in queue $queue"
-"${cli[@]}" SADD farm:queues "$queue" >/dev/null
+# job_create also refuses a provider no worker registered and adds the queue
+# to farm:queues
+run job_create "$k_job" "$k_jobs" "$k_enq" farm:queues farm:providers , "$job_id" "$queue" \
+  "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
+  die "could not create job $job_id in queue $queue; nothing was enqueued"
 
 first=0
 for b in "$tmp"/b.*; do

@@ -8,11 +8,18 @@
 -- plain heartbeat).
 --
 -- KEYS[1] farm:{Q}:job:ID  KEYS[2] farm:{Q}:job:ID:chunks  KEYS[3] farm:{Q}:enqueuing
--- ARGV[1] id  ARGV[2] heartbeat ttl ms  ARGV[3] index of the first chunk
+-- ARGV[1] id  ARGV[2] heartbeat ttl ms (1000..3600000)  ARGV[3] index of the first chunk
 -- ARGV[4..] pairs: entity count, NDJSON entities (one JSON object a line)
 -- Returns chunks_total after the append.
+if #KEYS ~= 3 or #ARGV < 3 or #ARGV % 2 ~= 1 then
+  return redis.error_reply('ERR job_append: KEYS and ARGV do not match the layout in its header')
+end
 local job, chunks, enq = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
+local ttl = tonumber(ARGV[2])
+if not ttl or ttl % 1 ~= 0 or ttl < 1000 or ttl > 3600000 then
+  return redis.error_reply('ERR heartbeat ttl must be an integer from 1000 to 3600000 ms')
+end
 local status = redis.call('HGET', job, 'status')
 if not status then
   return redis.error_reply('ERR job ' .. id .. ' does not exist')
@@ -42,5 +49,5 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HINCRBY', job, 'total', added)
 redis.call('HSET', job, 'chunks_total', n, 'updated_at', now)
-redis.call('ZADD', enq, now + (tonumber(ARGV[2]) or 30000), id)
+redis.call('ZADD', enq, now + ttl, id)
 return n

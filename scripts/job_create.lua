@@ -1,43 +1,105 @@
 -- SPDX-License-Identifier: MIT
 -- job_create: creates a job hash in status "enqueuing" before any chunk of it
--- exists, records it in the queue's job index and in the enqueuing index
--- (an enqueuer heartbeat: a job whose enqueuer stops touching it is marked
--- failed/abandoned by the reaper).  Refuses an id that already exists.
+-- exists, records it in the queue's job index, in the enqueuing index (an
+-- enqueuer heartbeat: a job whose enqueuer stops touching it is marked
+-- failed/abandoned by job_abandon) and registers the queue in farm:queues.
+-- Refuses what the C programs refuse, so that a client with only redis-cli
+-- cannot make a job no worker can serve: an id that already exists, a job id
+-- or queue or provider name outside the documented alphabet (a ':' in an id
+-- would make chunk refs unparsable), a provider that no worker registered
+-- (when some worker registered any), a bad chunk size, priority or dry_run.
 --
--- KEYS[1] farm:{Q}:job:ID      KEYS[2] farm:{Q}:jobs     KEYS[3] farm:{Q}:enqueuing
+-- KEYS[1] farm:{Q}:job:ID   KEYS[2] farm:{Q}:jobs   KEYS[3] farm:{Q}:enqueuing
+-- KEYS[4] farm:queues       KEYS[5] farm:providers
 -- ARGV[1] id  ARGV[2] queue  ARGV[3] provider  ARGV[4] entity_type
--- ARGV[5] chunk_size  ARGV[6] dry_run (0|1)  ARGV[7] priority (normal|high)
--- ARGV[8] heartbeat ttl ms     ARGV[9..] extra field/value pairs
+-- ARGV[5] chunk_size (1..10000)  ARGV[6] dry_run (0|1)
+-- ARGV[7] priority (normal|high)  ARGV[8] heartbeat ttl ms (1000..3600000)
+-- ARGV[9..] extra field/value pairs (source, retry_of, ...)
 -- Returns created_at (ms, Redis clock).
 --
 -- redis-cli --eval scripts/job_create.lua 'farm:{default}:job:J1' 'farm:{default}:jobs' \
---   'farm:{default}:enqueuing' , J1 default items item 50 0 normal 30000
-local job, jobs, enq = KEYS[1], KEYS[2], KEYS[3]
-local id = ARGV[1]
-if redis.call('EXISTS', job) == 1 then
-  return redis.error_reply('ERR job ' .. id .. ' already exists')
+--   'farm:{default}:enqueuing' farm:queues farm:providers , \
+--   J1 default items item 50 0 normal 30000
+if #KEYS ~= 5 or #ARGV < 8 or #ARGV % 2 ~= 0 then
+  return redis.error_reply('ERR job_create: KEYS and ARGV do not match the layout in its header')
+end
+local job, jobs, enq, queues, providers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, queue, provider = ARGV[1], ARGV[2], ARGV[3]
+
+-- the names of lib/ef_common.c: 1-64 of A-Z a-z 0-9 _ - (queue and
+-- provider names also '.')
+local function name_ok(s, dot)
+  local pat = dot and '^[A-Za-z0-9_.-]+$' or '^[A-Za-z0-9_-]+$'
+  return #s >= 1 and #s <= 64 and string.find(s, pat) ~= nil
+end
+if not name_ok(id, false) then
+  return redis.error_reply('ERR bad job id \'' .. string.sub(id, 1, 80) ..
+    '\': 1-64 of A-Z a-z 0-9 _ -')
+end
+if not name_ok(queue, true) then
+  return redis.error_reply('ERR bad queue name \'' .. string.sub(queue, 1, 80) ..
+    '\': 1-64 of A-Z a-z 0-9 _ . -')
+end
+if not name_ok(provider, true) then
+  return redis.error_reply('ERR bad provider name \'' .. string.sub(provider, 1, 80) ..
+    '\': 1-64 of A-Z a-z 0-9 _ . -')
+end
+if #ARGV[4] < 1 or #ARGV[4] > 64 or string.find(ARGV[4], '[%z\1-\31\127]') then
+  return redis.error_reply('ERR entity_type must be 1..64 printable bytes')
 end
 local chunk_size = tonumber(ARGV[5])
-if not chunk_size or chunk_size < 1 or chunk_size > 100000 then
-  return redis.error_reply('ERR chunk_size must be 1..100000')
+if not chunk_size or chunk_size % 1 ~= 0 or chunk_size < 1 or chunk_size > 10000 then
+  return redis.error_reply('ERR chunk_size must be an integer from 1 to 10000')
+end
+if ARGV[6] ~= '0' and ARGV[6] ~= '1' then
+  return redis.error_reply('ERR dry_run must be 0 or 1')
 end
 if ARGV[7] ~= 'normal' and ARGV[7] ~= 'high' then
   return redis.error_reply('ERR priority must be normal or high')
 end
+local ttl = tonumber(ARGV[8])
+if not ttl or ttl % 1 ~= 0 or ttl < 1000 or ttl > 3600000 then
+  return redis.error_reply('ERR heartbeat ttl must be an integer from 1000 to 3600000 ms')
+end
+-- the same check, and the same words, as the enqueuer and POST /jobs
+if redis.call('HLEN', providers) > 0 and redis.call('HEXISTS', providers, provider) == 0 then
+  local names, len = {}, 0
+  for _, p in ipairs(redis.call('HKEYS', providers)) do
+    if len >= 400 then break end
+    names[#names + 1] = p
+    len = len + #p + 2
+  end
+  return redis.error_reply('ERR unknown provider \'' .. provider ..
+    '\' (registered by workers: ' .. table.concat(names, ', ') .. ')')
+end
+local core = {id = 1, queue = 1, provider = 1, entity_type = 1, status = 1, sealed = 1,
+  total = 1, processed = 1, updated = 1, conflicts = 1, not_found = 1, errors = 1,
+  cached = 1, skipped = 1, chunk_size = 1, chunks_total = 1, chunks_done = 1,
+  chunks_dead = 1, dry_run = 1, priority = 1, created_at = 1, started_at = 1,
+  updated_at = 1, completed_at = 1, error = 1}
+for i = 9, #ARGV - 1, 2 do
+  if core[ARGV[i]] or #ARGV[i] < 1 or #ARGV[i] > 64 or #ARGV[i + 1] > 4096 then
+    return redis.error_reply('ERR extra field \'' .. string.sub(ARGV[i], 1, 80) ..
+      '\' is a job field, empty, or too long')
+  end
+end
+if redis.call('EXISTS', job) == 1 then
+  return redis.error_reply('ERR job ' .. id .. ' already exists')
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[8]) or 30000
 redis.call('HSET', job,
-  'id', id, 'queue', ARGV[2], 'provider', ARGV[3], 'entity_type', ARGV[4],
+  'id', id, 'queue', queue, 'provider', provider, 'entity_type', ARGV[4],
   'status', 'enqueuing', 'sealed', 0,
   'total', 0, 'processed', 0, 'updated', 0, 'conflicts', 0, 'not_found', 0,
   'errors', 0, 'cached', 0, 'skipped', 0,
   'chunk_size', chunk_size, 'chunks_total', 0, 'chunks_done', 0, 'chunks_dead', 0,
-  'dry_run', (ARGV[6] == '1') and 1 or 0, 'priority', ARGV[7],
+  'dry_run', tonumber(ARGV[6]), 'priority', ARGV[7],
   'created_at', now, 'started_at', 0, 'updated_at', now, 'completed_at', 0)
 for i = 9, #ARGV - 1, 2 do
   redis.call('HSET', job, ARGV[i], ARGV[i + 1])
 end
 redis.call('ZADD', jobs, now, id)
 redis.call('ZADD', enq, now + ttl, id)
+redis.call('SADD', queues, queue)
 return now

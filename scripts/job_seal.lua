@@ -11,6 +11,9 @@
 -- ARGV[1] id  ARGV[2] expected total  ARGV[3] expected chunks_total
 -- ARGV[4] events channel (farm:{Q}:events)  ARGV[5] skipped entity count
 -- Returns the new status.
+if #KEYS ~= 3 or #ARGV ~= 5 then
+  return redis.error_reply('ERR job_seal: KEYS and ARGV do not match the layout in its header')
+end
 local job, pending, enq = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
 local st = redis.call('HMGET', job, 'status', 'total', 'chunks_total', 'priority')

@@ -4,7 +4,7 @@
  *
  *   GET /jobs/ID/events      the job now, then again whenever it changes;
  *                            "event: end" and the end of the stream once it
- *                            is completed, cancelled or failed
+ *                            is completed, cancelled or failed, or deleted
  *   GET /events?queue=Q      every change of every job of queue Q, and the
  *                            queue's own messages (pause, resume)
  *
@@ -17,7 +17,10 @@
  * follows it.  So a thousand clients watching a busy job cost Redis one
  * HGETALL per period, not one per client or per message, and no client
  * ever causes polling.  The same timer sends a comment line every
- * EF_SD_SSE_PING_MS so that proxies and dead peers are noticed.
+ * EF_SD_SSE_PING_MS so that proxies and dead peers are noticed, and every
+ * EF_SD_SSE_RECHECK_MS fetches each job that has its own followers once:
+ * a job deleted from Redis publishes nothing, and its streams must still
+ * end ("event: end" with status "deleted").
  *
  * Messages lost while the subscription was down (Redis restarted, a channel
  * subscribed just after a snapshot was taken) are made good by refetching
@@ -72,6 +75,7 @@ struct ef_sd_events_s {
     ef_sd_chan_t *chans;
     size_t nchans;
     uint64_t last_ping_ms;
+    uint64_t last_recheck_ms;
     int ever_ready;
 };
 
@@ -209,7 +213,7 @@ static void snapshot_send(ef_sd_events_t *ev, ef_sd_watch_t *w, const ef_sd_repl
     } else if (!w->etag[0]) {
         snprintf(w->etag, sizeof w->etag, "%s", etag);
     }
-    o = ef_sd_job_json(r, ef_now_ms());
+    o = ef_sd_job_json(r, ef_sd_redis_ms(ev->sd));
     if (!o)
         return;
     st = cJSON_GetObjectItemCaseSensitive(o, "status");
@@ -220,6 +224,25 @@ static void snapshot_send(ef_sd_events_t *ev, ef_sd_watch_t *w, const ef_sd_repl
                   cJSON_IsNumber(up) ? (long long)up->valuedouble : 0, only);
     cJSON_free(json);
     cJSON_Delete(o);
+}
+
+/* The job is gone (deleted from Redis): its own streams end with
+ * "event: end" and status "deleted" rather than waiting forever. */
+static void job_gone(ef_sd_events_t *ev, ef_sd_watch_t *w) {
+    ef_sd_sse_t *c, *next;
+    for (c = ev->clients; c; c = next) {
+        next = c->next;
+        if (c->job[0] && strcmp(c->job, w->job) == 0 && strcmp(c->queue, w->queue) == 0)
+            client_finish(ev, c, "deleted");
+    }
+}
+
+/* 1 when some client follows this very job (not only its queue). */
+static int watch_has_job_client(const ef_sd_events_t *ev, const ef_sd_watch_t *w) {
+    for (const ef_sd_sse_t *c = ev->clients; c; c = c->next)
+        if (c->job[0] && strcmp(c->job, w->job) == 0 && strcmp(c->queue, w->queue) == 0)
+            return 1;
+    return 0;
 }
 
 static void watch_fetched(ef_sd_batch_t *b, void *arg) {
@@ -234,6 +257,8 @@ static void watch_fetched(ef_sd_batch_t *b, void *arg) {
         watch_mark(ev, w, RETRY_DOWN_MS);
     } else if (r->elements > 0) {
         snapshot_send(ev, w, r, NULL); /* clients may go away meanwhile: w stays */
+    } else {
+        job_gone(ev, w); /* likewise */
     }
     w->inflight = 0;
     watches_prune(ev);
@@ -261,6 +286,13 @@ static void on_tick(uv_timer_t *t) {
     for (ef_sd_watch_t *w = ev->watches; w; w = w->next)
         if (w->dirty && !w->inflight && now >= w->due_ms)
             watch_fetch(ev, w);
+    if (now - ev->last_recheck_ms >= EF_SD_SSE_RECHECK_MS) {
+        /* a job deleted from Redis publishes nothing: look again now and then */
+        ev->last_recheck_ms = now;
+        for (ef_sd_watch_t *w = ev->watches; w; w = w->next)
+            if (!w->dirty && !w->inflight && watch_has_job_client(ev, w))
+                watch_mark(ev, w, 0);
+    }
     if (now - ev->last_ping_ms >= EF_SD_SSE_PING_MS) {
         ef_sd_sse_t *c, *next;
         ev->last_ping_ms = now;
@@ -275,7 +307,7 @@ static void on_tick(uv_timer_t *t) {
 
 static void tick_ensure(ef_sd_events_t *ev) {
     if (!uv_is_active((uv_handle_t *)&ev->tick)) {
-        ev->last_ping_ms = uv_now(ev->sd->loop);
+        ev->last_ping_ms = ev->last_recheck_ms = uv_now(ev->sd->loop);
         uv_timer_start(&ev->tick, on_tick, EF_SD_EVENTS_COALESCE_MS / 2,
                        EF_SD_EVENTS_COALESCE_MS / 2);
     }
@@ -445,7 +477,8 @@ static void job_snapshot_done(ef_sd_batch_t *b, void *arg) {
     watches_prune(ev);
 }
 
-void ef_sd_events_route(ef_sd_req_t *rq, const char *queue, const char *job) {
+void ef_sd_events_route(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *job = a->job;
     ef_sd_events_t *ev = rq->sd->events;
     ef_key_t k;
     if (!job) {

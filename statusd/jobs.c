@@ -92,7 +92,7 @@ static void job_get_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond(rq, 304, NULL, hdr, NULL, 0);
         return;
     }
-    o = ef_sd_job_json(r, ef_now_ms());
+    o = ef_sd_job_json(r, ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 404, "job %s not found in queue %s", x->id, x->queue);
         return;
@@ -101,7 +101,8 @@ static void job_get_done(ef_sd_batch_t *b, void *arg) {
     cJSON_Delete(o);
 }
 
-void ef_sd_route_job_get(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_get(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     ef_key_t k;
     job_ctx(rq, queue, id);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, job_get_done);
@@ -160,7 +161,7 @@ static void list_jobs_done(ef_sd_batch_t *b, void *arg) {
     list_ctx_t *x = rq->ctx;
     const ef_sd_reply_t *ids = x->ids;
     size_t n = ids->elements / 2, k = 0;
-    int64_t now = ef_now_ms();
+    int64_t now = ef_sd_redis_ms(rq->sd);
     if (!batch_ok(rq, b))
         return;
     for (size_t i = 0; i < n; i++) {
@@ -260,7 +261,8 @@ static void list_next_page(ef_sd_req_t *rq) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_jobs_list(ef_sd_req_t *rq, const char *queue) {
+void ef_sd_route_jobs_list(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue;
     list_ctx_t *x;
     char cursor[96];
     long long limit = EF_SD_LIST_LIMIT_DEFAULT;
@@ -331,7 +333,8 @@ static void errors_done(ef_sd_batch_t *b, void *arg) {
     cJSON_Delete(o);
 }
 
-void ef_sd_route_job_errors(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_errors(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     ef_key_t kj, ke;
     long long limit = EF_SD_ERRORS_LIMIT_DEFAULT;
     char stop[24];
@@ -367,7 +370,8 @@ static void control_done(ef_sd_batch_t *b, void *arg) {
     cJSON_Delete(o);
 }
 
-void ef_sd_route_job_control(ef_sd_req_t *rq, const char *queue, const char *id, const char *verb) {
+void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *args) {
+    const char *queue = args->queue, *id = args->job, *verb = args->verb;
     ef_key_t kj, a, b2, ev, ctl;
     job_ctx_t *x = job_ctx(rq, queue, id);
     snprintf(x->verb, sizeof x->verb, "%s", verb);
@@ -391,7 +395,8 @@ void ef_sd_route_job_control(ef_sd_req_t *rq, const char *queue, const char *id,
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_queue_control(ef_sd_req_t *rq, const char *queue, const char *verb) {
+void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *verb = a->verb;
     ef_key_t kp, ev, ctl;
     job_ctx_t *x = job_ctx(rq, queue, NULL);
     snprintf(x->verb, sizeof x->verb, "%s", verb);
@@ -401,6 +406,35 @@ void ef_sd_route_queue_control(ef_sd_req_t *rq, const char *queue, const char *v
                           ef_key_queue(&ev, queue, EF_KEY_EVENTS)};
     ef_sd_batch_t *b = ef_sd_req_batch(rq, control_done);
     ef_sd_batch_script(b, &ef_script_queue_pause, 2, 4, argv, NULL);
+    if (ef_sd_batch_end(b) != 0)
+        ef_sd_respond_unavailable(rq);
+}
+
+/* ---- POST /providers/P/resume ---- */
+
+static void provider_resume_done(ef_sd_batch_t *b, void *arg) {
+    ef_sd_req_t *rq = arg;
+    const char *provider = rq->ctx;
+    if (!batch_ok(rq, b))
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "provider", provider);
+    cJSON_AddNumberToObject(o, "paused_until", 0);
+    ef_info("provider %s: pause cleared over HTTP", provider);
+    ef_sd_respond_json(rq, 200, o, NULL);
+    cJSON_Delete(o);
+}
+
+/* Clears the farm-wide pause a 429 left on provider's token bucket (and
+ * the rate learned from it), as `enqueuer rate-limit` does. */
+void ef_sd_route_provider_resume(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *provider = a->provider;
+    ef_key_t k;
+    rq->ctx = ef_strdup(provider);
+    rq->ctx_free = free;
+    ef_sd_batch_t *b = ef_sd_req_batch(rq, provider_resume_done);
+    ef_sd_batch_cmdv(b, "HSET", ef_key_ratelimit(&k, provider), "paused_until", "0", "learned_at",
+                     "0", NULL);
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }

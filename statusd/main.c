@@ -9,19 +9,39 @@
 #include "statusd.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
     (void)r;
-    (void)arg;
-    (void)ready; /* ef_redis logs each change; requests answer 503 meanwhile */
+    /* ef_redis logs each change; requests answer 503 meanwhile.  The first
+     * command after a (re)connect reads Redis's clock. */
+    if (ready > 0)
+        ef_sd_clock_sync(arg);
 }
 
 static void on_sub_state(ef_redis_t *r, int ready, void *arg) {
     (void)r;
     ef_sd_events_redis_state(arg, ready);
+}
+
+/* Each connection is a file descriptor, and so is each one being refused
+ * with a 503: raises the soft limit toward what the cap needs (never past
+ * the hard limit) and says so when it cannot, since past the limit the
+ * kernel's refusals are silent. */
+static void fd_limit_raise(const ef_sd_opts_t *o) {
+    struct rlimit rl;
+    rlim_t want = (rlim_t)o->max_connections + EF_SD_REJECT_BUDGET + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        ef_warn("open files limited to %llu: connections past it are closed unanswered "
+                "(--max-connections %d wants %llu)",
+                (unsigned long long)rl.rlim_cur, o->max_connections, (unsigned long long)want);
 }
 
 static void sd_stop(ef_sd_t *sd) {
@@ -30,6 +50,7 @@ static void sd_stop(ef_sd_t *sd) {
     sd->stopping = 1;
     ef_info("statusd stopping");
     ef_sd_server_stop(sd);
+    ef_sd_reaper_stop(sd);
     /* connections first: the Redis callbacks that close fires find them closed */
     ef_redis_close(sd->redis, NULL, NULL);
     ef_redis_close(sd->sub, NULL, NULL);
@@ -81,9 +102,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    fd_limit_raise(&sd.opts);
     uv_loop_init(&loop);
     sd.loop = &loop;
-    sd.started_ms = ef_now_ms();
+    ef_sd_clock_init(&sd);
+    sd.started_ms = ef_sd_wall_ms(&sd);
     ef_sd_date(&sd);
     ef_sd_events_create(&sd);
 
@@ -96,6 +119,7 @@ int main(int argc, char **argv) {
         .name = "sub", .backoff_max_ms = 1000, .on_state = on_sub_state, .state_arg = &sd};
     uv_signal_init(&loop, &sd.sigterm);
     uv_signal_init(&loop, &sd.sigint);
+    ef_sd_reaper_start(&sd);
     sd.sigterm.data = sd.sigint.data = &sd;
     if ((rc = ef_redis_create(&sd.redis, &loop, &sd.redis_url, &cmd)) != 0 ||
         (rc = ef_redis_create(&sd.sub, &loop, &sd.redis_url, &sub)) != 0) {

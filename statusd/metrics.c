@@ -87,10 +87,29 @@ static void label_value(ef_buf_t *b, const char *v) {
     }
 }
 
-/* Adds one sample; labels are name/value pairs ending with NULL. */
-static void sample(family_t *f, double v, const char *l1, const char *v1, const char *l2,
-                   const char *v2) {
-    char num[64];
+/* A sample value as text, never losing precision: integers (timestamps in
+ * ms are 13 digits) as integers, others with the fewest digits that read
+ * back as the same double. */
+static void format_value(char *out, size_t len, double v) {
+    if (isnan(v)) {
+        snprintf(out, len, "NaN");
+    } else if (isinf(v)) {
+        snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+    } else if (v == floor(v) && fabs(v) < 9007199254740992.0) { /* 2^53 */
+        snprintf(out, len, "%.0f", v);
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(out, len, "%.*g", prec, v);
+            if (strtod(out, NULL) == v)
+                break;
+        }
+    }
+}
+
+/* Adds one sample with its value as text; labels are name/value pairs (NULL
+ * names end them). */
+static void sample_text(family_t *f, const char *num, const char *l1, const char *v1,
+                        const char *l2, const char *v2) {
     ef_buf_appends(&f->samples, f->name);
     if (l1) {
         ef_buf_appendc(&f->samples, '{');
@@ -107,11 +126,16 @@ static void sample(family_t *f, double v, const char *l1, const char *v1, const 
         }
         ef_buf_appendc(&f->samples, '}');
     }
-    if (v == floor(v) && fabs(v) < 1e15)
-        snprintf(num, sizeof num, " %.0f\n", v);
-    else
-        snprintf(num, sizeof num, " %.6g\n", v);
+    ef_buf_appendc(&f->samples, ' ');
     ef_buf_appends(&f->samples, num);
+    ef_buf_appendc(&f->samples, '\n');
+}
+
+static void sample(family_t *f, double v, const char *l1, const char *v1, const char *l2,
+                   const char *v2) {
+    char num[64];
+    format_value(num, sizeof num, v);
+    sample_text(f, num, l1, v1, l2, v2);
 }
 
 static void gauge(metrics_ctx_t *x, const char *name, const char *help, double v, const char *l1,
@@ -175,6 +199,72 @@ static void queue_stats(metrics_ctx_t *x, const char *q, const ef_sd_reply_t *h)
     }
 }
 
+/* ---- Token buckets ---- */
+
+/* The fields of farm:ratelimit:{P} with their metric names, units spelled
+ * out as Prometheus wants them (times in seconds since the epoch).  A field
+ * not listed here is still exported as enrichfarm_ratelimit_<field>. */
+static const struct {
+    const char *field;
+    const char *name;
+    const char *help;
+    int ms_to_s; /* the field is a time in ms: exported in seconds */
+} bucket_fields[] = {
+    {"requests", "enrichfarm_ratelimit_requests", "Requests allowed per period (setting).", 0},
+    {"per_seconds", "enrichfarm_ratelimit_period_seconds", "The rate limit's period (setting).", 0},
+    {"burst", "enrichfarm_ratelimit_burst", "Tokens the bucket holds at most (setting).", 0},
+    {"burst_now", "enrichfarm_ratelimit_burst_current", "Burst in force now.", 0},
+    {"tokens", "enrichfarm_ratelimit_tokens", "Tokens in the bucket at its last refill.", 0},
+    {"ts", "enrichfarm_ratelimit_refill_timestamp_seconds", "Time of the bucket's last refill.", 1},
+    {"paused_until", "enrichfarm_ratelimit_paused_until_timestamp_seconds",
+     "End of the provider's pause after a 429 (in the past: not paused).", 1},
+    {"rate_per_s", "enrichfarm_ratelimit_requests_per_second",
+     "Rate in force now, lowered after 429s (formerly enrichfarm_ratelimit_rate_per_s).", 0},
+    {"granted", "enrichfarm_ratelimit_granted", "Tokens granted so far.", 0},
+    {"waits", "enrichfarm_ratelimit_waits", "Token requests that had to wait.", 0},
+    {"penalties", "enrichfarm_ratelimit_penalties", "429 answers that paused the provider.", 0},
+};
+
+/* v (a JSON-style number) of ms as seconds, digit for digit: "1796250000123"
+ * becomes "1796250000.123".  Falls back to a double for fractions and
+ * exponents. */
+static void ms_text_to_s(const char *v, char *out, size_t len) {
+    int64_t ms;
+    int neg = v[0] == '-';
+    if (ef_parse_i64(v + neg, strlen(v + neg), &ms) == 0) {
+        snprintf(out, len, "%s%lld.%03lld", neg ? "-" : "", (long long)(ms / 1000),
+                 (long long)(ms % 1000));
+        return;
+    }
+    format_value(out, len, strtod(v, NULL) / 1000.0);
+}
+
+static void ratelimit_bucket(metrics_ctx_t *x, const char *provider, const ef_sd_reply_t *h) {
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+        const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
+        char name[96], field[48], help[128], num[64];
+        size_t k;
+        if (!f || !v || !ef_sd_is_number(v, strlen(v)))
+            continue;
+        for (k = 0; k < EF_ARRAY_LEN(bucket_fields); k++)
+            if (strcmp(f, bucket_fields[k].field) == 0)
+                break;
+        if (k < EF_ARRAY_LEN(bucket_fields)) {
+            if (bucket_fields[k].ms_to_s)
+                ms_text_to_s(v, num, sizeof num);
+            else
+                format_value(num, sizeof num, strtod(v, NULL));
+            sample_text(family(x, bucket_fields[k].name, "gauge", bucket_fields[k].help), num,
+                        "provider", provider, NULL, NULL);
+            continue;
+        }
+        sanitize(field, sizeof field, f);
+        snprintf(name, sizeof name, "enrichfarm_ratelimit_%s", field);
+        snprintf(help, sizeof help, "Token bucket field '%.40s' of each provider.", field);
+        gauge(x, name, help, strtod(v, NULL), "provider", provider, NULL, NULL);
+    }
+}
+
 /* ---- Rounds ---- */
 
 static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
@@ -213,19 +303,8 @@ static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
             gauge(x, "enrichfarm_jobs", "Jobs by status (the newest 1000 of each queue).",
                   (double)counts[s], "queue", name, "status", ef_job_statuses[s]);
     }
-    for (size_t p = 0; p < x->np; p++) {
-        const ef_sd_reply_t *h = x->second[x->nq * QCMDS + p];
-        for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
-            const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
-            char name[96], field[48], help[128];
-            if (!f || !v || !ef_sd_is_number(v, strlen(v)))
-                continue;
-            sanitize(field, sizeof field, f);
-            snprintf(name, sizeof name, "enrichfarm_ratelimit_%s", field);
-            snprintf(help, sizeof help, "Token bucket field '%.40s' of each provider.", field);
-            gauge(x, name, help, strtod(v, NULL), "provider", x->pnames[p], NULL, NULL);
-        }
-    }
+    for (size_t p = 0; p < x->np; p++)
+        ratelimit_bucket(x, x->pnames[p], x->second[x->nq * QCMDS + p]);
     for (size_t w = 0; w < x->nw; w++) {
         const ef_sd_reply_t *h = x->second[x->nq * QCMDS + x->np + w];
         if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2 && h->element[0]->str) {
@@ -233,7 +312,8 @@ static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
             in_flight += (long)ef_sd_reply_int(h->element[1]);
         }
     }
-    gauge(x, "enrichfarm_workers_registered", "Workers in the heartbeat registry.", (double)x->nw,
+    gauge(x, "enrichfarm_workers_registered",
+          "Workers in the heartbeat registry with a heartbeat younger than its TTL.", (double)x->nw,
           NULL, NULL, NULL, NULL);
     gauge(x, "enrichfarm_workers_alive", "Workers whose heartbeat has not expired.", (double)alive,
           NULL, NULL, NULL, NULL);
@@ -252,6 +332,9 @@ static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
     }
     counter(x, "enrichfarm_statusd_rejected_total", "Connections refused past the cap.",
             (double)sd->rejected_total, NULL, NULL, NULL, NULL);
+    counter(x, "enrichfarm_statusd_rejected_unanswered_total",
+            "Connections past the cap closed with no answer (past the 503 budget).",
+            (double)sd->rejected_silent_total, NULL, NULL, NULL, NULL);
     counter(x, "enrichfarm_statusd_timeouts_total", "Connections closed by a deadline.",
             (double)sd->timeouts_total, NULL, NULL, NULL, NULL);
     long rtt = ef_redis_last_rtt_us(sd->redis);
@@ -368,17 +451,17 @@ static void first_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_metrics(ef_sd_req_t *rq) {
+void ef_sd_route_metrics(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
-    char stop[16];
+    char stop[32];
     metrics_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
     rq->ctx_free = metrics_free;
-    snprintf(stop, sizeof stop, "%d", EF_SD_WORKERS_MAX - 1);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, first_done);
     ef_sd_batch_cmdv(b, "SMEMBERS", ef_key_global(&k, EF_KEY_QUEUES), NULL);
     ef_sd_batch_cmdv(b, "HKEYS", ef_key_global(&k, EF_KEY_PROVIDERS), NULL);
-    ef_sd_batch_cmdv(b, "ZREVRANGE", ef_key_global(&k, EF_KEY_WORKERS), "0", stop, NULL);
+    ef_sd_batch_workers(b, &k, stop, sizeof stop, 0);
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }

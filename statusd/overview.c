@@ -3,8 +3,10 @@
  * The farm at a glance: GET /health (statusd itself and the Redis round
  * trip), GET /queues (depth, work in hand, leases, dead chunks, pause and
  * high-priority chunks waiting, per queue) and GET /workers (the heartbeat
- * registry).  Each is two or three pipelined round trips to Redis whatever
- * the number of queues or workers.
+ * registry: only workers whose last heartbeat is younger than the heartbeat
+ * TTL on Redis's clock; a killed worker's stale entry is not listed).  Each
+ * is two or three pipelined round trips to Redis whatever the number of
+ * queues or workers.
  */
 #include "statusd.h"
 
@@ -49,14 +51,15 @@ static void health_done(ef_sd_batch_t *b, void *arg) {
     cJSON_AddStringToObject(o, "redis", "up");
     cJSON_AddNumberToObject(o, "redis_rtt_us", (double)((uv_hrtime() - x->sent_ns) / 1000));
     cJSON_AddStringToObject(o, "version", EF_VERSION);
-    cJSON_AddNumberToObject(o, "uptime_s", (double)((ef_now_ms() - sd->started_ms) / 1000));
+    cJSON_AddNumberToObject(o, "uptime_s", (double)((ef_sd_wall_ms(sd) - sd->started_ms) / 1000));
     cJSON_AddNumberToObject(o, "connections", (double)sd->nconns);
     cJSON_AddNumberToObject(o, "event_streams", (double)ef_sd_events_clients(sd));
     ef_sd_respond_json(rq, 200, o, "Cache-Control: no-store\r\n");
     cJSON_Delete(o);
 }
 
-void ef_sd_route_health(ef_sd_req_t *rq) {
+void ef_sd_route_health(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     health_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
     rq->ctx_free = free;
@@ -238,7 +241,8 @@ static void queues_names_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_queues(ef_sd_req_t *rq) {
+void ef_sd_route_queues(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
     queues_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
@@ -277,7 +281,7 @@ static void workers_done(ef_sd_batch_t *b, void *arg) {
     ef_sd_req_t *rq = arg;
     workers_ctx_t *x = rq->ctx;
     const ef_sd_reply_t *ids = x->ids;
-    int64_t now = ef_now_ms();
+    int64_t now = ef_sd_redis_ms(rq->sd);
     size_t k = 0;
     long alive = 0;
     char iso[40];
@@ -342,16 +346,32 @@ static void workers_ids_done(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
 }
 
-void ef_sd_route_workers(ef_sd_req_t *rq) {
+void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, int scores) {
+    char count[16];
+    /* before Redis's clock is known (a moment after connecting), list all
+     * rather than hide live workers on a guess */
+    if (b->sd->clock_synced)
+        snprintf(min, len, "%lld", (long long)(ef_sd_redis_ms(b->sd) - EF_SD_WORKER_TTL_MS));
+    else
+        snprintf(min, len, "-inf");
+    snprintf(count, sizeof count, "%d", EF_SD_WORKERS_MAX);
+    if (scores)
+        ef_sd_batch_cmdv(b, "ZREVRANGEBYSCORE", ef_key_global(k, EF_KEY_WORKERS), "+inf", min,
+                         "WITHSCORES", "LIMIT", "0", count, NULL);
+    else
+        ef_sd_batch_cmdv(b, "ZREVRANGEBYSCORE", ef_key_global(k, EF_KEY_WORKERS), "+inf", min,
+                         "LIMIT", "0", count, NULL);
+}
+
+void ef_sd_route_workers(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     ef_key_t k;
-    char stop[16];
+    char stop[32];
     workers_ctx_t *x = ef_calloc(1, sizeof *x);
     rq->ctx = x;
     rq->ctx_free = workers_free;
-    snprintf(stop, sizeof stop, "%d", EF_SD_WORKERS_MAX - 1);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, workers_ids_done);
-    ef_sd_batch_cmdv(b, "ZREVRANGE", ef_key_global(&k, EF_KEY_WORKERS), "0", stop, "WITHSCORES",
-                     NULL);
+    ef_sd_batch_workers(b, &k, stop, sizeof stop, 1);
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }

@@ -17,7 +17,7 @@
 #include <time.h>
 
 const char *ef_sd_date(ef_sd_t *sd) {
-    int64_t now = ef_now_ms() / 1000;
+    int64_t now = ef_sd_wall_ms(sd) / 1000;
     if (now != sd->date_s) {
         struct tm tm;
         time_t t = (time_t)now;
@@ -108,12 +108,35 @@ void ef_sd_respond_unavailable(ef_sd_req_t *rq) {
     ef_sd_respond_error(rq, 503, "redis unavailable");
 }
 
+/* Redis's own words from an error reply.  Errors raised inside a script
+ * come back dressed: Redis 7 appends " script: SHA, on @user_script:N." and
+ * error() prefixes "ERR user_script:N: "; Redis 6 wraps them in "ERR Error
+ * running script (call to f_SHA): @user_script:N: ".  The dressing goes,
+ * the message (an OOM, a script's own refusal) stays, into out. */
+void ef_sd_redis_error_text(const char *msg, char *out, size_t len) {
+    const char *m = msg, *end, *at;
+    if (strncmp(m, "ERR ", 4) == 0)
+        m += 4;
+    end = m + strlen(m);
+    at = strstr(m, " script: ");
+    if (at && strstr(at, "@user_script:"))
+        end = at;
+    at = strstr(m, "user_script:");
+    if (at && at < end) {
+        const char *p = at + 12;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p[0] == ':' && p[1] == ' ' && p + 2 <= end)
+            m = p + 2;
+    }
+    while (end > m && (end[-1] == ' ' || end[-1] == ','))
+        end--;
+    snprintf(out, len, "%.*s", (int)(end - m), m);
+}
+
 void ef_sd_respond_redis_error(ef_sd_req_t *rq, const char *msg) {
-    const char *m = strncmp(msg, "ERR ", 4) == 0 ? msg + 4 : msg;
-    /* script errors come back as "... user_script:N: message"; keep the message */
-    const char *tail = strstr(m, ": ");
-    if (strstr(m, "user_script") && tail)
-        m = tail + 2;
+    char m[512];
+    ef_sd_redis_error_text(msg, m, sizeof m);
     if (strstr(m, "does not exist"))
         ef_sd_respond_error(rq, 404, "%s", m);
     else if (strstr(m, "cannot be") || strstr(m, "already exists") || strstr(m, "not enqueuing"))
@@ -121,6 +144,9 @@ void ef_sd_respond_redis_error(ef_sd_req_t *rq, const char *msg) {
     else if (strncmp(m, "LOADING", 7) == 0 || strncmp(m, "BUSY", 4) == 0 ||
              strncmp(m, "MASTERDOWN", 10) == 0)
         ef_sd_respond_unavailable(rq);
+    else if (strncmp(m, "OOM ", 4) == 0 || strncmp(m, "READONLY", 8) == 0 ||
+             strncmp(m, "MISCONF", 7) == 0)
+        ef_sd_respond_error(rq, 503, "redis: %s", m);
     else
         ef_sd_respond_error(rq, 500, "redis: %s", m);
 }

@@ -177,7 +177,8 @@ static void results_job_done(ef_sd_batch_t *b, void *arg) {
     results_fetch(rq);
 }
 
-void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_results(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     char want[16];
     ef_key_t k;
     int r = ef_sd_query_str(rq, "outcome", want, sizeof want);

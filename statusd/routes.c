@@ -1,24 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * The route table: maps method and path to a handler, answers 404 and 405
- * (with Allow), applies the token rule to mutating routes, validates queue
- * names and job ids before any handler builds a key, and serves the
- * embedded dashboard.
+ * The route table: every route statusd serves is one row of `routes`
+ * below (method, path pattern, handler, flags), and ef_sd_route() is the
+ * only code that reads it: it answers 404 and 405 (with Allow, from the
+ * rows whose path matches), validates the path's placeholders (:job,
+ * :queue, :provider; see `placeholders`) and the ?queue= parameter before
+ * any handler builds a key, applies the token rule to the rows marked
+ * EF_SD_ROUTE_MUTATES, and calls the handler with the validated names.
+ * Adding a route is one row here, its handler, and the handler's
+ * declaration in statusd.h.
  *
- *   GET  /                         dashboard (also /dashboard.css, /dashboard.js)
- *   GET  /health                   ok and the Redis round trip; 503 when Redis is down
- *   GET  /jobs?queue=&status=&limit=&cursor=
- *   POST /jobs                     create a job (JSON body)
- *   GET  /jobs/ID                  the job, ETag / If-None-Match
- *   GET  /jobs/ID/errors           the capped error log
- *   GET  /jobs/ID/results          NDJSON, streamed
- *   GET  /jobs/ID/events           Server-Sent Events
- *   POST /jobs/ID/cancel|pause|resume|retry-errors
- *   GET  /queues                   POST /queues/Q/pause|resume
- *   GET  /workers                  GET /metrics           GET /events?queue=Q
+ * Also here: the embedded dashboard's handlers and the query helpers.
  */
 #include "statusd.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,10 +27,6 @@ extern const size_t ef_asset_dashboard_js_len;
 
 #define SEG_MAX 4
 #define SEG_LEN 160
-
-#define ALLOW_GET "GET, HEAD"
-#define ALLOW_POST "POST"
-#define ALLOW_BOTH "GET, HEAD, POST"
 
 /* ---- Query helpers ---- */
 
@@ -107,7 +99,7 @@ static int may_mutate(ef_sd_req_t *rq) {
     return 1;
 }
 
-/* ---- Dispatch ---- */
+/* ---- The dashboard ---- */
 
 static void respond_asset(ef_sd_req_t *rq, const char *ctype, const unsigned char *data,
                           size_t len) {
@@ -116,6 +108,64 @@ static void respond_asset(ef_sd_req_t *rq, const char *ctype, const unsigned cha
                   "Content-Security-Policy: default-src 'self'; img-src 'self' data:\r\n",
                   (const char *)data, len);
 }
+
+static void route_dashboard(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
+    respond_asset(rq, "text/html; charset=utf-8", ef_asset_dashboard_html,
+                  ef_asset_dashboard_html_len);
+}
+
+static void route_dashboard_css(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
+    respond_asset(rq, "text/css; charset=utf-8", ef_asset_dashboard_css,
+                  ef_asset_dashboard_css_len);
+}
+
+static void route_dashboard_js(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
+    respond_asset(rq, "text/javascript; charset=utf-8", ef_asset_dashboard_js,
+                  ef_asset_dashboard_js_len);
+}
+
+static void route_favicon(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
+    ef_sd_respond(rq, 204, NULL, "Cache-Control: max-age=86400\r\n", NULL, 0);
+}
+
+/* ---- The table ---- */
+
+#define MUT EF_SD_ROUTE_MUTATES
+#define QP EF_SD_ROUTE_QUEUE
+
+static const ef_sd_route_t routes[] = {
+    {"GET", "/", route_dashboard, 0},
+    {"GET", "/dashboard.css", route_dashboard_css, 0},
+    {"GET", "/dashboard.js", route_dashboard_js, 0},
+    {"GET", "/favicon.ico", route_favicon, 0},
+    {"GET", "/health", ef_sd_route_health, 0},
+    {"GET", "/metrics", ef_sd_route_metrics, 0},
+    {"GET", "/workers", ef_sd_route_workers, 0},
+    {"GET", "/queues", ef_sd_route_queues, 0},
+    {"POST", "/queues/:queue/pause", ef_sd_route_queue_control, MUT},
+    {"POST", "/queues/:queue/resume", ef_sd_route_queue_control, MUT},
+    {"GET", "/events", ef_sd_events_route, QP},
+    {"GET", "/jobs", ef_sd_route_jobs_list, QP},
+    {"POST", "/jobs", ef_sd_route_jobs_post, MUT},
+    {"GET", "/jobs/:job", ef_sd_route_job_get, QP},
+    {"GET", "/jobs/:job/errors", ef_sd_route_job_errors, QP},
+    {"GET", "/jobs/:job/results", ef_sd_route_job_results, QP},
+    {"GET", "/jobs/:job/events", ef_sd_events_route, QP},
+    {"POST", "/jobs/:job/cancel", ef_sd_route_job_control, QP | MUT},
+    {"POST", "/jobs/:job/pause", ef_sd_route_job_control, QP | MUT},
+    {"POST", "/jobs/:job/resume", ef_sd_route_job_control, QP | MUT},
+    {"POST", "/jobs/:job/retry-errors", ef_sd_route_job_retry, QP | MUT},
+    {"POST", "/providers/:provider/resume", ef_sd_route_provider_resume, MUT},
+};
+
+#undef MUT
+#undef QP
+
+/* ---- Dispatch ---- */
 
 /* Splits the path into at most SEG_MAX decoded segments; -1 when malformed. */
 static int split_path(const char *path, char seg[SEG_MAX][SEG_LEN], int *n) {
@@ -142,17 +192,64 @@ static int split_path(const char *path, char seg[SEG_MAX][SEG_LEN], int *n) {
     return 0;
 }
 
-static int method_is(const ef_sd_req_t *rq, const char *m) { return strcmp(rq->method, m) == 0; }
+/* The placeholders a pattern may hold: each names an ef_sd_args_t field,
+ * the check its value must pass before any key is built from it, and the
+ * 400 answer when it does not. */
+static const struct {
+    const char *name;
+    size_t field; /* offsetof(ef_sd_args_t, ...) */
+    int (*valid)(const char *);
+    const char *invalid;
+} placeholders[] = {
+    {":job", offsetof(ef_sd_args_t, job), ef_job_id_valid,
+     "invalid job id (1-64 of A-Z a-z 0-9 _ -)"},
+    {":queue", offsetof(ef_sd_args_t, queue), ef_queue_name_valid,
+     "invalid queue name (1-64 of A-Z a-z 0-9 _ . -)"},
+    {":provider", offsetof(ef_sd_args_t, provider), ef_provider_name_valid,
+     "invalid provider name"},
+};
 
-/* Checks the method against allow; answers 405 (with Allow) when it does
- * not fit and returns 0. */
-static int allowed(ef_sd_req_t *rq, const char *allow) {
-    int get = method_is(rq, "GET") || method_is(rq, "HEAD");
-    int post = method_is(rq, "POST");
+static const char **arg_slot(ef_sd_args_t *a, size_t field) {
+    return (const char **)(void *)((char *)a + field);
+}
+
+/* Matches the decoded segments against a pattern; fills the placeholders'
+ * fields (not yet validated) and the verb.  1 on a match. */
+static int pattern_match(const char *pattern, char seg[SEG_MAX][SEG_LEN], int n, ef_sd_args_t *a) {
+    const char *p = pattern + 1;
+    int i = 0;
+    memset(a, 0, sizeof *a);
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p), k;
+        if (i == n)
+            return 0;
+        for (k = 0; k < EF_ARRAY_LEN(placeholders); k++)
+            if (strlen(placeholders[k].name) == len && strncmp(p, placeholders[k].name, len) == 0)
+                break;
+        if (k < EF_ARRAY_LEN(placeholders))
+            *arg_slot(a, placeholders[k].field) = seg[i];
+        else if (strlen(seg[i]) == len && strncmp(p, seg[i], len) == 0)
+            a->verb = seg[i];
+        else
+            return 0;
+        i++;
+        p = slash ? slash + 1 : p + len;
+    }
+    return i == n;
+}
+
+static int method_fits(const ef_sd_req_t *rq, const char *method) {
+    if (strcmp(method, "GET") == 0)
+        return strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    return strcmp(rq->method, method) == 0;
+}
+
+/* 405 with the methods of the rows whose path matched. */
+static void respond_405(ef_sd_req_t *rq, int get, int post) {
+    const char *allow = get && post ? "GET, HEAD, POST" : get ? "GET, HEAD" : "POST";
     char h[64], msg[160];
     ef_buf_t b;
-    if ((get && strstr(allow, "GET")) || (post && strstr(allow, "POST")))
-        return 1;
     snprintf(h, sizeof h, "Allow: %s\r\n", allow);
     snprintf(msg, sizeof msg, "method %.32s not allowed here (allowed: %s)", rq->method, allow);
     ef_buf_init(&b);
@@ -161,108 +258,49 @@ static int allowed(ef_sd_req_t *rq, const char *allow) {
     ef_buf_appends(&b, ",\"status\":405}\n");
     ef_sd_respond(rq, 405, "application/json", h, b.s, b.len);
     ef_buf_free(&b);
-    return 0;
-}
-
-static void route_job(ef_sd_req_t *rq, char seg[SEG_MAX][SEG_LEN], int n) {
-    char q[EF_QUEUE_MAX_LEN + 2];
-    const char *id = seg[1];
-    const char *sub = n > 2 ? seg[2] : NULL;
-    int is_post_verb = sub && (strcmp(sub, "cancel") == 0 || strcmp(sub, "pause") == 0 ||
-                               strcmp(sub, "resume") == 0 || strcmp(sub, "retry-errors") == 0);
-    int is_get_sub = sub && (strcmp(sub, "errors") == 0 || strcmp(sub, "results") == 0 ||
-                             strcmp(sub, "events") == 0);
-    if (n > 3 || (sub && !is_post_verb && !is_get_sub)) {
-        ef_sd_respond_error(rq, 404, "no such route");
-        return;
-    }
-    if (!allowed(rq, is_post_verb ? ALLOW_POST : ALLOW_GET))
-        return;
-    if (!ef_job_id_valid(id)) {
-        ef_sd_respond_error(rq, 400, "invalid job id (1-64 of A-Z a-z 0-9 _ -)");
-        return;
-    }
-    if (queue_param(rq, q, sizeof q) != 0)
-        return;
-    if (is_post_verb && !may_mutate(rq))
-        return;
-    if (!sub)
-        ef_sd_route_job_get(rq, q, id);
-    else if (strcmp(sub, "errors") == 0)
-        ef_sd_route_job_errors(rq, q, id);
-    else if (strcmp(sub, "results") == 0)
-        ef_sd_route_job_results(rq, q, id);
-    else if (strcmp(sub, "events") == 0)
-        ef_sd_events_route(rq, q, id);
-    else if (strcmp(sub, "retry-errors") == 0)
-        ef_sd_route_job_retry(rq, q, id);
-    else
-        ef_sd_route_job_control(rq, q, id, sub);
 }
 
 void ef_sd_route(ef_sd_req_t *rq) {
     char seg[SEG_MAX][SEG_LEN];
     char q[EF_QUEUE_MAX_LEN + 2];
-    int n;
+    const ef_sd_route_t *hit = NULL;
+    ef_sd_args_t args, a;
+    int n, get = 0, post = 0;
     if (split_path(rq->path, seg, &n) != 0) {
         ef_sd_respond_error(rq, rq->path[0] == '/' ? 404 : 400, "no such route");
         return;
     }
-    if (n == 0) {
-        if (allowed(rq, ALLOW_GET))
-            respond_asset(rq, "text/html; charset=utf-8", ef_asset_dashboard_html,
-                          ef_asset_dashboard_html_len);
+    for (size_t i = 0; i < EF_ARRAY_LEN(routes); i++) {
+        if (!pattern_match(routes[i].pattern, seg, n, &a))
+            continue;
+        get |= strcmp(routes[i].method, "GET") == 0;
+        post |= strcmp(routes[i].method, "POST") == 0;
+        if (!hit && method_fits(rq, routes[i].method)) {
+            hit = &routes[i];
+            args = a;
+        }
+    }
+    if (!get && !post) {
+        ef_sd_respond_error(rq, 404, "no such route");
         return;
     }
-    const char *s0 = seg[0];
-    if (n == 1 && strcmp(s0, "dashboard.css") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            respond_asset(rq, "text/css; charset=utf-8", ef_asset_dashboard_css,
-                          ef_asset_dashboard_css_len);
-    } else if (n == 1 && strcmp(s0, "dashboard.js") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            respond_asset(rq, "text/javascript; charset=utf-8", ef_asset_dashboard_js,
-                          ef_asset_dashboard_js_len);
-    } else if (n == 1 && strcmp(s0, "favicon.ico") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            ef_sd_respond(rq, 204, NULL, "Cache-Control: max-age=86400\r\n", NULL, 0);
-    } else if (n == 1 && strcmp(s0, "health") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            ef_sd_route_health(rq);
-    } else if (n == 1 && strcmp(s0, "metrics") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            ef_sd_route_metrics(rq);
-    } else if (n == 1 && strcmp(s0, "workers") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            ef_sd_route_workers(rq);
-    } else if (n == 1 && strcmp(s0, "queues") == 0) {
-        if (allowed(rq, ALLOW_GET))
-            ef_sd_route_queues(rq);
-    } else if (n == 1 && strcmp(s0, "events") == 0) {
-        if (allowed(rq, ALLOW_GET) && queue_param(rq, q, sizeof q) == 0)
-            ef_sd_events_route(rq, q, NULL);
-    } else if (n == 1 && strcmp(s0, "jobs") == 0) {
-        if (!allowed(rq, ALLOW_BOTH))
-            return;
-        if (method_is(rq, "POST")) {
-            if (may_mutate(rq))
-                ef_sd_route_jobs_post(rq);
-        } else if (queue_param(rq, q, sizeof q) == 0) {
-            ef_sd_route_jobs_list(rq, q);
-        }
-    } else if (n >= 2 && strcmp(s0, "jobs") == 0) {
-        route_job(rq, seg, n);
-    } else if (n == 3 && strcmp(s0, "queues") == 0 &&
-               (strcmp(seg[2], "pause") == 0 || strcmp(seg[2], "resume") == 0)) {
-        if (!allowed(rq, ALLOW_POST))
-            return;
-        if (!ef_queue_name_valid(seg[1])) {
-            ef_sd_respond_error(rq, 400, "invalid queue name (1-64 of A-Z a-z 0-9 _ . -)");
-            return;
-        }
-        if (may_mutate(rq))
-            ef_sd_route_queue_control(rq, seg[1], seg[2]);
-    } else {
-        ef_sd_respond_error(rq, 404, "no such route");
+    if (!hit) {
+        respond_405(rq, get, post);
+        return;
     }
+    for (size_t k = 0; k < EF_ARRAY_LEN(placeholders); k++) {
+        const char *v = *arg_slot(&args, placeholders[k].field);
+        if (v && !placeholders[k].valid(v)) {
+            ef_sd_respond_error(rq, 400, "%s", placeholders[k].invalid);
+            return;
+        }
+    }
+    if ((hit->flags & EF_SD_ROUTE_QUEUE) && !args.queue) {
+        if (queue_param(rq, q, sizeof q) != 0)
+            return;
+        args.queue = q;
+    }
+    if ((hit->flags & EF_SD_ROUTE_MUTATES) && !may_mutate(rq))
+        return;
+    hit->handler(rq, &args);
 }

@@ -67,6 +67,8 @@ static void conn_unlink(ef_sd_conn_t *c) {
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     sd->nconns--;
+    if (c->rejected)
+        sd->nrejecting--;
 }
 
 void ef__sd_conn_close(ef_sd_conn_t *c) {
@@ -235,7 +237,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
         return;
     }
     c->lingering = 1;
-    c->linger_until = loop_ms(c->sd) + EF_SD_LINGER_MS;
+    c->linger_until = loop_ms(c->sd) + (c->rejected ? EF_SD_REJECT_LINGER_MS : EF_SD_LINGER_MS);
     read_start(c);
 }
 
@@ -391,6 +393,33 @@ void ef__sd_request_done(ef_sd_req_t *rq) {
 
 /* ---- Accepting ---- */
 
+/* A connection past the cap: a short 503 is written at once (it fits in
+ * any socket buffer), then FIN, then a short linger reading what the client
+ * sent so that closing does not turn into a reset that would eat the 503.
+ * At most EF_SD_REJECT_BUDGET connections are in that state at once; past
+ * the budget a connection is closed with no answer (counted apart). */
+static void conn_reject(ef_sd_conn_t *c) {
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Retry-After: 1\r\n"
+                               "Connection: close\r\n"
+                               "Content-Length: 46\r\n"
+                               "\r\n"
+                               "{\"error\":\"too many connections\",\"status\":503}\n";
+    ef_sd_t *sd = c->sd;
+    sd->rejected_total++;
+    if (sd->nrejecting >= EF_SD_REJECT_BUDGET) {
+        sd->rejected_silent_total++;
+        ef__sd_conn_close(c);
+        return;
+    }
+    c->rejected = 1;
+    sd->nrejecting++;
+    sd->responses[5]++;
+    ef__sd_conn_write(c, ef_strndup(busy, sizeof busy - 1), sizeof busy - 1);
+    ef__sd_conn_end(c);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
     ef_sd_t *sd = server->data;
     ef_sd_conn_t *c;
@@ -419,14 +448,8 @@ static void on_connection(uv_stream_t *server, int status) {
         ef__sd_conn_close(c);
         return;
     }
-    if (sd->nconns > (size_t)sd->opts.max_connections) {
-        sd->rejected_total++;
-        if (sd->nconns > (size_t)sd->opts.max_connections + EF_SD_REJECT_SLACK) {
-            ef__sd_conn_close(c);
-            return;
-        }
-        c->rejected = 1;
-        req_refuse(c, 503, "too many connections");
+    if (sd->nconns - sd->nrejecting > (size_t)sd->opts.max_connections) {
+        conn_reject(c);
         return;
     }
     read_start(c);
@@ -441,6 +464,7 @@ static void on_sweep(uv_timer_t *t) {
     uint64_t head = (uint64_t)sd->opts.header_timeout_ms;
     ef_sd_conn_t *c, *next;
     ef_sd_date(sd);
+    ef_sd_clock_tick(sd);
     for (c = sd->conns; c; c = next) {
         next = c->next;
         if (c->lingering) {

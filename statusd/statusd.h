@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "ef_common.h"
+#include "ef_keys.h"
 #include "ef_log.h"
 #include "ef_redis.h"
 #include "ef_text.h"
@@ -54,8 +55,10 @@
 #define EF_SD_WRITE_LOW_WATER (16 * 1024)  /* bytes queued when producing resumes */
 #define EF_SD_READ_AHEAD_MAX (64 * 1024)   /* bytes of pipelined requests buffered */
 #define EF_SD_LINGER_MS 2000               /* reading after our FIN before closing */
-#define EF_SD_REJECT_SLACK 64              /* connections past the cap that still get a 503 */
+#define EF_SD_REJECT_BUDGET 1024           /* connections past the cap being answered 503 at once */
+#define EF_SD_REJECT_LINGER_MS 250         /* reading after a 503's FIN before closing */
 #define EF_SD_SSE_PING_MS 15000
+#define EF_SD_SSE_RECHECK_MS 2000    /* a followed job is fetched at least this often */
 #define EF_SD_EVENTS_COALESCE_MS 100 /* at most one job fetch per job per period */
 #define EF_SD_MAX_CHANNELS 1024      /* queues whose events we subscribe to */
 #define EF_SD_LIST_LIMIT_DEFAULT 20
@@ -64,6 +67,10 @@
 #define EF_SD_ERRORS_LIMIT_MAX 1000
 #define EF_SD_METRICS_JOBS_MAX 1000 /* newest jobs per queue counted by status */
 #define EF_SD_WORKERS_MAX 1000
+/* A worker whose last heartbeat (farm:workers score) is older than this on
+ * Redis's clock is dead: statusd neither lists nor counts it.  The worker's
+ * heartbeat TTL (EF_WORKER_HEARTBEAT_TTL_S in worker/worker.h). */
+#define EF_SD_WORKER_TTL_MS 10000
 
 typedef struct ef_sd_s ef_sd_t;
 typedef struct ef_sd_conn_s ef_sd_conn_t;
@@ -113,6 +120,7 @@ struct ef_sd_s {
     ef_sd_events_t *events;
     uv_tcp_t listener;
     uv_timer_t sweep;
+    uv_timer_t reaper; /* abandoned enqueues (reaper.c) */
     uv_signal_t sigterm, sigint;
     int listening;
     int stopping;
@@ -122,12 +130,41 @@ struct ef_sd_s {
     int64_t started_ms;
     /* counters for /metrics */
     uint64_t requests_total;
-    uint64_t responses[6]; /* by class: [1] 1xx ... [5] 5xx */
-    uint64_t rejected_total;
+    uint64_t responses[6];          /* by class: [1] 1xx ... [5] 5xx */
+    uint64_t rejected_total;        /* connections past the cap */
+    uint64_t rejected_silent_total; /* ... closed with no answer (past the budget) */
+    size_t nrejecting;              /* connections being answered 503 */
     uint64_t timeouts_total;
     char date[40]; /* the Date header, refreshed once a second */
     int64_t date_s;
+    /* clocks (clock.c) */
+    int64_t clock_skew_ms;   /* test-only shift of the wall clock */
+    int64_t redis_offset_ms; /* Redis time minus the monotonic clock */
+    uint64_t clock_sync_ms;  /* loop time of the last TIME answer */
+    int clock_synced;
+    int clock_probing;
 };
+
+/* ---- Clocks (clock.c) ---- */
+
+#define EF_SD_CLOCK_SYNC_MS 5000 /* TIME asked again this often */
+
+/* Reads EF_STATUSD_TEST_CLOCK_SKEW_MS (test-only). */
+void ef_sd_clock_init(ef_sd_t *sd);
+/* statusd's own wall clock (Date header, uptime), ms since the epoch. */
+int64_t ef_sd_wall_ms(const ef_sd_t *sd);
+/* Redis's clock, ms since the epoch: for every age, rate and ETA. */
+int64_t ef_sd_redis_ms(const ef_sd_t *sd);
+/* Asks TIME now (on connect), or when the last answer is old (the sweep). */
+void ef_sd_clock_sync(ef_sd_t *sd);
+void ef_sd_clock_tick(ef_sd_t *sd);
+
+/* ---- Housekeeping (reaper.c) ---- */
+
+/* Starts / stops the timer that marks abandoned enqueues of every queue
+ * failed (not with --read-only). */
+void ef_sd_reaper_start(ef_sd_t *sd);
+void ef_sd_reaper_stop(ef_sd_t *sd);
 
 /* ---- Connections and requests (server.c) ---- */
 
@@ -214,6 +251,9 @@ void ef_sd_respond_unavailable(ef_sd_req_t *rq);
 /* A redis error reply mapped to a status: "does not exist" 404, state
  * conflicts 409, the rest 500. */
 void ef_sd_respond_redis_error(ef_sd_req_t *rq, const char *msg);
+/* Redis's message from an error reply, without what Redis adds around a
+ * script's error (the script's SHA, "user_script:N:"). */
+void ef_sd_redis_error_text(const char *msg, char *out, size_t len);
 /* Streams: chunked on HTTP/1.1, close-delimited on HTTP/1.0. */
 void ef_sd_stream_begin(ef_sd_req_t *rq, int status, const char *ctype, const char *extra_headers);
 void ef_sd_stream_write(ef_sd_req_t *rq, const char *data, size_t len);
@@ -296,30 +336,67 @@ int ef_sd_events_create(ef_sd_t *sd);
 void ef_sd_events_close(ef_sd_t *sd);
 void ef_sd_events_redis_state(ef_sd_t *sd, int ready);
 void ef_sd_events_detach(ef_sd_conn_t *c);
-/* GET /jobs/ID/events and GET /events?queue=Q (job NULL). */
-void ef_sd_events_route(ef_sd_req_t *rq, const char *queue, const char *job);
 size_t ef_sd_events_clients(const ef_sd_t *sd);
 
-/* ---- Routes ---- */
+/* ---- Routes (routes.c) ---- */
 
+/* What the route table hands a handler, validated before it runs: names
+ * that become keys are checked here, so no handler builds a key from
+ * unchecked input. */
+typedef struct {
+    const char *queue;    /* the path's :queue, or ?queue= (EF_SD_ROUTE_QUEUE), else NULL */
+    const char *job;      /* the path's :job, else NULL */
+    const char *provider; /* the path's :provider, else NULL */
+    const char *verb;     /* the pattern's last literal segment ("pause", "results", ...) */
+} ef_sd_args_t;
+
+/* Answers rq (now or later, through respond.c) exactly once. */
+typedef void (*ef_sd_handler_fn)(ef_sd_req_t *rq, const ef_sd_args_t *a);
+
+#define EF_SD_ROUTE_MUTATES (1u << 0) /* --read-only refuses it; needs the token */
+#define EF_SD_ROUTE_QUEUE (1u << 1)   /* reads ?queue= (default "default") */
+
+/* One row of the route table (routes.c).  pattern is the path, segment by
+ * segment: a literal, ":job" (a job id), ":queue" (a queue name) or
+ * ":provider" (a provider name). */
+typedef struct {
+    const char *method; /* "GET" (HEAD too) or "POST" */
+    const char *pattern;
+    ef_sd_handler_fn handler;
+    unsigned flags; /* EF_SD_ROUTE_* */
+} ef_sd_route_t;
+
+/* Routes rq: 404, 405 (with Allow), 400 for a bad :job, :queue or ?queue=,
+ * 401/403 by the token rule, else the route's handler. */
 void ef_sd_route(ef_sd_req_t *rq);
 /* jobs.c */
-void ef_sd_route_job_get(ef_sd_req_t *rq, const char *queue, const char *id);
-void ef_sd_route_jobs_list(ef_sd_req_t *rq, const char *queue);
-void ef_sd_route_job_errors(ef_sd_req_t *rq, const char *queue, const char *id);
-void ef_sd_route_job_control(ef_sd_req_t *rq, const char *queue, const char *id, const char *verb);
-void ef_sd_route_queue_control(ef_sd_req_t *rq, const char *queue, const char *verb);
+void ef_sd_route_job_get(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_jobs_list(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_job_errors(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* a->verb: cancel, pause or resume */
+void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* a->verb: pause or resume */
+void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* clears a 429's farm-wide pause of a->provider */
+void ef_sd_route_provider_resume(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* submit.c */
-void ef_sd_route_jobs_post(ef_sd_req_t *rq);
-void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id);
+void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* results.c */
-void ef_sd_route_job_results(ef_sd_req_t *rq, const char *queue, const char *id);
+void ef_sd_route_job_results(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* overview.c */
-void ef_sd_route_health(ef_sd_req_t *rq);
-void ef_sd_route_queues(ef_sd_req_t *rq);
-void ef_sd_route_workers(ef_sd_req_t *rq);
+void ef_sd_route_health(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_queues(ef_sd_req_t *rq, const ef_sd_args_t *a);
+void ef_sd_route_workers(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* Adds the command listing live workers (heartbeat younger than
+ * EF_SD_WORKER_TTL_MS on Redis's clock), newest first, at most
+ * EF_SD_WORKERS_MAX; with their scores when scores is set.  k and min
+ * (len bytes) must live until the batch is sent (it is, at once). */
+void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, int scores);
 /* metrics.c */
-void ef_sd_route_metrics(ef_sd_req_t *rq);
+void ef_sd_route_metrics(ef_sd_req_t *rq, const ef_sd_args_t *a);
+/* events.c: GET /jobs/ID/events, and GET /events?queue=Q (a->job NULL) */
+void ef_sd_events_route(ef_sd_req_t *rq, const ef_sd_args_t *a);
 
 /* Query parameter helpers for handlers: 1 found, 0 absent; on a malformed
  * value they answer 400 themselves and return -1. */

@@ -217,12 +217,14 @@ static void submit_create(submit_t *s) {
     char cs[16], ttl[16];
     const char *argv[20];
     int argc = 0;
-    ef_key_t kq;
+    ef_key_t kq, kp;
     snprintf(cs, sizeof cs, "%d", s->chunk_size);
     snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
     argv[argc++] = s->kjob.s;
     argv[argc++] = s->kjobs.s;
     argv[argc++] = s->kenq.s;
+    argv[argc++] = ef_key_global(&kq, EF_KEY_QUEUES);
+    argv[argc++] = ef_key_global(&kp, EF_KEY_PROVIDERS);
     argv[argc++] = s->id;
     argv[argc++] = s->queue;
     argv[argc++] = s->provider;
@@ -238,9 +240,7 @@ static void submit_create(submit_t *s) {
         argv[argc++] = s->retry_of;
     }
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
-    ef_sd_batch_script(b, &ef_script_job_create, 3, argc, argv, NULL);
-    /* the queue registry lives outside the queue's slot: not in the script */
-    ef_sd_batch_cmdv(b, "SADD", ef_key_global(&kq, EF_KEY_QUEUES), s->queue, NULL);
+    ef_sd_batch_script(b, &ef_script_job_create, 5, argc, argv, NULL);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
@@ -311,7 +311,7 @@ static void sealed(ef_sd_batch_t *b, void *arg) {
         submit_fail_batch(s, b, "seal");
         return;
     }
-    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_now_ms());
+    cJSON *o = ef_sd_job_json(ef_sd_batch_reply(b, 1), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 500, "job %s vanished after sealing", s->id);
         return;
@@ -446,7 +446,8 @@ static int read_entities(submit_t *s, cJSON *arr, const char *id_field) {
     return 0;
 }
 
-void ef_sd_route_jobs_post(ef_sd_req_t *rq) {
+void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    (void)a;
     cJSON *body, *v, *arr;
     char id_field[65] = "id";
     ef_key_t k;
@@ -605,7 +606,7 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
         ef_sd_respond_unavailable(rq);
         return;
     }
-    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_now_ms());
+    o = ef_sd_job_json(ef_sd_batch_reply(b, 0), ef_sd_redis_ms(rq->sd));
     if (!o) {
         ef_sd_respond_error(rq, 404, "job %s not found in queue %s", s->src, s->queue);
         return;
@@ -642,7 +643,8 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
     retry_window(s);
 }
 
-void ef_sd_route_job_retry(ef_sd_req_t *rq, const char *queue, const char *id) {
+void ef_sd_route_job_retry(ef_sd_req_t *rq, const ef_sd_args_t *a) {
+    const char *queue = a->queue, *id = a->job;
     ef_key_t k;
     submit_t *s = submit_new(rq);
     snprintf(s->queue, sizeof s->queue, "%s", queue);

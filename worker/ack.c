@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ACK_FIXED_KEYS 8
+#define ACK_FIXED_KEYS 9
 #define ACK_FIXED_ARGS 7
 #define ACK_ENTITY_ARGS 7 /* plus 2 per field pair */
 /* the entity writes its result hash: pairs and a key to write them to */
@@ -157,6 +157,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     size_t *lens = ef_calloc(argc, sizeof *lens);
     char (*nums)[24] = ef_calloc(nsend * 2 + 4, sizeof *nums);
     ack_t *a = ef_calloc(1, sizeof *a);
+    ef_key_t kdry;
     a->c = c;
     a->sent = ef_calloc(nsend, sizeof *a->sent);
 
@@ -169,6 +170,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[5] = c->q->k_owners.s;
     argv[6] = c->q->k_processing.s;
     argv[7] = c->q->k_stats.s;
+    argv[8] = ef_key_job(&kdry, c->q->name, c->job_id, EF_KEY_JOB_DRYRUN);
     for (size_t i = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
         if (t->outcome != EF_OUTCOME_NONE && t->acked == EF_TASK_UNSENT && HAS_PAIRS(t))

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker's housekeeping, on one 1 s tick: its heartbeat in the worker
- * registry (and the pruning of dead workers' entries, worker_beat.lua), the reaper (expired leases back to pending, abandoned enqueues
- * marked failed), the queue pause flags, queue counters for metrics,
+ * registry (and the pruning of dead workers' entries, worker_beat.lua), the
+ * reaper (expired leases back to pending, abandoned enqueues marked
+ * failed), the queue pause flags (a backstop of control.c), queue counters
+ * for metrics,
  * partial acks of slow chunks and lease extension for chunks still held.
  * Every worker runs the reaper; the scripts are idempotent, so there is no
  * single point of failure.
  */
 #include "worker.h"
 
+#include "ef_abandon.h"
 #include "ef_log.h"
 #include "ef_scripts_gen.h"
 
@@ -91,33 +94,6 @@ static void on_reap(ef_redis_t *rc, redisReply *r, void *arg) {
         ef_info("queue %s: %zu chunk(s) whose lease expired are back in pending (first: %s)",
                 q->name, r->elements, r->element[0]->str ? r->element[0]->str : "?");
         ef_worker_take_queue(q);
-    }
-}
-
-static void on_abandoned(ef_redis_t *rc, redisReply *r, void *arg) {
-    (void)rc;
-    char *id = arg;
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
-        ef_warn("job %s abandoned: its enqueuer stopped before sealing it; marked failed", id);
-    free(id);
-}
-
-static void on_enqueuing(ef_redis_t *rc, redisReply *r, void *arg) {
-    ef_wq_t *q = arg;
-    (void)rc;
-    if (!r || r->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *id = r->element[i]->str;
-        ef_key_t kj, kc;
-        if (!id || !ef_job_id_valid(id))
-            continue;
-        const char *argv[] = {ef_key_job(&kj, q->name, id, EF_KEY_JOB),
-                              ef_key_job(&kc, q->name, id, EF_KEY_JOB_CHUNKS), q->k_enqueuing.s, id,
-                              q->k_events.s};
-        char *copy = ef_strdup(id);
-        if (ef_redis_script(q->w->cmd, &ef_script_job_abandon, on_abandoned, copy, 0, 3, 5, argv, NULL) != 0)
-            free(copy);
     }
 }
 
@@ -217,12 +193,8 @@ void ef_worker_tick(uv_timer_t *t) {
         ef_redis_script(w->cmd, &ef_script_chunk_reap, on_reap, q, 0, 4, 7, argv, NULL);
         const char *ex[] = {"EXISTS", q->k_paused.s};
         ef_redis_cmd(w->cmd, on_paused, q, 0, 2, ex, NULL);
-        if (w->ticks % 5 == 0) {
-            char now[32];
-            snprintf(now, sizeof now, "(%lld", (long long)ef_now_ms());
-            const char *zr[] = {"ZRANGEBYSCORE", q->k_enqueuing.s, "-inf", now, "LIMIT", "0", "10"};
-            ef_redis_cmd(w->cmd, on_enqueuing, q, 0, 7, zr, NULL);
-        }
+        if (w->ticks % 5 == 0)
+            ef_abandon_sweep(w->cmd, q->name, 0);
         flush_stats(q);
         if (q->hold_until && ef_mono_ms() >= q->hold_until) {
             q->hold_until = 0;

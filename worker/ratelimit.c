@@ -7,7 +7,19 @@
  * script call covers a batch; tokens are spent at once, never hoarded.
  * When the bucket is short, the script says how long to wait and the
  * provider waits on its own libuv timer (never spinning, never sleeping the
- * loop).  A 429 pauses the whole farm's bucket (ratelimit_penalty.lua).
+ * loop), at most EF_RATELIMIT_RECHECK_MS before it asks again, so a pause
+ * cleared by an operator is seen within that.
+ *
+ * A 429 pauses the whole farm's bucket (ratelimit_penalty.lua) until a
+ * deadline on Redis's clock: the Retry-After, capped at the recipe's
+ * max_pause_s (logged as a warning when capped); an HTTP-date is converted
+ * against the response's Date header, or in the script against Redis TIME,
+ * never against this host's clock.  A provider without a `rate` is paused
+ * the same way: it looks at its bucket every EF_RATELIMIT_FREE_MS and sends
+ * freely in between, and after a 429 it runs at a learned rate (half of the
+ * answers per second it saw) that grows back and lapses after
+ * EF_RATELIMIT_LEARN_MS, so the retries are spread instead of all firing
+ * together when the pause ends.
  */
 #include "worker.h"
 
@@ -18,9 +30,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASK_MAX 256 /* tokens asked for in one call */
+#define ASK_MAX 256                        /* tokens asked for in one call */
+#define EF_RATELIMIT_RECHECK_MS 1000       /* longest wait before asking the bucket again */
+#define EF_RATELIMIT_FREE_MS 250           /* a provider without a rate sends freely this long */
+#define EF_RATELIMIT_LEARN_MS 60000        /* a rate learned from a 429 lasts this long */
+#define EF_RATELIMIT_PAUSE_DEFAULT_MS 1000 /* a 429 without Retry-After */
+#define EF_RATELIMIT_TROUBLE_MS 200        /* Redis trouble: ask again after this */
 
-int ef_ratelimit_needed(const ef_prov_t *p) { return p->rc->rate_requests > 0; }
+static int rated(const ef_prov_t *p) {
+    return p->rc->rate_requests > 0;
+}
+
+/* Whether the next request needs a token: always with a rate, and without
+ * one once the provider's free window has run out (it must look at its
+ * bucket for a pause or a learned rate). */
+int ef_ratelimit_needed(const ef_prov_t *p) {
+    return rated(p) || ef_mono_ms() >= p->free_until;
+}
 
 static void on_wait_done(uv_timer_t *t) {
     ef_prov_t *p = t->data;
@@ -31,8 +57,20 @@ static void on_wait_done(uv_timer_t *t) {
 static void wait_for(ef_prov_t *p, uint64_t ms) {
     if (p->w->stopping)
         return;
+    if (ms > EF_RATELIMIT_RECHECK_MS)
+        ms = EF_RATELIMIT_RECHECK_MS;
     p->waiting = 1;
     uv_timer_start(&p->wait_timer, on_wait_done, ms, 0);
+}
+
+/* Redis cannot be asked: a provider with a rate waits; one without sends
+ * on unless this worker saw it answer 429 lately. */
+static void ask_failed(ef_prov_t *p) {
+    uint64_t now = ef_mono_ms();
+    if (!rated(p) && p->paused_until <= now)
+        p->free_until = now + EF_RATELIMIT_FREE_MS;
+    wait_for(p,
+             rated(p) || p->paused_until <= now ? EF_RATELIMIT_TROUBLE_MS : p->paused_until - now);
 }
 
 static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
@@ -42,10 +80,18 @@ static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         if (r && r->type == REDIS_REPLY_ERROR)
             ef_error("rate limit of %s: %s", p->rc->name, r->str);
-        wait_for(p, 200); /* redis trouble: try again shortly */
+        ask_failed(p);
         return;
     }
     long granted = (long)r->element[0]->integer, wait = (long)r->element[1]->integer;
+    if (granted > 0)
+        p->paused_until = 0; /* the bucket is not paused (an operator may have cleared it) */
+    if (r->elements >= 4 && r->element[3]->integer == 1) {
+        /* no rate in force: send freely for a while */
+        p->free_until = ef_mono_ms() + EF_RATELIMIT_FREE_MS;
+        ef_worker_dispatch(p->w);
+        return;
+    }
     p->tokens += granted;
     p->granted += granted;
     if (granted == 0) {
@@ -62,19 +108,15 @@ static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
 
 void ef_ratelimit_ask(ef_prov_t *p) {
     ef_worker_t *w = p->w;
-    char want[24], req[24], per[32], burst[24];
+    char want[24], req[24], per[32], burst[24], learn[24];
     if (p->asking || p->waiting || w->stopping)
         return;
     if (!w->cmd_ready) {
-        wait_for(p, 200); /* ask again once redis is back */
+        ask_failed(p); /* ask again once redis is back */
         return;
     }
-    uint64_t now = ef_mono_ms();
-    if (p->paused_until > now) {
-        wait_for(p, p->paused_until - now);
-        return;
-    }
-    size_t free_slots = w->inflight < (size_t)w->concurrency ? (size_t)w->concurrency - w->inflight : 0;
+    size_t free_slots =
+        w->inflight < (size_t)w->concurrency ? (size_t)w->concurrency - w->inflight : 0;
     size_t n = p->nready < free_slots ? p->nready : free_slots;
     if (p->rc->concurrency > 0 && p->inflight + n > (size_t)p->rc->concurrency)
         n = (size_t)p->rc->concurrency > p->inflight ? (size_t)p->rc->concurrency - p->inflight : 0;
@@ -86,35 +128,94 @@ void ef_ratelimit_ask(ef_prov_t *p) {
     snprintf(req, sizeof req, "%ld", p->rc->rate_requests);
     snprintf(per, sizeof per, "%.6g", p->rc->rate_per_seconds);
     snprintf(burst, sizeof burst, "%ld", p->rc->rate_burst);
-    const char *argv[] = {p->k_bucket.s, p->k_waiters.s, want, w->id, req, per, burst};
-    if (ef_redis_script(w->cmd, &ef_script_ratelimit_take, on_take, p, 0, 2, 7, argv, NULL) == 0)
+    snprintf(learn, sizeof learn, "%d", EF_RATELIMIT_LEARN_MS);
+    const char *argv[] = {p->k_bucket.s, p->k_waiters.s, want, w->id, req, per, burst, learn};
+    if (ef_redis_script(w->cmd, &ef_script_ratelimit_take, on_take, p, 0, 2, 8, argv, NULL) == 0)
         p->asking = 1;
     else
-        wait_for(p, 200);
+        ask_failed(p);
 }
+
+/* ---- 429s ---- */
 
 static void on_penalty(ef_redis_t *rc, redisReply *r, void *arg) {
+    ef_prov_t *p = arg;
     (void)rc;
-    (void)r;
-    (void)arg;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
+        if (r && r->type == REDIS_REPLY_ERROR)
+            ef_error("rate limit of %s: pause: %s", p->rc->name, r->str);
+        return;
+    }
+    long long pause = r->element[0]->integer, asked = r->element[3]->integer;
+    p->paused_until = ef_mono_ms() + (uint64_t)(pause > 0 ? pause : 0);
+    if (r->element[1]->integer == 1)
+        ef_warn("provider %s answered 429 asking for a pause of %lld s, more than max_pause_s: "
+                "capped, the farm pauses it for %lld ms",
+                p->rc->name, asked / 1000, pause);
+    else
+        ef_info("provider %s answered 429: the farm pauses it for %lld ms", p->rc->name, pause);
 }
 
-void ef_ratelimit_penalty(ef_prov_t *p, long pause_ms) {
+/* Answers per second this worker got from p lately (a sliding second). */
+static long answers_per_s(const ef_prov_t *p, uint64_t now) {
+    double f = (double)(now % 1000) / 1000.0;
+    return (long)((double)p->ans_prev * (1.0 - f) + (double)p->ans_cur + 0.5);
+}
+
+static void count_answer(ef_prov_t *p, uint64_t now) {
+    uint64_t sec = now / 1000;
+    if (sec != p->ans_sec) {
+        p->ans_prev = sec == p->ans_sec + 1 ? p->ans_cur : 0;
+        p->ans_cur = 0;
+        p->ans_sec = sec;
+    }
+    p->ans_cur++;
+}
+
+/* Pauses the provider farm-wide after a 429 (one script call per wave of
+ * 429s: a pause already in force that lasts as long is left alone). */
+static void penalty(ef_prov_t *p, const ef_http_resp_t *resp, uint64_t now) {
     ef_worker_t *w = p->w;
-    char ms[24];
-    uint64_t now = ef_mono_ms();
-    if (pause_ms <= 0)
-        pause_ms = 1000;
-    if (p->paused_until >= now + (uint64_t)pause_ms)
-        return; /* already paused at least that long: one call per 429 wave */
-    p->paused_until = now + (uint64_t)pause_ms;
-    p->tokens = 0;
-    if (!ef_ratelimit_needed(p) || !w->cmd_ready)
+    long cap_ms = p->rc->max_pause_s * 1000;
+    long pause = resp->retry_after_ms >= 0 ? resp->retry_after_ms : EF_RATELIMIT_PAUSE_DEFAULT_MS;
+    char ms[24], at[24], cap[24], seen[24], learn[24];
+    if (pause > cap_ms)
+        pause = cap_ms;
+    if (resp->retry_after_at_ms > 0) /* on this host's clock: the script knows better */
+        pause = EF_RATELIMIT_PAUSE_DEFAULT_MS;
+    if (p->paused_until >= now + (uint64_t)pause && p->paused_until > now)
         return;
-    snprintf(ms, sizeof ms, "%ld", pause_ms);
-    const char *argv[] = {p->k_bucket.s, ms};
-    ef_redis_script(w->cmd, &ef_script_ratelimit_penalty, on_penalty, NULL, 0, 1, 2, argv, NULL);
-    ef_info("provider %s answered 429: the farm pauses it for %ld ms", p->rc->name, pause_ms);
+    p->paused_until = now + (uint64_t)pause; /* until the script says better */
+    p->tokens = 0;
+    p->free_until = 0;
+    if (!w->cmd_ready)
+        return;
+    snprintf(ms, sizeof ms, "%ld", resp->retry_after_at_ms > 0 ? 0 : pause);
+    snprintf(at, sizeof at, "%lld", resp->retry_after_at_ms > 0 ? resp->retry_after_at_ms : 0LL);
+    snprintf(cap, sizeof cap, "%ld", cap_ms);
+    snprintf(seen, sizeof seen, "%ld", rated(p) ? 0 : answers_per_s(p, now));
+    snprintf(learn, sizeof learn, "%d", EF_RATELIMIT_LEARN_MS);
+    /* a delay-seconds value is capped here already: pass what was asked for
+     * so the script says it was capped */
+    if (resp->retry_after_at_ms <= 0 && resp->retry_after_ms > cap_ms)
+        snprintf(ms, sizeof ms, "%ld", resp->retry_after_ms);
+    const char *argv[] = {p->k_bucket.s, ms, at, cap, seen, learn};
+    ef_redis_script(w->cmd, &ef_script_ratelimit_penalty, on_penalty, p, 0, 1, 6, argv, NULL);
+}
+
+/* Looks at every provider answer: a 429 pauses the farm (see penalty()).
+ * Returns how long the task should wait before its retry: for a 429 none
+ * beyond the usual backoff (the bucket holds it while the pause lasts), for
+ * other answers their Retry-After capped at max_pause_s, -1 when none. */
+long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp) {
+    uint64_t now = ef_mono_ms();
+    long cap_ms = p->rc->max_pause_s * 1000;
+    count_answer(p, now);
+    if (resp->status == 429) {
+        penalty(p, resp, now);
+        return -1;
+    }
+    return resp->retry_after_ms > cap_ms ? cap_ms : resp->retry_after_ms;
 }
 
 /* Writes each rated provider's settings into its bucket, so the whole farm
@@ -123,12 +224,13 @@ void ef_ratelimit_register(ef_worker_t *w) {
     for (size_t i = 0; i < w->nprovs; i++) {
         ef_prov_t *p = &w->provs[i];
         char req[24], per[32], burst[24];
-        if (!ef_ratelimit_needed(p))
+        if (!rated(p))
             continue;
         snprintf(req, sizeof req, "%ld", p->rc->rate_requests);
         snprintf(per, sizeof per, "%.6g", p->rc->rate_per_seconds);
         snprintf(burst, sizeof burst, "%ld", p->rc->rate_burst);
-        const char *argv[] = {"HSET", p->k_bucket.s, "requests", req, "per_seconds", per, "burst", burst};
+        const char *argv[] = {"HSET",        p->k_bucket.s, "requests", req,
+                              "per_seconds", per,           "burst",    burst};
         ef_redis_cmd(w->cmd, NULL, NULL, 0, 8, argv, NULL);
     }
 }
@@ -144,7 +246,9 @@ void ef_ratelimit_init(ef_worker_t *w) {
     }
 }
 
-static void on_timer_closed(uv_handle_t *h) { (void)h; }
+static void on_timer_closed(uv_handle_t *h) {
+    (void)h;
+}
 
 void ef_ratelimit_close(ef_worker_t *w) {
     for (size_t i = 0; i < w->nprovs; i++)

@@ -231,8 +231,6 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
     case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
     case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
     case EF_STEP_RETRY:
-        if (status == 429 && ef_ratelimit_needed(c->prov))
-            ef_ratelimit_penalty(c->prov, retry_after_ms);
         retry_or_fail(t, retry_after_ms, err[0] ? err : "transient error");
         break;
     default: resolve(t, EF_OUTCOME_ERROR, NULL, err[0] ? err : "provider error"); break;
@@ -311,7 +309,7 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         q->st_5xx++;
     else if (resp->status >= 400)
         q->st_4xx++;
-    handle_answer(t, resp->status, resp->body, resp->body_len, resp->retry_after_ms, 0);
+    handle_answer(t, resp->status, resp->body, resp->body_len, ef_ratelimit_answer(c->prov, resp), 0);
     ef_chunk_maybe_finish(c);
     request_ended(w);
 }

@@ -140,7 +140,10 @@ typedef struct {
     long tokens;            /* granted by the bucket, not spent yet */
     int asking;             /* a ratelimit_take call is in flight */
     int waiting;            /* wait_timer is running */
-    uint64_t paused_until;  /* after a 429 (monotonic ms) */
+    uint64_t paused_until;  /* after a 429 (monotonic ms), as this worker knows it */
+    uint64_t free_until;    /* no rate: send without asking the bucket until then (monotonic ms) */
+    uint64_t ans_sec;       /* answers counted in second ans_sec (monotonic s) ... */
+    long ans_cur, ans_prev; /* ... and in the second before */
     uv_timer_t wait_timer;
     long long waits, granted;
 } ef_prov_t;
@@ -285,7 +288,7 @@ void ef_control_resync(ef_wq_t *q);
 /* ratelimit.c */
 int ef_ratelimit_needed(const ef_prov_t *p);
 void ef_ratelimit_ask(ef_prov_t *p);
-void ef_ratelimit_penalty(ef_prov_t *p, long pause_ms);
+long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp);
 void ef_ratelimit_register(ef_worker_t *w);
 void ef_ratelimit_init(ef_worker_t *w);
 void ef_ratelimit_close(ef_worker_t *w);

@@ -44,6 +44,7 @@
 #define CLOSE_INFLIGHT 100
 #define CLOSE_DELAY_MS 200
 #define WATCHDOG_MS 60000
+#define HUGE_HEADER_LEN (3u << 20) /* bytes, one header line */
 
 typedef struct check_s check_t;
 
@@ -78,6 +79,7 @@ typedef struct {
     const char *want_body;  /* NULL: any */
     long ra_min, ra_max;    /* Retry-After range in ms */
     const char *ctype;      /* NULL: any; "": must be absent */
+    const char *want_msg;   /* NULL: any; else errmsg must contain it */
 } case_t;
 
 struct check_s {
@@ -103,6 +105,7 @@ struct check_s {
     unsigned accepted0;
     char why[256];
     int bh_fd, bh_fill[BH_FILL]; /* the listener that never accepts, and what fills its queue */
+    srv_conn_t *rst_conn;   /* to be reset by the timer (the /rstbody case) */
 };
 
 static void next_step(check_t *c);
@@ -173,6 +176,15 @@ static void srv_close(srv_conn_t *sc) {
     uv_close((uv_handle_t *)&sc->tcp, srv_on_close);
 }
 
+/* Closes with a RST instead of a FIN. */
+static void srv_reset(srv_conn_t *sc) {
+    if (sc->closing)
+        return;
+    sc->closing = 1;
+    if (uv_tcp_close_reset(&sc->tcp, srv_on_close) != 0)
+        uv_close((uv_handle_t *)&sc->tcp, srv_on_close);
+}
+
 static void srv_on_write(uv_write_t *req, int status) {
     srv_write_t *w = (srv_write_t *)req;
 
@@ -237,6 +249,15 @@ static int srv_header(const char *p, const char *end, const char *name, char *ou
         p = eol + 1;
     }
     return 0;
+}
+
+static void on_rst_timer(uv_timer_t *t) {
+    check_t *c = t->data;
+
+    for (srv_conn_t *sc = c->conns; sc; sc = sc->next)
+        if (sc == c->rst_conn)
+            srv_reset(sc);
+    c->rst_conn = NULL;
 }
 
 static void srv_route(srv_conn_t *sc, const char *method, const char *path, const char *xtest,
@@ -307,6 +328,38 @@ static void srv_route(srv_conn_t *sc, const char *method, const char *path, cons
             srv_send(sc, "\r\n", 2, 0);
         }
         srv_send(sc, "0\r\n\r\n", 5, 0);
+    } else if (strcmp(path, "/gzip") == 0) {
+        /* gzip of "{}": sent although the request asked for no encoding */
+        static const char gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00"
+                                 "\x43\xbf\xa6\xa3\x02\x00\x00\x00";
+        srv_reply(sc, 200, "OK", "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+                  gz, sizeof(gz) - 1, head);
+    } else if (strcmp(path, "/rstbody") == 0) {
+        /* ten bytes of a 100-byte body, then (once the client has read
+         * them) a RST */
+        const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+        srv_send(sc, r, strlen(r), 0);
+        sc->c->rst_conn = sc;
+        uv_timer_start(&sc->c->timer, on_rst_timer, 200, 0);
+    } else if (strcmp(path, "/hugeheader") == 0 || strcmp(path, "/manyheaders") == 0) {
+        /* one 3 MB header line, or 4000 lines of 50 bytes (200 kB) */
+        size_t n = HUGE_HEADER_LEN + 256, o = 0;
+        char *r = ef_malloc(n);
+        o += (size_t)snprintf(r, n, "HTTP/1.1 200 OK\r\n");
+        if (strcmp(path, "/hugeheader") == 0) {
+            memcpy(r + o, "X-Big: ", 7);
+            o += 7;
+            memset(r + o, 'a', HUGE_HEADER_LEN);
+            o += HUGE_HEADER_LEN;
+            memcpy(r + o, "\r\n", 2);
+            o += 2;
+        } else {
+            for (int i = 0; i < 4000; i++)
+                o += (size_t)snprintf(r + o, n - o, "X-H%04d: %038d\r\n", i, i);
+        }
+        o += (size_t)snprintf(r + o, n - o, "Content-Length: 2\r\n\r\n{}");
+        srv_send(sc, r, o, 1);
+        free(r);
     } else if (strcmp(path, "/echo") == 0) {
         int n = snprintf(out, sizeof(out), "%s %.*s %s", method, (int)blen, body, xtest);
         srv_reply(sc, 200, "OK", NULL, out, (size_t)n, head);
@@ -432,54 +485,66 @@ static int closed_port(void) {
 
 static const case_t cases[] = {
     {"status_200_body", "/ok", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, "hello world", -1, -1,
-     "text/plain; charset=utf-8"},
-    {"status_404", "/404", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 404, "not here", -1, -1, ""},
+     "text/plain; charset=utf-8", NULL},
+    {"status_404", "/404", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 404, "not here", -1, -1, "", NULL},
     {"retry_after_seconds", "/429", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 429, "", 2000, 2000,
-     NULL},
+     NULL, NULL},
     {"retry_after_http_date", "/429date", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 503, NULL, 28000,
-     31000, NULL},
+     31000, NULL, NULL},
     {"retry_after_past_date", "/429past", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 429, NULL, 0, 0,
-     NULL},
+     NULL, NULL},
     {"retry_after_garbage", "/429junk", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 429, NULL, -1, -1,
-     NULL},
-    {"timeout", "/slow", 0, NULL, NULL, NULL, 200, 0, EF_HTTP_E_TIMEOUT, -1, NULL, ANY_RA, NULL},
-    {"reset_mid_body", "/cut", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_RESET, -1, NULL, ANY_RA, NULL},
+     NULL, NULL},
+    {"timeout", "/slow", 0, NULL, NULL, NULL, 200, 0, EF_HTTP_E_TIMEOUT, -1, NULL, ANY_RA, NULL, NULL},
+    {"reset_mid_body", "/cut", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_RESET, -1, NULL, ANY_RA, NULL,
+     "connection closed by provider after 10 body bytes"},
+    {"error_names_rst_mid_body", "/rstbody", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_RESET, -1, NULL,
+     ANY_RA, NULL, "connection reset by provider after 10 body bytes"},
+    {"error_names_gzip_body", "/gzip", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_PROTOCOL, 200, NULL,
+     ANY_RA, NULL, "response body is gzip-encoded but no encoding was requested"},
+    {"error_names_huge_header_line", "/hugeheader", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_PROTOCOL,
+     -1, NULL, ANY_RA, NULL, "response header larger than 65536 bytes"},
+    {"error_names_many_headers", "/manyheaders", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_PROTOCOL, -1,
+     NULL, ANY_RA, NULL, "response header larger than 65536 bytes"},
     {"reset_no_reply", "/nothing", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_RESET, -1, NULL, ANY_RA,
-     NULL},
-    {"connect_refused", "/ok", 1, NULL, NULL, NULL, 0, 0, EF_HTTP_E_CONNECT, 0, NULL, ANY_RA, NULL},
+     NULL, NULL},
+    {"connect_refused", "/ok", 1, NULL, NULL, NULL, 0, 0, EF_HTTP_E_CONNECT, 0, NULL, ANY_RA, NULL, NULL},
     {"protocol_garbage", "/garbage", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_PROTOCOL, -1, NULL,
-     ANY_RA, NULL},
+     ANY_RA, NULL, NULL},
     {"protocol_not_http", "ftp://127.0.0.1:1/x", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_E_PROTOCOL, 0,
-     NULL, ANY_RA, NULL},
+     NULL, ANY_RA, NULL, NULL},
     {"too_big_content_length", "/big", 0, NULL, NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_E_TOO_BIG,
-     200, NULL, ANY_RA, NULL},
+     200, NULL, ANY_RA, NULL, NULL},
     {"too_big_close_delimited", "/bigclose", 0, NULL, NULL, NULL, 0, MAX_BODY_SMALL,
-     EF_HTTP_E_TOO_BIG, 200, NULL, ANY_RA, NULL},
+     EF_HTTP_E_TOO_BIG, 200, NULL, ANY_RA, NULL, NULL},
     {"too_big_chunked", "/bigchunked", 0, NULL, NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_E_TOO_BIG,
-     200, NULL, ANY_RA, NULL},
+     200, NULL, ANY_RA, NULL, "response body over 1000 bytes (max_body)"},
     {"body_at_cap", "/exact", 0, NULL, NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_OK, 200, NULL,
-     ANY_RA, NULL},
+     ANY_RA, NULL, NULL},
     {"body_larger_than_buffer", "/large", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, NULL,
-     ANY_RA, NULL},
+     ANY_RA, NULL, NULL},
     {"head_ignores_length", "/big", 0, "HEAD", NULL, NULL, 0, MAX_BODY_SMALL, EF_HTTP_OK, 200, "",
-     ANY_RA, NULL},
+     ANY_RA, NULL, NULL},
     {"post_body_and_header", "/echo", 0, "POST", "a=1&b=2", "X-Test: yes", 0, 0, EF_HTTP_OK, 200,
-     "POST a=1&b=2 yes", ANY_RA, NULL},
+     "POST a=1&b=2 yes", ANY_RA, NULL, NULL},
     {"get_after_post", "/echo", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, "GET  ", ANY_RA,
-     NULL},
+     NULL, NULL},
     {"get_header_added", "/echo", 0, NULL, NULL, "X-Test: one", 0, 0, EF_HTTP_OK, 200,
-     "GET  one", ANY_RA, NULL},
+     "GET  one", ANY_RA, NULL, NULL},
     {"get_header_changed", "/echo", 0, NULL, NULL, "X-Test: two", 0, 0, EF_HTTP_OK, 200,
-     "GET  two", ANY_RA, NULL},
+     "GET  two", ANY_RA, NULL, NULL},
     {"get_header_dropped", "/echo", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, "GET  ", ANY_RA,
+     NULL, NULL},
+    {"put_body", "/echo", 0, "PUT", "{}", NULL, 0, 0, EF_HTTP_OK, 200, "PUT {} ", ANY_RA, NULL,
      NULL},
-    {"put_body", "/echo", 0, "PUT", "{}", NULL, 0, 0, EF_HTTP_OK, 200, "PUT {} ", ANY_RA, NULL},
-    {"get_after_put", "/echo", 0, "GET", NULL, NULL, 0, 0, EF_HTTP_OK, 200, "GET  ", ANY_RA, NULL},
-    {"head_after_get", "/echo", 0, "HEAD", NULL, NULL, 0, 0, EF_HTTP_OK, 200, "", ANY_RA, NULL},
+    {"get_after_put", "/echo", 0, "GET", NULL, NULL, 0, 0, EF_HTTP_OK, 200, "GET  ", ANY_RA, NULL,
+     NULL},
+    {"head_after_get", "/echo", 0, "HEAD", NULL, NULL, 0, 0, EF_HTTP_OK, 200, "", ANY_RA, NULL,
+     NULL},
     {"get_after_head", "/echo", 0, NULL, NULL, NULL, 0, 0, EF_HTTP_OK, 200, "GET  ", ANY_RA,
-     NULL},
+     NULL, NULL},
     {"delete_no_body", "/echo", 0, "DELETE", NULL, NULL, 0, 0, EF_HTTP_OK, 200, "DELETE  ", ANY_RA,
-     NULL},
+     NULL, NULL},
 };
 
 static void run_case(check_t *c);
@@ -519,6 +584,9 @@ static void on_case(const ef_http_resp_t *r, void *arg) {
                  r->content_type ? r->content_type : "(none)", k->ctype);
     else if (r->err != EF_HTTP_OK && !r->errmsg)
         snprintf(why, sizeof(why), "no errmsg");
+    else if (k->want_msg && (!r->errmsg || !strstr(r->errmsg, k->want_msg)))
+        snprintf(why, sizeof(why), "errmsg \"%s\", want \"%s\"", r->errmsg ? r->errmsg : "(none)",
+                 k->want_msg);
     else if (k->max_body && r->body_len > k->max_body)
         snprintf(why, sizeof(why), "body_len %zu over the cap", r->body_len);
     else if (strcmp(k->path, "/large") == 0 && !large_ok(r->body, r->body_len))

@@ -38,7 +38,7 @@ ack() {
   local j="$K:job:$1"
   shift
   rcli --eval "$EF_ROOT/scripts/chunk_ack.lua" "$j" "$j:outcomes" "$j:results" "$j:errors" \
-    "$K:leases" "$K:owners" "$K:processing" "$K:stats" "$@"
+    "$K:leases" "$K:owners" "$K:processing" "$K:stats" "$j:dryrun" "$@"
 }
 counts() { rcli HMGET "$K:job:$1" updated conflicts not_found errors processed | tr '\n' ' ' | sed 's/ $//'; }
 field() { rcli HGET "$K:job:$1" "$2"; }

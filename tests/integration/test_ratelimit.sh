@@ -122,4 +122,38 @@ read -r g3 _ <<<"$(take 50)"
 check "take: after the wait a batch is there ($g3 tokens)" test "$g3" -ge 24 -a "$g3" -le 50
 eq "take: the bucket counts what it granted" $((g1 + g3)) "$(rcli HGET 'farm:ratelimit:{batch}' granted)"
 
+# ---- the scripts alone: a 429's pause ----
+# ratelimit_penalty.lua: KEYS bucket; ARGV pause ms, HTTP-date ms (0 none),
+# cap ms, answers/s seen (0: rated), learned-rate lifetime ms.
+pen() { rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , "$@" | tr '\n' ' '; }
+rnow() { local s us; { read -r s; read -r us; } < <(rcli TIME); echo $((s * 1000 + us / 1000)); }
+rcli DEL 'farm:ratelimit:{pen}' 'farm:ratelimit:{pen}:waiters' >/dev/null
+read -r left capped _ asked <<<"$(pen 999999999000 0 300000 0 60000)"
+eq "penalty: a huge Retry-After is capped" "300000 1 999999999000" "$left $capped $asked"
+read -r left capped _ <<<"$(pen 5000 0 300000 0 60000)"
+check "penalty: a shorter pause keeps the longer deadline ($left ms)" test "$left" -gt 290000
+rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
+read -r left capped _ <<<"$(pen 0 $(( $(rnow) + 3000 )) 300000 0 60000)"
+check "penalty: an HTTP-date is read on Redis's clock ($left ms)" test "$left" -ge 2500 -a "$left" -le 3000 -a "$capped" -eq 0
+read -r left _ <<<"$(pen 0 $(( $(rnow) - 60000 )) 300000 0 60000)"
+check "penalty: a date in the past pauses no longer than before ($left ms)" test "$left" -le 3000
+out=$(rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , x 0 1 0 1 2>&1)
+contains "penalty: a bad call is refused" "do not match the layout" "$out"
+# a provider without rate: free unless paused or under a learned rate
+free() { rcli --eval "$EF_ROOT/scripts/ratelimit_take.lua" 'farm:ratelimit:{pen}' \
+  'farm:ratelimit:{pen}:waiters' , 5 w1 0 1 0 60000 | tr '\n' ' '; }
+read -r g w _ f <<<"$(free)"
+check "take: no rate, paused: nothing granted, wait for the pause ($g, $w ms)" test "$g" -eq 0 -a "$w" -gt 0 -a "$f" -eq 0
+rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
+read -r g w _ f <<<"$(free)"
+eq "take: no rate, not paused, nothing learned: free" "5 1" "$g $f"
+pen 0 0 300000 8 60000 >/dev/null
+eq "penalty: a provider without rate learns half the answers it took" 4 "$(rcli HGET 'farm:ratelimit:{pen}' learned_requests)"
+rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
+read -r g w _ f <<<"$(free)"
+check "take: no rate, a learned rate: one at a time ($g, wait $w ms)" test "$g" -le 1 -a "$f" -eq 0
+rcli HSET 'farm:ratelimit:{pen}' learned_at 1 >/dev/null
+read -r g w _ f <<<"$(free)"
+eq "take: a lapsed learned rate: free again" "5 1" "$g $f"
+
 ef_finish

@@ -161,7 +161,9 @@ status_of() { head -1 | cut -d' ' -f2; }
 # a fake worker's heartbeat, stats and rate-limit bucket
 fake_farm() {
   local now; now=$(($(date +%s%N) / 1000000))
-  rcli ZADD farm:workers "$now" w1 "$((now - 60000))" w-dead >/dev/null
+  # w-gone: a fresh registry entry whose hash is gone (listed, not alive);
+  # w-dead: a heartbeat a minute old (past the TTL: neither listed nor counted)
+  rcli ZADD farm:workers "$now" w1 "$((now - 2000))" w-gone "$((now - 60000))" w-dead >/dev/null
   rcli HSET farm:worker:w1 id w1 host h1 pid 4242 version 0.1.0 queues default concurrency 8 \
     state running in_flight 3 processed 120 errors 2 started_at "$((now - 5000))" last_seen "$now" >/dev/null
   rcli EXPIRE farm:worker:w1 60 >/dev/null
@@ -300,11 +302,11 @@ rcli ZADD "$Q:leases" 99999999999999 J1:1 >/dev/null
 qs=$(curl -s "$U/queues")
 eq "queues: dead, processing, leased" "1 1 1" "$(jget "$qs" queues.0.dead) $(jget "$qs" queues.0.processing) $(jget "$qs" queues.0.leased)"
 w=$(curl -s "$U/workers")
-eq "workers: registered" 2 "$(jget "$w" count)"
+eq "workers: registered (a heartbeat past the TTL is not)" 2 "$(jget "$w" count)"
 eq "workers: alive" 1 "$(jget "$w" alive)"
 eq "workers: newest first" w1 "$(jget "$w" workers.0.id)"
 eq "workers: numbers" "int 3" "$(jtype "$w" workers.0.pid) $(jget "$w" workers.0.in_flight)"
-eq "workers: expired one is not alive" false "$(jget "$w" workers.1.alive)"
+eq "workers: one whose hash expired is not alive" "w-gone false" "$(jget "$w" workers.1.id) $(jget "$w" workers.1.alive)"
 m=$(curl -s "$U/metrics")
 contains "metrics: queue depth" "enrichfarm_queue_pending{queue=\"default\"} 27" "$m"
 contains "metrics: dead" "enrichfarm_queue_dead{queue=\"default\"} 1" "$m"

@@ -252,21 +252,23 @@ const char *mp_http_reason(int status)
     }
 }
 
-/* Writes a response head into dst; returns its length (0 if cap is too
- * small, which a caller with 256 bytes never sees). */
+/* Writes a response head into dst, with the header lines in extra (may be
+ * NULL); UINT64_MAX as content_length means chunked.  Returns its length (0
+ * if cap is too small, which a caller with 512 bytes never sees). */
 size_t mp_http_head(char *dst, size_t cap, int status, uint64_t content_length,
-                    int close, unsigned retry_after_s)
+                    int close, const char *extra)
 {
-    char retry[48] = "";
-    if (retry_after_s > 0)
-        snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_after_s);
+    char clen[48];
+    if (content_length == UINT64_MAX)
+        snprintf(clen, sizeof(clen), "Transfer-Encoding: chunked\r\n");
+    else
+        snprintf(clen, sizeof(clen), "Content-Length: %llu\r\n",
+                 (unsigned long long)content_length);
     int n = snprintf(dst, cap,
                      "HTTP/1.1 %d %s\r\n"
                      "Content-Type: application/json\r\n"
-                     "Content-Length: %llu\r\n"
-                     "%s%s\r\n",
-                     status, mp_http_reason(status),
-                     (unsigned long long)content_length, retry,
+                     "%s%s%s\r\n",
+                     status, mp_http_reason(status), clen, extra ? extra : "",
                      close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= cap)
         return 0;

@@ -40,6 +40,10 @@ static const mp_knob_def mp_knob_defs[] = {
     MP_KNOB(per, MP_KNOB_DOUBLE, 0.001, 86400),
     MP_KNOB(burst, MP_KNOB_DOUBLE, 0, 1e9),
     MP_KNOB(log, MP_KNOB_BOOL, 0, 1),
+    MP_KNOB(retry_after_s, MP_KNOB_U64, 0, 4e9),
+    MP_KNOB(retry_after_date, MP_KNOB_U64, 0, 2),
+    MP_KNOB(clock_skew_s, MP_KNOB_DOUBLE, -1e7, 1e7),
+    MP_KNOB(huge_chunked, MP_KNOB_BOOL, 0, 1),
 };
 
 #define MP_KNOB_COUNT (sizeof(mp_knob_defs) / sizeof(mp_knob_defs[0]))

@@ -116,7 +116,7 @@ int mp_http_query_next(const char **cur, const char *end, const char **key,
 size_t mp_http_pct_decode(char *dst, size_t cap, const char *src, size_t n);
 const char *mp_http_reason(int status);
 size_t mp_http_head(char *dst, size_t cap, int status, uint64_t content_length,
-                    int close, unsigned retry_after_s);
+                    int close, const char *extra);
 int mp_http_selftest(void);
 
 /* ---- Catalogue (catalog.c) ---- */
@@ -177,6 +177,10 @@ typedef struct mp_knobs {
     double per;         /* s */
     double burst;       /* 0 = max(1, rate) */
     int log;
+    uint64_t retry_after_s;   /* a 429 says this Retry-After (s); 0 = time to the next token */
+    uint64_t retry_after_date; /* 0 seconds; 1 an HTTP-date and a Date header; 2 a date alone */
+    double clock_skew_s;      /* added to the clock behind those dates */
+    int huge_chunked;         /* huge bodies chunked, with no Content-Length */
 } mp_knobs;
 
 void mp_knobs_init(mp_knobs *k);

@@ -21,9 +21,12 @@
 #include "mockprov.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MP_WQ_HIGH_BYTES (1024 * 1024)
 #define MP_WQ_LOW_BYTES (256 * 1024)
@@ -85,13 +88,41 @@ static void mp_conn_process(mp_conn *c);
 
 /* ---- Write blocks ---- */
 
+/* Formats "Retry-After" (and "Date") header lines for a 429 into buf, as
+ * the knobs say: whole seconds, or an HTTP-date on the (skewed) clock with or
+ * without a Date header. Returns buf ("" when retry_after_s is 0). */
+static const char *mp_retry_header(const mp_knobs *k, unsigned retry_after_s,
+                                   char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (retry_after_s == 0)
+        return buf;
+    if (k->retry_after_date == 0) {
+        snprintf(buf, cap, "Retry-After: %u\r\n", retry_after_s);
+        return buf;
+    }
+    time_t now = time(NULL) + (time_t)k->clock_skew_s, at = now + retry_after_s;
+    struct tm tm;
+    char d_now[64], d_at[64];
+    gmtime_r(&now, &tm);
+    strftime(d_now, sizeof(d_now), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    gmtime_r(&at, &tm);
+    strftime(d_at, sizeof(d_at), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (k->retry_after_date == 1)
+        snprintf(buf, cap, "Date: %s\r\nRetry-After: %s\r\n", d_now, d_at);
+    else
+        snprintf(buf, cap, "Retry-After: %s\r\n", d_at);
+    return buf;
+}
+
 /* Allocates a response: head and body copied into one block. */
 static mp_wblock *mp_wblock_response(mp_conn *c, int status, const char *body,
                                      size_t blen, unsigned retry_after_s)
 {
-    char head[256];
+    char head[512], extra[192];
     size_t hn = mp_http_head(head, sizeof(head), status, blen, c->close_after,
-                             retry_after_s);
+                             mp_retry_header(&c->srv->knobs, retry_after_s,
+                                             extra, sizeof(extra)));
     mp_wblock *w = mp_xmalloc(sizeof(*w) + hn + blen);
     w->conn = c;
     memcpy(w->data, head, hn);
@@ -118,20 +149,29 @@ static mp_wblock *mp_wblock_raw(mp_conn *c, const char *data, size_t n)
 }
 
 /* A 200 whose body is `huge_bytes` of valid JSON; the padding is sent from
- * the server's shared buffer, never copied. */
+ * the server's shared buffer, never copied. With huge_chunked the body is
+ * one chunk and there is no Content-Length. */
 static mp_wblock *mp_wblock_huge(mp_conn *c, uint64_t total)
 {
     static const char prefix[] = "{\"padding\":\"";
     static const char suffix[] = "\"}";
-    char head[256];
+    static const char last[] = "\r\n0\r\n\r\n";
+    int chunked = c->srv->knobs.huge_chunked;
+    char head[512];
     size_t pn = sizeof(prefix) - 1, sn = sizeof(suffix) - 1;
-    size_t hn = mp_http_head(head, sizeof(head), 200, total, c->close_after, 0);
-    mp_wblock *w = mp_xmalloc(sizeof(*w) + hn + pn + sn);
+    size_t hn = mp_http_head(head, sizeof(head), 200,
+                             chunked ? UINT64_MAX : total, c->close_after, NULL);
+    if (chunked)
+        hn += (size_t)snprintf(head + hn, sizeof(head) - hn, "%llx\r\n",
+                               (unsigned long long)total);
+    size_t ln = chunked ? sizeof(last) - 1 : 0;
+    mp_wblock *w = mp_xmalloc(sizeof(*w) + hn + pn + sn + ln);
     w->conn = c;
     memcpy(w->data, head, hn);
     memcpy(w->data + hn, prefix, pn);
     memcpy(w->data + hn + pn, suffix, sn);
-    w->len = hn + pn + sn;
+    memcpy(w->data + hn + pn + sn, last, ln);
+    w->len = hn + pn + sn + ln;
     w->head_len = hn;
     w->split = hn + pn;
     w->pad = total - pn - sn;
@@ -517,6 +557,9 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
     mp_path_entry *e = mp_referee_count(&s->ref, target, req->target_len, now);
     if (!mp_referee_take(&s->ref, &s->knobs, now, &retry)) {
         status = 429;
+        if (s->knobs.retry_after_s > 0)
+            retry = s->knobs.retry_after_s > UINT_MAX ? UINT_MAX
+                                                      : (unsigned)s->knobs.retry_after_s;
         mp_buf_append(body, limited, sizeof(limited) - 1);
     } else {
         if (e != NULL && e->passed < UINT32_MAX)

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ef_common.h"
 #include "ef_input.h"
@@ -156,6 +158,44 @@ static void test_ndjson(void **st) {
     EXPECT("{\"id\":\"\xff\"}\n", EF_INPUT_NDJSON, NULL, 0, "E:t:1: invalid UTF-8 at byte 8\n");
 }
 
+static int count_tick(void *arg) {
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* The tick fires every idle_ms while a producer trickles bytes that never
+ * leave the reader idle (a byte every 20 ms for 600 ms, then a newline):
+ * the enqueuer's heartbeat hangs on it. */
+static void test_tick_on_trickle(void **st) {
+    int fds[2], ticks = 0;
+    ef_entity_t e;
+    char err[EF_ERR_LEN];
+    (void)st;
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        for (int i = 0; i < 30; i++) {
+            if (write(fds[1], "7", 1) != 1)
+                _exit(1);
+            usleep(20000);
+        }
+        _exit(write(fds[1], "\n", 1) == 1 ? 0 : 1);
+    }
+    close(fds[1]);
+    ef_input_t *in = ef_input_open_fd(fds[0], EF_INPUT_LINES, NULL, "pipe");
+    ef_input_set_idle(in, 100, count_tick, &ticks);
+    assert_int_equal(ef_input_next(in, &e, err), 1);
+    assert_int_equal(e.id_len, 30);
+    assert_int_equal(ef_input_next(in, &e, err), 0);
+    ef_input_free(in);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(ticks >= 3);
+}
+
 static void test_utf8_and_json(void **st) {
     (void)st;
     size_t bad = 0;
@@ -177,7 +217,7 @@ int main(void) {
         cmocka_unit_test(test_lines),       cmocka_unit_test(test_lines_errors),
         cmocka_unit_test(test_long_line_bounded), cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_errors),  cmocka_unit_test(test_ndjson),
-        cmocka_unit_test(test_utf8_and_json),
+        cmocka_unit_test(test_utf8_and_json), cmocka_unit_test(test_tick_on_trickle),
     };
     return cmocka_run_group_tests_name("input", tests, NULL, NULL);
 }

@@ -88,7 +88,7 @@ static void test_minimal(void **st) {
     assert_string_equal(s, "{\"name\":\"items\",\"steps\":[{\"name\":\"step1\",\"method\":\"GET\","
                            "\"url\":\"http://127.0.0.1:8088/item/{id}\"}],\"rate\":{\"requests\":"
                            "200,\"per_seconds\":1,\"burst\":10},\"timeout_ms\":5000,\"retries\":3,"
-                           "\"concurrency\":0,\"cache_ttl_s\":0,\"max_body\":8388608,"
+                           "\"concurrency\":0,\"cache_ttl_s\":0,\"max_body\":1048576,\"max_pause_s\":300,"
                            "\"result_key\":\"result:{provider}:{id}\",\"policy\":\"overwrite\"}");
     free(s);
     ef_recipes_free(r);

@@ -188,6 +188,30 @@ static void test_job_json(void **state) {
     assert_int_equal(ef_sd_reply_int(NULL), 0);
 }
 
+/* Redis's words survive what Redis wraps around a script's error. */
+static void test_redis_error_text(void **state) {
+    (void)state;
+    static const char *const cases[][2] = {
+        {"OOM command not allowed when used memory > 'maxmemory'. script: "
+         "ab4da82edcbc516a3c7ada5b6f4fa0fc0dcb276c, on @user_script:1.",
+         "OOM command not allowed when used memory > 'maxmemory'."},
+        {"ERR user_script:1: boom script: 82903a0434f1503e152f89c03c9acd881a0e8150, on "
+         "@user_script:1.",
+         "boom"},
+        {"ERR Error running script (call to f_82903a0434f1503e152f89c03c9acd881a0e8150): "
+         "@user_script:12: job J1 does not exist",
+         "job J1 does not exist"},
+        {"job J1 does not exist", "job J1 does not exist"},
+        {"ERR wrong number of arguments", "wrong number of arguments"},
+        {"", ""},
+    };
+    char out[256];
+    for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
+        ef_sd_redis_error_text(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -196,6 +220,7 @@ int main(void) {
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_hash_json_and_etag),
         cmocka_unit_test(test_job_json),
+        cmocka_unit_test(test_redis_error_text),
     };
     return cmocka_run_group_tests_name("statusd options and replies", tests, NULL, NULL);
 }
