@@ -6,6 +6,7 @@
  */
 #include "enqueuer.h"
 
+#include "ef_export.h"
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
@@ -15,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,41 +77,23 @@ static int script_ok(redisReply *r, const char *err, const char *what) {
 }
 
 static int verb_control(ef_enq_t *st, const char *verb, const char *id) {
-    ef_key_t a, b, c, ev, ctl;
     char err[EF_ERR_LEN];
     redisReply *r;
-    ef_key_queue(&ev, st->queue, EF_KEY_EVENTS);
-    ef_key_queue(&ctl, st->queue, EF_KEY_CONTROL);
-    if (!id) { /* the whole queue */
-        const char *argv[] = {ef_key_queue(&a, st->queue, EF_KEY_PAUSED), ctl.s,
-                              strcmp(verb, "pause") == 0 ? "1" : "0", ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_queue_pause, 2, 4, argv, NULL, err);
-        if (script_ok(r, err, verb) != 0) {
-            freeReplyObject(r);
-            return EF_ENQ_EXIT_ERROR;
-        }
-        printf("queue %s %s\n", st->queue, r->str);
-        freeReplyObject(r);
-        return EF_ENQ_EXIT_OK;
-    }
-    ef_key_job(&a, st->queue, id, EF_KEY_JOB);
-    if (strcmp(verb, "cancel") == 0) {
-        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_ENQUEUING), ctl.s, id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_cancel, 4, 6, argv, NULL, err);
-    } else if (strcmp(verb, "pause") == 0) {
-        const char *argv[] = {a.s, ctl.s, id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_pause, 2, 4, argv, NULL, err);
-    } else {
-        const char *argv[] = {a.s, ef_key_job(&b, st->queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&c, st->queue, EF_KEY_PENDING), ctl.s, id, ev.s};
-        r = ef_redis_sync_script(st->redis, &ef_script_job_resume, 4, 6, argv, NULL, err);
-    }
+    ef_call_t call;
+    if (!id) /* the whole queue */
+        ef_call_queue_pause(&call, st->queue, strcmp(verb, "pause") == 0);
+    else
+        ef_call_job_control(&call, verb, st->queue, id);
+    r = ef_redis_sync_call(st->redis, &call, err);
+    ef_call_free(&call);
     if (script_ok(r, err, verb) != 0) {
         freeReplyObject(r);
         return EF_ENQ_EXIT_ERROR;
     }
-    printf("job %s %s\n", id, r->str);
+    if (id)
+        printf("job %s %s\n", id, r->str);
+    else
+        printf("queue %s %s\n", st->queue, r->str);
     freeReplyObject(r);
     return EF_ENQ_EXIT_OK;
 }
@@ -275,12 +259,18 @@ static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
     return 0;
 }
 
+/* A write to stdout failed: on a closed pipe (`enqueuer results ID | head`)
+ * end quietly, killed by SIGPIPE as Unix tools are; else say why. */
+static void write_failed(FILE *out) {
+    if (errno == EPIPE && out == stdout) {
+        signal(SIGPIPE, SIG_DFL);
+        raise(SIGPIPE);
+    }
+    fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
+}
+
 static int verb_results(ef_enq_t *st, const char *id) {
     walk_t w;
-    const char *line;
-    size_t len;
-    char oc;
-    long chunk, idx;
     int rc;
     FILE *out = stdout;
     ef_buf_t b;
@@ -295,69 +285,74 @@ static int verb_results(ef_enq_t *st, const char *id) {
         }
     }
     ef_buf_init(&b);
-    while ((rc = walk_next(&w, &line, &len, &oc, &chunk, &idx)) == 1) {
-        /* {"entity":{...},"outcome":"updated","result":{...}} */
-        const char *rj;
-        size_t rl;
+    while ((rc = walk_load(&w)) == 1) {
+        const redisReply *o = w.outc, *r = w.res;
+        int have_o = o && o->type == REDIS_REPLY_STRING;
+        int have_r = r && r->type == REDIS_REPLY_STRING;
         ef_buf_reset(&b);
-        ef_buf_appends(&b, "{\"entity\":");
-        ef_buf_append(&b, line, len);
-        ef_buf_appends(&b, ",\"outcome\":\"");
-        ef_buf_appends(&b, ef_outcome_name(oc));
-        ef_buf_appendc(&b, '"');
-        if (w.res && w.res->type == REDIS_REPLY_STRING &&
-            ef_job_result_find(w.res->str, w.res->len, idx, &rj, &rl) && rl > 0) {
-            ef_buf_appends(&b, ",\"result\":");
-            ef_buf_append(&b, rj, rl);
-        }
-        ef_buf_appends(&b, "}\n");
-        if (fwrite(b.s, 1, b.len, out) != b.len) {
-            fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
+        ef_export_chunk(&b, w.data->str, w.data->len, have_o ? o->str : NULL, have_o ? o->len : 0,
+                        have_r ? r->str : NULL, have_r ? r->len : 0, NULL);
+        if (b.len && fwrite(b.s, 1, b.len, out) != b.len) {
+            write_failed(out);
             rc = -2;
             break;
         }
+    }
+    if (rc == 0 && fflush(out) != 0) {
+        write_failed(out);
+        rc = -2;
     }
     if (rc == -1)
         fprintf(stderr, "enqueuer: results: %s\n", w.err);
     ef_buf_free(&b);
     walk_free(&w);
-    if (out != stdout && fclose(out) != 0)
+    if (out != stdout && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "enqueuer: cannot write %s: %s\n", st->output, strerror(errno));
         rc = -2;
+    }
     return rc == 0 ? EF_ENQ_EXIT_OK : EF_ENQ_EXIT_ERROR;
 }
 
 typedef struct {
     walk_t w;
     ef_buf_t id;
+    int primed; /* walk_next's answer for the first entity, read ahead */
+    const char *line;
+    size_t len;
+    long chunk;
 } retry_src_t;
+
+/* Reads the next errored entity: 1, 0 past the last one, -1 on error. */
+static int retry_next(retry_src_t *rs) {
+    char oc;
+    long idx;
+    return walk_next(&rs->w, &rs->line, &rs->len, &oc, &rs->chunk, &idx);
+}
 
 static int retry_source(void *ctx, ef_entity_t *e, char *err) {
     retry_src_t *rs = ctx;
-    const char *line;
-    size_t len;
-    char oc;
-    long chunk, idx;
-    int rc = walk_next(&rs->w, &line, &len, &oc, &chunk, &idx);
+    int rc = rs->primed ? rs->primed : retry_next(rs);
+    rs->primed = 0;
     if (rc <= 0) {
         if (rc < 0)
             ef_seterr(err, "%s", rs->w.err);
         return rc < 0 ? EF_INPUT_FATAL : 0;
     }
-    cJSON *o = cJSON_ParseWithLength(line, len);
+    cJSON *o = cJSON_ParseWithLength(rs->line, rs->len);
     cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     ef_buf_reset(&rs->id);
     if (cJSON_IsString(idv))
         ef_buf_appends(&rs->id, idv->valuestring);
     cJSON_Delete(o);
-    e->record = line;
-    e->record_len = len;
+    e->record = rs->line;
+    e->record_len = rs->len;
     e->id = rs->id.s ? rs->id.s : "";
     e->id_len = rs->id.len;
-    e->line = chunk;
+    e->line = rs->chunk;
     return 1;
 }
 
-static int verb_retry_errors(ef_enq_t *st, const char *id) {
+static int retry_errors(ef_enq_t *st, const char *id, char **own_provider, char **own_type) {
     retry_src_t rs;
     char err[EF_ERR_LEN], name[128];
     int rc;
@@ -373,9 +368,9 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "priority");
     cJSON *stv = cJSON_GetObjectItemCaseSensitive(o, "status");
     if (!st->provider && cJSON_IsString(p))
-        st->provider = ef_strdup(p->valuestring); /* small, lives until exit */
+        st->provider = *own_provider = ef_strdup(p->valuestring);
     if (!st->entity_type && cJSON_IsString(et))
-        st->entity_type = ef_strdup(et->valuestring);
+        st->entity_type = *own_type = ef_strdup(et->valuestring);
     if (st->chunk_size <= 0)
         st->chunk_size = cJSON_IsNumber(cs) ? (int)cs->valuedouble : EF_CHUNK_SIZE_DEFAULT;
     if (!st->dry_run && cJSON_IsTrue(dr))
@@ -394,11 +389,33 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     if (walk_init(&rs.w, st, id, EF_OUTCOME_ERROR) != 0)
         return EF_ENQ_EXIT_ERROR;
     ef_buf_init(&rs.id);
+    /* the first errored entity, before anything is written */
+    rs.primed = retry_next(&rs);
+    if (rs.primed == 0) {
+        fprintf(stderr, "enqueuer: job %s has no errored entities: nothing to retry\n", id);
+        walk_free(&rs.w);
+        ef_buf_free(&rs.id);
+        return EF_ENQ_EXIT_NOTHING;
+    }
     snprintf(name, sizeof name, "retry-errors of %s", id);
     const char *extra[] = {"retry_of", id};
     rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);
     walk_free(&rs.w);
     ef_buf_free(&rs.id);
+    return rc;
+}
+
+/* retry-errors ID: the source job's provider, entity type, chunk size, dry
+ * run and priority unless given on the command line. */
+static int verb_retry_errors(ef_enq_t *st, const char *id) {
+    char *own_provider = NULL, *own_type = NULL;
+    int rc = retry_errors(st, id, &own_provider, &own_type);
+    if (own_provider)
+        st->provider = NULL;
+    if (own_type)
+        st->entity_type = NULL;
+    free(own_provider);
+    free(own_type);
     return rc;
 }
 

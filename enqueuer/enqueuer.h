@@ -15,21 +15,24 @@
 
 #include "ef_common.h"
 #include "ef_input.h"
+#include "ef_job.h"
 
 #define EF_ENQ_EXIT_OK 0
 #define EF_ENQ_EXIT_ERROR 1
 #define EF_ENQ_EXIT_FAILED 2
 #define EF_ENQ_EXIT_CANCELLED 3
+#define EF_ENQ_EXIT_NOTHING 4 /* retry-errors: the job has no errored entity */
 #define EF_ENQ_EXIT_INTERRUPTED 130
 
-#define EF_CHUNK_SIZE_DEFAULT 50
-#define EF_CHUNK_SIZE_MAX 10000
+#define EF_CHUNK_SIZE_DEFAULT EF_JOB_CHUNK_SIZE_DEFAULT
+#define EF_CHUNK_SIZE_MAX EF_JOB_CHUNK_SIZE_MAX
 #define EF_ENQ_BATCH_CHUNKS 64           /* chunks per append call */
 #define EF_ENQ_BATCH_BYTES (512u * 1024) /* bytes per append call */
 #define EF_ENQ_PIPELINE 8                /* append calls in flight */
 #define EF_ENQ_TICK_MS 250               /* the input reader's tick (submit.c) */
 #define EF_ENQ_TICK_ENTITIES 64          /* on fast input, a tick every this many entities */
 #define EF_ENQ_FLUSH_MS 1000             /* complete chunks wait at most this long */
+#define EF_ENQ_EXTRA_MAX 8               /* extra job-hash fields a submit may add */
 #define EF_ENQ_REDIS_TIMEOUT_MS 30000
 
 typedef struct {

@@ -73,11 +73,25 @@ static void fmt_eta(double s, char *buf, size_t len) {
         snprintf(buf, len, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
+/* " updated=N conflicts=N ..." for every outcome of the table */
+static void outcome_counts(cJSON *job, char *buf, size_t len) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ef_outcomes_count && n < len; i++) {
+        int w = snprintf(buf + n, len - n, " %s=%.0f", ef_outcomes[i].name,
+                         jnum(job, ef_outcomes[i].name));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
 static void draw(cJSON *job, double rate, int tty, int final) {
     double total = jnum(job, "total"), processed = jnum(job, "processed");
     double pct = total > 0 ? processed * 100.0 / total : 0;
-    char eta[32];
+    char eta[32], counts[160];
     fmt_eta(rate > 0 ? (total - processed) / rate : -1, eta, sizeof eta);
+    outcome_counts(job, counts, sizeof counts);
     if (tty) {
         char bar[31];
         int fill = (int)(pct * 30 / 100);
@@ -86,19 +100,11 @@ static void draw(cJSON *job, double rate, int tty, int final) {
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr,
-                "\r\033[K[%s] %.0f/%.0f %5.1f%% %.0f/s ETA %s  updated=%.0f conflicts=%.0f "
-                "not_found=%.0f errors=%.0f %s%s",
-                bar, processed, total, pct, rate, eta, jnum(job, "updated"),
-                jnum(job, "conflicts"), jnum(job, "not_found"), jnum(job, "errors"),
-                jstr(job, "status"), final ? "\n" : "");
+        fprintf(stderr, "\r\033[K[%s] %.0f/%.0f %5.1f%% %.0f/s ETA %s %s %s%s", bar, processed,
+                total, pct, rate, eta, counts, jstr(job, "status"), final ? "\n" : "");
     } else {
-        fprintf(stderr,
-                "job %s: %s %.0f/%.0f (%.1f%%) %.0f/s eta %s updated=%.0f conflicts=%.0f "
-                "not_found=%.0f errors=%.0f\n",
-                jstr(job, "id"), jstr(job, "status"), processed, total, pct, rate, eta,
-                jnum(job, "updated"), jnum(job, "conflicts"), jnum(job, "not_found"),
-                jnum(job, "errors"));
+        fprintf(stderr, "job %s: %s %.0f/%.0f (%.1f%%) %.0f/s eta %s%s\n", jstr(job, "id"),
+                jstr(job, "status"), processed, total, pct, rate, eta, counts);
     }
     fflush(stderr);
 }
@@ -175,7 +181,8 @@ int ef_enq_follow(ef_enq_t *st, const char *job_id) {
                 rate = r->valuedouble;
         }
         const char *status = jstr(job, "status");
-        int final = ef_job_status_final(status);
+        ef_job_status_t sv = ef_job_status_parse(status);
+        int final = ef_job_status_is_final(sv);
         if (!st->quiet && (tty || final || strcmp(status, last_status) != 0 ||
                            now - last_line >= FOLLOW_LINE_INTERVAL_MS)) {
             draw(job, rate, tty, final);
@@ -183,9 +190,9 @@ int ef_enq_follow(ef_enq_t *st, const char *job_id) {
         }
         snprintf(last_status, sizeof last_status, "%s", status);
         if (final) {
-            int rc = strcmp(status, "completed") == 0   ? EF_ENQ_EXIT_OK
-                     : strcmp(status, "cancelled") == 0 ? EF_ENQ_EXIT_CANCELLED
-                                                        : EF_ENQ_EXIT_FAILED;
+            int rc = sv == EF_JOB_COMPLETED   ? EF_ENQ_EXIT_OK
+                     : sv == EF_JOB_CANCELLED ? EF_ENQ_EXIT_CANCELLED
+                                              : EF_ENQ_EXIT_FAILED;
             if (rc != EF_ENQ_EXIT_OK) {
                 const char *why = jstr(job, "error");
                 fprintf(stderr, "enqueuer: job %s %s%s%s\n", job_id, status, why[0] ? ": " : "", why);

@@ -65,6 +65,7 @@ static void usage(FILE *f) {
 "\n"
 "Common options:\n"
 "  --redis URL           redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]\n"
+"                        or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
 "                        (default $REDIS_URL, else %s)\n"
 "  --log-format F        text | json (default text)\n"
 "  --log-level L         debug | info | warn | error (default info)\n"
@@ -73,7 +74,9 @@ static void usage(FILE *f) {
 "  -V, --version         the version\n"
 "\n"
 "Exit status: 0 ok; 1 bad usage, bad input or Redis error; 2 job failed;\n"
-"3 job cancelled; 130 interrupted.\n",
+"3 job cancelled; 4 retry-errors found no errored entity (no job made);\n"
+"130 interrupted; killed by SIGPIPE (141 in a shell) when a reader of\n"
+"`results` closes the pipe early, silently.\n",
             EF_CHUNK_SIZE_MAX, EF_CHUNK_SIZE_DEFAULT, EF_DEFAULT_REDIS_URL);
 }
 
@@ -138,7 +141,8 @@ int main(int argc, char **argv) {
         case OPT_PROVIDER: st.provider = optarg; break;
         case OPT_CHUNK:
             if (ef_parse_i64(optarg, strlen(optarg), &n) != 0 || n < 1 || n > EF_CHUNK_SIZE_MAX)
-                return bad("--chunk-size must be an integer from 1 to 10000, got '%s'", optarg);
+                return bad("--chunk-size must be an integer from 1 to " EF_XSTR(EF_CHUNK_SIZE_MAX) ", got '%s'",
+                           optarg);
             st.chunk_size = (int)n;
             break;
         case OPT_DRY: st.dry_run = 1; break;

@@ -47,13 +47,11 @@
 typedef struct {
     ef_enq_t *st;
     char job_id[EF_JOB_ID_MAX_LEN + 1];
-    ef_key_t kjob, kchunks, kenq, kjobs, kpending, kevents;
     /* the chunk being filled */
     ef_buf_t chunk;
     int chunk_count;
-    /* the batch being built: (count, ndjson) pairs */
-    char **bvals;
-    size_t *blens;
+    /* the batch being built: its chunks (the bytes owned here) */
+    ef_call_chunk_t *batch;
     int bchunks;
     size_t bbytes;
     long next_chunk;    /* index of the first chunk in the batch */
@@ -114,34 +112,22 @@ static int drain(submit_t *s) {
     return rc;
 }
 
+static void batch_clear(submit_t *s) {
+    for (int i = 0; i < s->bchunks; i++)
+        free((char *)s->batch[i].data); /* the bytes of a closed chunk, owned here */
+    s->bchunks = 0;
+}
+
 /* Sends the batch (possibly empty: a heartbeat) as one job_append call. */
 static int send_batch(submit_t *s) {
-    int argc = 6 + s->bchunks * 2;
-    const char **argv = ef_malloc(sizeof *argv * (size_t)argc);
-    size_t *lens = ef_malloc(sizeof *lens * (size_t)argc);
-    char ttl[24], first[24];
-    snprintf(ttl, sizeof ttl, "%d", s->ttl_ms);
-    snprintf(first, sizeof first, "%ld", s->next_chunk);
-    argv[0] = s->kjob.s;
-    argv[1] = s->kchunks.s;
-    argv[2] = s->kenq.s;
-    argv[3] = s->job_id;
-    argv[4] = ttl;
-    argv[5] = first;
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    for (int i = 0; i < s->bchunks * 2; i++) {
-        argv[6 + i] = s->bvals[i];
-        lens[6 + i] = s->blens[i];
-    }
-    int rc = ef_redis_sync_script_append(s->st->redis, &ef_script_job_append, 3, argc, argv, lens);
-    free(argv);
-    free(lens);
-    for (int i = 0; i < s->bchunks * 2; i++)
-        free(s->bvals[i]);
+    ef_call_t call;
+    ef_call_job_append(&call, s->st->queue, s->job_id, s->ttl_ms, s->next_chunk, s->batch,
+                       (size_t)s->bchunks);
+    int rc = ef_redis_sync_call_append(s->st->redis, &call);
+    ef_call_free(&call);
     s->next_chunk += s->bchunks;
     s->chunks_sent += s->bchunks;
-    s->bchunks = 0;
+    batch_clear(s);
     s->bbytes = 0;
     s->last_send = ef_mono_ms();
     if (rc != 0) {
@@ -156,14 +142,9 @@ static int send_batch(submit_t *s) {
 }
 
 static int close_chunk(submit_t *s) {
-    char num[16];
     if (s->chunk_count == 0)
         return 0;
-    snprintf(num, sizeof num, "%d", s->chunk_count);
-    s->bvals[s->bchunks * 2] = ef_strdup(num);
-    s->blens[s->bchunks * 2] = strlen(num);
-    s->bvals[s->bchunks * 2 + 1] = s->chunk.s;
-    s->blens[s->bchunks * 2 + 1] = s->chunk.len;
+    s->batch[s->bchunks] = (ef_call_chunk_t){s->chunk_count, s->chunk.s, s->chunk.len};
     s->bbytes += s->chunk.len;
     s->bchunks++;
     ef_buf_init(&s->chunk); /* the batch owns the bytes now */
@@ -212,7 +193,9 @@ static int idle_heartbeat(void *arg) {
 
 /* Says why the job is lost, from its hash: status and error. */
 static void report_lost(submit_t *s) {
-    redisReply *r = redisCommand(s->st->redis, "HMGET %s status error", s->kjob.s);
+    ef_key_t kjob;
+    redisReply *r = redisCommand(s->st->redis, "HMGET %s status error",
+                                 ef_key_job(&kjob, s->st->queue, s->job_id, EF_KEY_JOB));
     const char *status = NULL, *why = NULL;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         status = r->element[0]->str;
@@ -228,11 +211,12 @@ static void report_lost(submit_t *s) {
 }
 
 static void discard_job(submit_t *s) {
-    const char *argv[] = {s->kjob.s, s->kchunks.s, s->kjobs.s, s->kenq.s, s->job_id};
     char err[EF_ERR_LEN];
     redisReply *r;
+    ef_call_t call;
     drain(s);
-    r = ef_redis_sync_script(s->st->redis, &ef_script_job_discard, 4, 5, argv, NULL, err);
+    r = ef_redis_sync_call(s->st->redis, ef_call_job_discard(&call, s->st->queue, s->job_id), err);
+    ef_call_free(&call);
     if (!r)
         ef_error("could not discard job %s: %s (the reaper will mark it abandoned)", s->job_id, err);
     else if (r->type == REDIS_REPLY_ERROR)
@@ -287,8 +271,7 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
     s.st = st;
     s.ttl_ms = heartbeat_ttl_ms();
     ef_buf_init(&s.chunk);
-    s.bvals = ef_calloc(EF_ENQ_BATCH_CHUNKS * 2, sizeof *s.bvals);
-    s.blens = ef_calloc(EF_ENQ_BATCH_CHUNKS * 2, sizeof *s.blens);
+    s.batch = ef_calloc(EF_ENQ_BATCH_CHUNKS, sizeof *s.batch);
 
     if (st->input)
         ef_input_set_idle(st->input, EF_ENQ_TICK_MS, idle_heartbeat, &s);
@@ -326,38 +309,27 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         snprintf(s.job_id, sizeof s.job_id, "%s", st->job_id);
     else
         ef_job_id_new(s.job_id);
-    ef_key_job(&s.kjob, st->queue, s.job_id, EF_KEY_JOB);
-    ef_key_job(&s.kchunks, st->queue, s.job_id, EF_KEY_JOB_CHUNKS);
-    ef_key_queue(&s.kenq, st->queue, EF_KEY_ENQUEUING);
-    ef_key_queue(&s.kjobs, st->queue, EF_KEY_JOBS);
-    ef_key_queue(&s.kpending, st->queue, EF_KEY_PENDING);
-    ef_key_queue(&s.kevents, st->queue, EF_KEY_EVENTS);
 
     {
-        char cs[16], ttl[16];
-        ef_key_t kqueues, kprovs;
-        const char *argv[64];
-        int argc = 0;
-        snprintf(cs, sizeof cs, "%d", st->chunk_size);
-        snprintf(ttl, sizeof ttl, "%d", s.ttl_ms);
-        argv[argc++] = s.kjob.s;
-        argv[argc++] = s.kjobs.s;
-        argv[argc++] = s.kenq.s;
-        argv[argc++] = ef_key_global(&kqueues, EF_KEY_QUEUES);
-        argv[argc++] = ef_key_global(&kprovs, EF_KEY_PROVIDERS);
-        argv[argc++] = s.job_id;
-        argv[argc++] = st->queue;
-        argv[argc++] = st->provider;
-        argv[argc++] = st->entity_type ? st->entity_type : "entity";
-        argv[argc++] = cs;
-        argv[argc++] = st->dry_run ? "1" : "0";
-        argv[argc++] = st->high_priority ? "high" : "normal";
-        argv[argc++] = ttl;
-        argv[argc++] = "source";
-        argv[argc++] = source_name;
-        for (int i = 0; i < nextra * 2 && argc < 62; i++)
-            argv[argc++] = extra[i];
-        r = ef_redis_sync_script(st->redis, &ef_script_job_create, 5, argc, argv, NULL, err);
+        const char *fields[2 + 2 * EF_ENQ_EXTRA_MAX] = {"source", source_name};
+        size_t nfields = 1;
+        ef_call_t call;
+        for (int i = 0; i < nextra && i < EF_ENQ_EXTRA_MAX; i++, nfields++) {
+            fields[2 * nfields] = extra[2 * i];
+            fields[2 * nfields + 1] = extra[2 * i + 1];
+        }
+        ef_call_job_create_t a = {.queue = st->queue,
+                                  .id = s.job_id,
+                                  .provider = st->provider,
+                                  .entity_type = st->entity_type,
+                                  .chunk_size = st->chunk_size,
+                                  .dry_run = st->dry_run,
+                                  .high_priority = st->high_priority,
+                                  .extra = fields,
+                                  .nextra = nfields,
+                                  .heartbeat_ttl_ms = s.ttl_ms};
+        r = ef_redis_sync_call(st->redis, ef_call_job_create(&call, &a), err);
+        ef_call_free(&call);
         if (!r) {
             fprintf(stderr, "enqueuer: %s\n", err);
             goto out;
@@ -414,12 +386,10 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
     }
 
     {
-        char total[24], chunks[24], sk[24];
-        const char *argv[] = {s.kjob.s, s.kpending.s, s.kenq.s, s.job_id, total, chunks, s.kevents.s, sk};
-        snprintf(total, sizeof total, "%lld", s.total);
-        snprintf(chunks, sizeof chunks, "%ld", s.chunks_sent);
-        snprintf(sk, sizeof sk, "%ld", skipped);
-        r = ef_redis_sync_script(st->redis, &ef_script_job_seal, 3, 8, argv, NULL, err);
+        ef_call_t call;
+        ef_call_job_seal(&call, st->queue, s.job_id, s.total, s.chunks_sent, skipped);
+        r = ef_redis_sync_call(st->redis, &call, err);
+        ef_call_free(&call);
         if (r && r->type == REDIS_REPLY_ERROR && job_lost_reply(r->str)) {
             freeReplyObject(r);
             report_lost(&s);
@@ -444,10 +414,8 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
     if (st->wait)
         exit_code = ef_enq_follow(st, s.job_id);
 out:
-    for (int i = 0; i < s.bchunks * 2; i++)
-        free(s.bvals[i]);
-    free(s.bvals);
-    free(s.blens);
+    batch_clear(&s);
+    free(s.batch);
     ef_buf_free(&s.chunk);
     return exit_code;
 }

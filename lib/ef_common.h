@@ -25,6 +25,8 @@
 #define EF_DEFAULT_REDIS_URL "redis://127.0.0.1:6379/0"
 
 #define EF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define EF_STR_(x) #x
+#define EF_XSTR(x) EF_STR_(x) /* a macro's value as a string literal */
 
 #if defined(__GNUC__)
 #define EF_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -13,28 +13,75 @@
 #include <string.h>
 #include <time.h>
 
-const char *const ef_job_statuses[] = {"enqueuing", "queued",    "running", "paused",
-                                       "completed", "cancelled", "failed",  NULL};
+/* ---- The tables ---- */
+
+const ef_outcome_info_t ef_outcomes[] = {
+#define EF_OUTCOME_ROW_(e, c, name) {(c), (name)},
+    EF_OUTCOME_MAP(EF_OUTCOME_ROW_)
+#undef EF_OUTCOME_ROW_
+};
+const size_t ef_outcomes_count = EF_ARRAY_LEN(ef_outcomes);
+
+const char *const ef_job_statuses[] = {
+#define EF_JOB_STATUS_NAME_(e, name, final) [EF_JOB_##e] = (name),
+    EF_JOB_STATUS_MAP(EF_JOB_STATUS_NAME_)
+#undef EF_JOB_STATUS_NAME_
+        [EF_JOB_STATUS_COUNT] = NULL};
+
+static const unsigned char status_final[] = {
+#define EF_JOB_STATUS_FINAL_(e, name, final) [EF_JOB_##e] = (final),
+    EF_JOB_STATUS_MAP(EF_JOB_STATUS_FINAL_)
+#undef EF_JOB_STATUS_FINAL_
+};
+
+ef_job_status_t ef_job_status_parse(const char *s) {
+    for (int i = 0; s && i < EF_JOB_STATUS_COUNT; i++)
+        if (strcmp(s, ef_job_statuses[i]) == 0)
+            return (ef_job_status_t)i;
+    return EF_JOB_STATUS_UNKNOWN;
+}
+
+const char *ef_job_status_name(ef_job_status_t s) {
+    return s >= 0 && s < EF_JOB_STATUS_COUNT ? ef_job_statuses[s] : "";
+}
+
+int ef_job_status_is_final(ef_job_status_t s) {
+    return s >= 0 && s < EF_JOB_STATUS_COUNT && status_final[s];
+}
 
 int ef_job_status_valid(const char *s) {
-    for (int i = 0; ef_job_statuses[i]; i++)
-        if (strcmp(s, ef_job_statuses[i]) == 0)
+    return ef_job_status_parse(s) != EF_JOB_STATUS_UNKNOWN;
+}
+
+int ef_job_status_final(const char *s) {
+    return ef_job_status_is_final(ef_job_status_parse(s));
+}
+
+const char *ef_outcome_name(char c) {
+    for (size_t i = 0; i < ef_outcomes_count; i++)
+        if (ef_outcomes[i].c == c)
+            return ef_outcomes[i].name;
+    return EF_OUTCOME_PENDING_NAME;
+}
+
+int ef_outcome_known(char c) {
+    for (size_t i = 0; i < ef_outcomes_count; i++)
+        if (ef_outcomes[i].c == c)
             return 1;
     return 0;
 }
 
-int ef_job_status_final(const char *s) {
-    return strcmp(s, "completed") == 0 || strcmp(s, "cancelled") == 0 || strcmp(s, "failed") == 0;
-}
-
-const char *ef_outcome_name(char c) {
-    switch (c) {
-    case EF_OUTCOME_UPDATED: return "updated";
-    case EF_OUTCOME_CONFLICT: return "conflicts";
-    case EF_OUTCOME_NOT_FOUND: return "not_found";
-    case EF_OUTCOME_ERROR: return "errors";
-    default: return "pending";
+int ef_outcome_parse(const char *name, char *c) {
+    if (strcmp(name, EF_OUTCOME_PENDING_NAME) == 0) {
+        *c = EF_OUTCOME_NONE;
+        return 0;
     }
+    for (size_t i = 0; i < ef_outcomes_count; i++)
+        if (strcmp(name, ef_outcomes[i].name) == 0) {
+            *c = ef_outcomes[i].c;
+            return 0;
+        }
+    return -1;
 }
 
 void ef_job_id_new(char out[EF_JOB_ID_LEN + 1]) {
@@ -84,10 +131,11 @@ void ef_iso8601(int64_t ms, char *buf, size_t len) {
     snprintf(buf, len, "%s.%03dZ", tmp, (int)(ms % 1000));
 }
 
+/* the outcome counters (ef_outcomes) are numeric too */
 static const char *const numeric_fields[] = {
-    "total", "processed", "updated", "conflicts", "not_found", "errors", "cached", "skipped",
-    "chunk_size", "chunks_total", "chunks_done", "chunks_dead", "created_at", "started_at",
-    "updated_at", "completed_at", "requests", "retries", NULL};
+    "total",        "processed",    "cached",      "skipped",    "chunk_size",
+    "chunks_total", "chunks_done",  "chunks_dead", "created_at", "started_at",
+    "updated_at",   "completed_at", "requests",    "retries",    NULL};
 static const char *const bool_fields[] = {"dry_run", "sealed", NULL};
 
 static int in_list(const char *const *list, const char *s) {
@@ -115,7 +163,9 @@ cJSON *ef_job_to_json(const char *const *fields, const size_t *lens, size_t nfie
         key[kl] = '\0';
         char *val = ef_strndup(fields[i + 1], lens[i + 1]);
         int64_t n;
-        if (in_list(numeric_fields, key)) {
+        char oc;
+        if (in_list(numeric_fields, key) ||
+            (ef_outcome_parse(key, &oc) == 0 && oc != EF_OUTCOME_NONE)) {
             if (ef_parse_i64(val, strlen(val), &n) == 0)
                 cJSON_AddNumberToObject(o, key, (double)n);
             else if (val[0] == '-' && ef_parse_i64(val + 1, strlen(val) - 1, &n) == 0)
@@ -144,22 +194,22 @@ cJSON *ef_job_to_json(const char *const *fields, const size_t *lens, size_t nfie
     double total = num(o, "total"), processed = num(o, "processed");
     double started = num(o, "started_at"), completed = num(o, "completed_at");
     cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
-    const char *status = cJSON_IsString(st) ? st->valuestring : "";
+    ef_job_status_t status = ef_job_status_parse(cJSON_IsString(st) ? st->valuestring : NULL);
     double pct = total > 0 ? floor(processed * 10000.0 / total) / 100.0 : 0;
-    if (strcmp(status, "completed") == 0)
+    if (status == EF_JOB_COMPLETED)
         pct = 100;
     cJSON_AddNumberToObject(o, "progress_percent", pct);
     double end = completed > 0 ? completed : (double)now_ms;
     if (started > 0 && end > started && processed > 0) {
         double rate = processed * 1000.0 / (end - started);
         cJSON_AddNumberToObject(o, "rate_per_s", floor(rate * 100) / 100);
-        if (ef_job_status_final(status))
+        if (ef_job_status_is_final(status))
             cJSON_AddNumberToObject(o, "eta_s", 0);
         else
             cJSON_AddNumberToObject(o, "eta_s", ceil((total - processed) / rate));
     } else {
         cJSON_AddNullToObject(o, "rate_per_s");
-        if (ef_job_status_final(status))
+        if (ef_job_status_is_final(status))
             cJSON_AddNumberToObject(o, "eta_s", 0);
         else
             cJSON_AddNullToObject(o, "eta_s");

@@ -18,22 +18,88 @@
 #define EF_JOB_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* Outcome characters in the per-chunk outcome strings. */
-#define EF_OUTCOME_NONE '.'
-#define EF_OUTCOME_UPDATED 'u'
-#define EF_OUTCOME_CONFLICT 'c'
-#define EF_OUTCOME_NOT_FOUND 'n'
-#define EF_OUTCOME_ERROR 'e'
+/* ---- Outcomes ----
+ *
+ * The one table of outcomes.  Each row: the enum name, the character kept
+ * per entity in the outcome strings (and sent to chunk_ack.lua), and the
+ * name used everywhere else: the job hash's and the queue stats' counter
+ * field, the export's "outcome", /metrics's outcome label and statusd's
+ * ?outcome= filter.  An entity without an outcome yet is EF_OUTCOME_NONE,
+ * named "pending".  A new outcome kind is a new row here, its handler in
+ * the worker, and its counter in chunk_ack.lua (the Lua side of the table). */
+#define EF_OUTCOME_MAP(X)                                                                          \
+    X(UPDATED, 'u', "updated")                                                                     \
+    X(CONFLICT, 'c', "conflicts")                                                                  \
+    X(NOT_FOUND, 'n', "not_found")                                                                 \
+    X(ERROR, 'e', "errors")
+
+enum {
+    EF_OUTCOME_NONE = '.',
+#define EF_OUTCOME_ENUM_(e, c, name) EF_OUTCOME_##e = (c),
+    EF_OUTCOME_MAP(EF_OUTCOME_ENUM_)
+#undef EF_OUTCOME_ENUM_
+};
+
+#define EF_OUTCOME_PENDING_NAME "pending"
+
+typedef struct {
+    char c;           /* the outcome character */
+    const char *name; /* counter field, export and metrics name */
+} ef_outcome_info_t;
+
+extern const ef_outcome_info_t ef_outcomes[]; /* every row of EF_OUTCOME_MAP */
+extern const size_t ef_outcomes_count;
+
+/* The name of outcome character c; "pending" for '.' or anything unknown. */
+const char *ef_outcome_name(char c);
+/* 1 when c is an outcome of the table (not '.'). */
+int ef_outcome_known(char c);
+/* Sets *c from a name of the table, or '.' for "pending"; 0, or -1 when the
+ * name is none of them. */
+int ef_outcome_parse(const char *name, char *c);
+
+/* ---- Job statuses ----
+ *
+ * The one table of job statuses: enum name, the string kept in the job
+ * hash's status field (and written by the Lua scripts), and whether the
+ * status is final (no script ever changes it again). */
+#define EF_JOB_STATUS_MAP(X)                                                                       \
+    X(ENQUEUING, "enqueuing", 0)                                                                   \
+    X(QUEUED, "queued", 0)                                                                         \
+    X(RUNNING, "running", 0)                                                                       \
+    X(PAUSED, "paused", 0)                                                                         \
+    X(COMPLETED, "completed", 1)                                                                   \
+    X(CANCELLED, "cancelled", 1)                                                                   \
+    X(FAILED, "failed", 1)
+
+typedef enum {
+    EF_JOB_STATUS_UNKNOWN = -1, /* not a status of the table (a missing job: "") */
+#define EF_JOB_STATUS_ENUM_(e, name, final) EF_JOB_##e,
+    EF_JOB_STATUS_MAP(EF_JOB_STATUS_ENUM_)
+#undef EF_JOB_STATUS_ENUM_
+        EF_JOB_STATUS_COUNT
+} ef_job_status_t;
+
+extern const char *const ef_job_statuses[]; /* names by ef_job_status_t, NULL-terminated */
+
+ef_job_status_t ef_job_status_parse(const char *s); /* EF_JOB_STATUS_UNKNOWN when none */
+const char *ef_job_status_name(ef_job_status_t s);  /* "" for UNKNOWN */
+int ef_job_status_is_final(ef_job_status_t s);      /* completed, cancelled, failed */
+/* The same on a status string, for callers that hold the hash's text. */
+int ef_job_status_valid(const char *s);
+int ef_job_status_final(const char *s);
+
+/* ---- Limits shared by every client and the scripts ---- */
 
 #define EF_JOB_ID_LEN 26 /* a generated id: ULID-style, Crockford base32 */
 #define EF_ENQUEUE_HEARTBEAT_TTL_MS 30000
-
-extern const char *const ef_job_statuses[]; /* NULL-terminated */
-int ef_job_status_valid(const char *s);
-int ef_job_status_final(const char *s); /* completed, cancelled, failed */
-const char *ef_outcome_name(char c);    /* "updated", ..., "pending" */
+#define EF_JOB_CHUNK_SIZE_DEFAULT 50 /* entities a chunk */
+/* entities a chunk at most; scripts/job_create.lua holds the same number
+ * (CHUNK_SIZE_MAX), and test_contract checks that both agree */
+#define EF_JOB_CHUNK_SIZE_MAX 10000
 
 /* Writes a new job id (26 chars + NUL): 48 bits of ms time then 80 random
  * bits, Crockford base32, so ids sort by creation time. */

@@ -935,6 +935,16 @@ static int save_vars(const ef_recipe_step_t *st, cJSON *src, ef_recipe_scope_t *
     return 0;
 }
 
+/* 1 when every number in v (and below it) is finite. */
+static int finite_numbers(const cJSON *v) {
+    if (cJSON_IsNumber(v))
+        return isfinite(v->valuedouble);
+    for (const cJSON *c = (cJSON_IsArray(v) || cJSON_IsObject(v)) ? v->child : NULL; c; c = c->next)
+        if (!finite_numbers(c))
+            return 0;
+    return 1;
+}
+
 ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long status, const char *body,
                                   size_t body_len, ef_recipe_scope_t *scope, cJSON **fields,
                                   char *err) {
@@ -998,6 +1008,14 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
         cJSON *out = cJSON_CreateObject();
         for (size_t i = 0; i < rc->nextract; i++) {
             cJSON *v = extract_at(src, rc->extract[i].pointer);
+            if (v && !finite_numbers(v)) {
+                /* 1e999999 parses as infinity: no JSON can hold it */
+                ef_seterr(err, "field %s: number out of range", rc->extract[i].name);
+                cJSON_Delete(v);
+                cJSON_Delete(out);
+                verdict = EF_STEP_ERROR;
+                goto done;
+            }
             if (v)
                 cJSON_AddItemToObject(out, rc->extract[i].name, v);
         }

@@ -23,6 +23,16 @@
  * them in its channel table per connection, they are sent again after every
  * reconnect, and their callback gets NULL once, at close.  ef_redis_close()
  * fires no on_state.
+ *
+ * Sentinel sets reuse the same machinery: a socket to a sentinel is an
+ * ordinary CONNECTING socket (r->resolving) whose handshake is the
+ * sentinel's AUTH and SENTINEL get-master-addr-by-name; its answer is
+ * handled like a handshake reply, inside hiredis's callback, so the switch
+ * to the master frees the sentinel's context the deferred way (hiredis
+ * frees it when the callback returns) and starts the master's socket from
+ * the 0 ms connect timer.  The +switch-master watcher is a nested
+ * ef_redis_t (plain TCP, so it has no watcher of its own) counted in
+ * nhandles until its close completes.
  */
 #include "ef_redis.h"
 
@@ -35,6 +45,7 @@
 #include "ef_common.h"
 #include "ef_log.h"
 #include "ef_scripts_gen.h"
+#include "ef_sentinel.h"
 
 #define EF_REDIS_WHY_LEN 192
 
@@ -49,6 +60,8 @@ typedef enum {
     EF_REDIS_REQ_PING,  /* heartbeat */
     EF_REDIS_REQ_STEP,  /* handshake: AUTH, SELECT, SCRIPT LOAD */
     EF_REDIS_REQ_HELLO, /* the PING that ends the handshake */
+    EF_REDIS_REQ_ASK,   /* SENTINEL get-master-addr-by-name, on a sentinel */
+    EF_REDIS_REQ_ROLE,  /* ROLE on the node a sentinel named: must be master */
 } ef_redis_req_kind_t;
 
 typedef struct ef_redis_req_s {
@@ -112,6 +125,16 @@ struct ef_redis_s {
     int nhandles;         /* handles not yet closed, sockets included */
     void (*done)(void *arg);
     void *done_arg;
+
+    /* Sentinel (url.kind EF_REDIS_URL_SENTINEL): the socket in progress is
+     * to sentinel sentinel_idx while resolving; master is the address the
+     * last one gave, empty when the set must be asked again. */
+    int resolving;
+    int sentinel_idx;
+    int sentinel_tries; /* sentinels asked in this round */
+    ef_redis_addr_t master;
+    char last_master[300]; /* "host:port" last logged */
+    ef_redis_t *watch;     /* subscribed to +switch-master on a sentinel */
 };
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
@@ -319,6 +342,52 @@ static void conn_schedule(ef_redis_t *r) {
     uv_timer_start(&r->conn_timer, on_conn_timer, delay, 0);
 }
 
+static void on_conn_timer(uv_timer_t *t);
+
+/* Sentinel bookkeeping after a failed or lost socket.  A sentinel that
+ * failed hands over to the next one at once, until each has been asked in
+ * this round; a data node that failed (refused, a replica) or was lost
+ * makes the set be asked again, starting with the next sentinel if the node
+ * was never ready (its sentinel may be stale).  Returns 1 when the next
+ * attempt is already scheduled, 0 when the caller backs off. */
+static int sentinel_next(ef_redis_t *r, int was_ready) {
+    const ef_redis_url_t *u = &r->url;
+    if (u->kind != EF_REDIS_URL_SENTINEL)
+        return 0;
+    if (!r->resolving) {
+        r->master.host[0] = '\0';
+        r->sentinel_tries = 0;
+        if (!was_ready)
+            r->sentinel_idx = (r->sentinel_idx + 1) % u->nhosts;
+        return 0;
+    }
+    r->resolving = 0;
+    r->sentinel_idx = (r->sentinel_idx + 1) % u->nhosts;
+    if (++r->sentinel_tries < u->nhosts) {
+        uv_timer_start(&r->conn_timer, on_conn_timer, 0, 0);
+        return 1;
+    }
+    r->sentinel_tries = 0;
+    return 0;
+}
+
+/* A sentinel named the master: drop the sentinel's socket without a word
+ * and connect to the master on the next loop turn. */
+static void sentinel_switch(ef_redis_t *r) {
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    r->state = EF_REDIS_ST_WAITING;
+    r->resolving = 0;
+    r->sentinel_tries = 0;
+    r->fault[0] = '\0';
+    r->deadline_at = 0;
+    uv_timer_stop(&r->deadline_timer);
+    fail_all(r); /* handshake steps only: nothing of the user's before READY */
+    if (ac)
+        redisAsyncFree(ac); /* deferred by hiredis: we are in its callback */
+    uv_timer_start(&r->conn_timer, on_conn_timer, 0, 0);
+}
+
 /* Takes the connection down: fails every pending request with NULL in
  * order, logs once per outage, tells on_state, and unless closing schedules
  * the next attempt.  free_ac is 1 when the teardown is ours (the context is
@@ -329,7 +398,11 @@ static void conn_down(ef_redis_t *r, const char *why, int free_ac) {
     int was_ready = r->state == EF_REDIS_ST_READY;
     char reason[EF_REDIS_WHY_LEN];
 
-    snprintf(reason, sizeof reason, "%s", why); /* why may live in ac or r->fault */
+    if (r->resolving)
+        snprintf(reason, sizeof reason, "sentinel %s:%d: %s", r->url.hosts[r->sentinel_idx].host,
+                 r->url.hosts[r->sentinel_idx].port, why);
+    else
+        snprintf(reason, sizeof reason, "%s", why); /* why may live in ac or r->fault */
     r->ac = NULL;
     r->state = EF_REDIS_ST_WAITING;
     r->rtt_us = -1;
@@ -352,7 +425,7 @@ static void conn_down(ef_redis_t *r, const char *why, int free_ac) {
         redisAsyncFree(ac);
     if (was_ready && !r->closing && r->o.on_state)
         r->o.on_state(r, 0, r->o.state_arg);
-    if (!r->closing)
+    if (!r->closing && sentinel_next(r, was_ready) == 0)
         conn_schedule(r);
 }
 
@@ -399,6 +472,9 @@ static void conn_ready(ef_redis_t *r) {
     r->state = EF_REDIS_ST_READY;
     if (r->ever_ready)
         ef_info("redis %s: reconnected after %d attempts", r->name, r->attempts);
+    else if (r->url.kind == EF_REDIS_URL_SENTINEL)
+        ef_info("redis %s: connected to master %s at %s:%d (%s)", r->name, r->url.master,
+                r->master.host, r->master.port, r->where);
     else
         ef_info("redis %s: connected to %s", r->name, r->where);
     r->ever_ready = 1;
@@ -417,10 +493,9 @@ static void conn_ready(ef_redis_t *r) {
 
 /* Queues one handshake step (a PING ends the handshake); a failure becomes
  * a fault: we are inside hiredis's onConnect, where nothing may be freed. */
-static void handshake_cmd(ef_redis_t *r, const ef_script_t *s, int argc, const char **argv,
-                          const size_t *lens) {
-    ef_redis_req_t *q =
-        req_new(r, strcmp(argv[0], "PING") ? EF_REDIS_REQ_STEP : EF_REDIS_REQ_HELLO);
+static void handshake_cmd(ef_redis_t *r, ef_redis_req_kind_t kind, const ef_script_t *s, int argc,
+                          const char **argv, const size_t *lens) {
+    ef_redis_req_t *q = req_new(r, kind);
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
     q->step = s ? "SCRIPT LOAD" : argv[0];
@@ -432,12 +507,16 @@ static void handshake_cmd(ef_redis_t *r, const ef_script_t *s, int argc, const c
     redisFreeCommand(cmd);
 }
 
-/* connect(2) finished: pipeline AUTH, SELECT, SCRIPT LOAD and a PING; the
- * PING's answer makes the connection READY. */
+/* connect(2) finished.  On a sentinel: AUTH with the sentinel credentials
+ * and SENTINEL get-master-addr-by-name, whose answer switches to the master.
+ * On a data node: pipeline AUTH, SELECT, ROLE (Sentinel sets only), SCRIPT
+ * LOAD and a PING; the PING's answer makes the connection READY. */
 static void on_connect(const redisAsyncContext *ac, int status) {
     ef_redis_t *r = ac->data;
     const ef_redis_url_t *u = &r->url;
     const char *auth[3] = {"AUTH", u->user[0] ? u->user : u->password, u->password};
+    const char *sauth[3] = {"AUTH", u->sentinel_user[0] ? u->sentinel_user : u->sentinel_password,
+                            u->sentinel_password};
     char db[16];
     if (r->ac != ac)
         return;
@@ -445,20 +524,54 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         conn_down(r, ac_why(ac), 0);
         return;
     }
+    if (r->resolving) {
+        if (u->sentinel_password[0])
+            handshake_cmd(r, EF_REDIS_REQ_STEP, NULL, u->sentinel_user[0] ? 3 : 2, sauth, NULL);
+        handshake_cmd(r, EF_REDIS_REQ_ASK, NULL, 3,
+                      (const char *[]){"SENTINEL", "get-master-addr-by-name", u->master}, NULL);
+        return;
+    }
     if (u->password[0])
-        handshake_cmd(r, NULL, u->user[0] ? 3 : 2, auth, NULL);
+        handshake_cmd(r, EF_REDIS_REQ_STEP, NULL, u->user[0] ? 3 : 2, auth, NULL);
     snprintf(db, sizeof db, "%d", u->db);
     if (u->db != 0)
-        handshake_cmd(r, NULL, 2, (const char *[]){"SELECT", db}, NULL);
+        handshake_cmd(r, EF_REDIS_REQ_STEP, NULL, 2, (const char *[]){"SELECT", db}, NULL);
+    if (u->kind == EF_REDIS_URL_SENTINEL)
+        handshake_cmd(r, EF_REDIS_REQ_ROLE, NULL, 1, (const char *[]){"ROLE"}, NULL);
     for (const ef_script_t *const *s = ef_scripts_all; r->o.load_scripts && *s; s++)
-        handshake_cmd(r, *s, 3, (const char *[]){"SCRIPT", "LOAD", (*s)->body},
+        handshake_cmd(r, EF_REDIS_REQ_STEP, *s, 3, (const char *[]){"SCRIPT", "LOAD", (*s)->body},
                       (size_t[]){6, 4, (*s)->len});
-    handshake_cmd(r, NULL, 1, (const char *[]){"PING"}, NULL);
+    handshake_cmd(r, EF_REDIS_REQ_HELLO, NULL, 1, (const char *[]){"PING"}, NULL);
+}
+
+/* The answers that only Sentinel sets see: the sentinel's (an address, or
+ * the next sentinel) and ROLE's (a replica is refused: ask again). */
+static void sentinel_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply) {
+    char why[EF_ERR_LEN], at[300];
+    if (q->kind == EF_REDIS_REQ_ASK) {
+        if (ef_sentinel_addr_from_reply(reply, &r->master, why) != 0) {
+            conn_down(r, why, 1);
+            return;
+        }
+        snprintf(at, sizeof at, "%s:%d", r->master.host, r->master.port);
+        if (strcmp(at, r->last_master) != 0) {
+            ef_info("redis %s: sentinel %s:%d names %s as master %s", r->name,
+                    r->url.hosts[r->sentinel_idx].host, r->url.hosts[r->sentinel_idx].port, at,
+                    r->url.master);
+            snprintf(r->last_master, sizeof r->last_master, "%s", at);
+        }
+        sentinel_switch(r);
+    } else if (ef_sentinel_role_check(reply, why) != 0) {
+        handshake_fail(r, "%s:%d refused as master %s: %s", r->master.host, r->master.port,
+                       r->url.master, why);
+    }
 }
 
 static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply) {
     const ef_script_t *s = q->script;
-    if (q->kind == EF_REDIS_REQ_HELLO && reply->type == REDIS_REPLY_ERROR) {
+    if (q->kind == EF_REDIS_REQ_ASK || q->kind == EF_REDIS_REQ_ROLE)
+        sentinel_reply(r, q, reply);
+    else if (q->kind == EF_REDIS_REQ_HELLO && reply->type == REDIS_REPLY_ERROR) {
         conn_down(r, reply->str, 1); /* LOADING and the like: transient */
     } else if (q->kind == EF_REDIS_REQ_HELLO) {
         r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
@@ -487,8 +600,20 @@ static void conn_start(ef_redis_t *r) {
     char why[EF_REDIS_WHY_LEN];
     int rc;
 
-    r->attempts++;
+    const ef_redis_addr_t *to = NULL;
+    int timeout_ms = r->o.connect_timeout_ms;
+
+    r->resolving = r->url.kind == EF_REDIS_URL_SENTINEL && !r->master.host[0];
+    if (r->resolving) {
+        to = &r->url.hosts[r->sentinel_idx];
+        timeout_ms = EF_SENTINEL_TIMEOUT_MS;
+    } else if (r->url.kind == EF_REDIS_URL_SENTINEL) {
+        to = &r->master;
+    }
+    if (!r->resolving || r->sentinel_tries == 0)
+        r->attempts++; /* a round of sentinels counts once, for the backoff */
     ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
+         : to           ? redisAsyncConnect(to->host, to->port)
                         : redisAsyncConnect(r->url.host, r->url.port);
     if (!ac || ac->err) {
         snprintf(why, sizeof why, "%s", ac ? ac_why(ac) : "out of memory");
@@ -520,7 +645,7 @@ static void conn_start(ef_redis_t *r) {
         redisEnableKeepAlive(&ac->c);
     r->ac = ac;
     r->state = EF_REDIS_ST_CONNECTING;
-    uv_timer_start(&r->conn_timer, on_conn_timer, (uint64_t)r->o.connect_timeout_ms, 0);
+    uv_timer_start(&r->conn_timer, on_conn_timer, (uint64_t)timeout_ms, 0);
     redisAsyncSetConnectCallback(ac, on_connect);
     sock_watch(s, UV_WRITABLE, 0); /* the first writable event completes connect(2) */
 }
@@ -529,7 +654,8 @@ static void on_conn_timer(uv_timer_t *t) {
     ef_redis_t *r = t->data;
     char why[EF_REDIS_WHY_LEN];
     if (r->state == EF_REDIS_ST_CONNECTING) {
-        snprintf(why, sizeof why, "not ready within %d ms", r->o.connect_timeout_ms);
+        snprintf(why, sizeof why, "not ready within %d ms",
+                 r->resolving ? EF_SENTINEL_TIMEOUT_MS : r->o.connect_timeout_ms);
         conn_down(r, why, 1);
     } else if (r->state == EF_REDIS_ST_WAITING) {
         conn_start(r);
@@ -606,6 +732,14 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
         req_free(q);
         return;
     }
+    if ((q->kind == EF_REDIS_REQ_USER || q->kind == EF_REDIS_REQ_PING) &&
+        reply->type == REDIS_REPLY_ERROR && ef_sentinel_failover_error(reply->str)) {
+        /* the node is not (or no longer) a master: lost, like a disconnect;
+         * q is still in the FIFO and fails with NULL there, in order */
+        conn_down(r, reply->str, 1);
+        req_free(q);
+        return;
+    }
     req_unlink(r, q);
     if (q->kind == EF_REDIS_REQ_USER) {
         if (q->script && reply->type == REDIS_REPLY_ERROR &&
@@ -622,6 +756,76 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
         handshake_reply(r, q, reply);
     }
     req_free(q);
+}
+
+/* ---- Sentinel's +switch-master: switch without waiting for an error ---- */
+
+/* A sentinel announced "NAME OLDHOST OLDPORT NEWHOST NEWPORT".  For our
+ * master, and unless we are on the new address already, the connection is
+ * dropped (from the deadline timer: this runs inside the watcher's hiredis
+ * callback) or the pending backoff is cut short; either way the set is
+ * asked again and ROLE checked, the message itself is not trusted. */
+static void on_switch(ef_redis_t *w, redisReply *reply, void *arg) {
+    ef_redis_t *r = arg;
+    const redisReply *m;
+    char buf[600], *tok[6], *save = NULL;
+    int n = 0;
+    (void)w;
+    if (!reply || r->closing)
+        return;
+    m = reply->element[2];
+    if (m->type != REDIS_REPLY_STRING || m->len >= sizeof buf)
+        return;
+    memcpy(buf, m->str, m->len);
+    buf[m->len] = '\0';
+    for (char *t = strtok_r(buf, " ", &save); t && n < 6; t = strtok_r(NULL, " ", &save))
+        tok[n++] = t;
+    if (n != 5 || strcmp(tok[0], r->url.master) != 0)
+        return;
+    if (r->state == EF_REDIS_ST_READY && strcmp(tok[3], r->master.host) == 0 &&
+        atoi(tok[4]) == r->master.port)
+        return;
+    ef_info("redis %s: sentinel announced +switch-master of %s to %.255s:%.8s", r->name,
+            r->url.master, tok[3], tok[4]);
+    if (r->state == EF_REDIS_ST_WAITING) {
+        r->master.host[0] = '\0';
+        r->sentinel_tries = 0;
+        uv_timer_start(&r->conn_timer, on_conn_timer, 0, 0);
+    } else if (!r->resolving) {
+        set_fault(r, "sentinel announced a switch of %s to %.255s:%.8s", r->url.master, tok[3],
+                  tok[4]);
+    }
+}
+
+/* The watcher subscribes once it is first ready; it renews the
+ * subscription by itself after a reconnect. */
+static void on_watch_state(ef_redis_t *w, int ready, void *arg) {
+    if (ready == 1 && !w->subs && ef_redis_subscribe(w, "+switch-master", on_switch, arg) != 0)
+        ef_warn("redis %s: cannot subscribe to +switch-master", w->name);
+}
+
+static void on_watch_closed(void *arg) {
+    handle_gone(arg);
+}
+
+/* Opens the watcher: a plain connection to the first sentinel with the
+ * sentinel credentials.  Optional: without it a switch is still noticed by
+ * the first failed or READONLY-style reply. */
+static void watch_start(ef_redis_t *r) {
+    ef_redis_url_t *wu = ef_calloc(1, sizeof *wu);
+    ef_redis_opts_t wo = {
+        .connect_timeout_ms = EF_SENTINEL_TIMEOUT_MS, .on_state = on_watch_state, .state_arg = r};
+    char name[48];
+    snprintf(name, sizeof name, "%.20s/sentinel", r->name);
+    wo.name = name;
+    wu->kind = EF_REDIS_URL_TCP;
+    memcpy(wu->host, r->url.hosts[0].host, sizeof wu->host);
+    wu->port = r->url.hosts[0].port;
+    memcpy(wu->user, r->url.sentinel_user, sizeof wu->user);
+    memcpy(wu->password, r->url.sentinel_password, sizeof wu->password);
+    if (ef_redis_create(&r->watch, r->loop, wu, &wo) == 0)
+        r->nhandles++;
+    free(wu);
 }
 
 /* ---- Public API ---- */
@@ -655,6 +859,9 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
 
     if (!out || !loop || !url || (!url->path[0] && !url->host[0]))
         return UV_EINVAL;
+    if (url->kind == EF_REDIS_URL_CLUSTER ||
+        (url->kind == EF_REDIS_URL_SENTINEL && url->nhosts < 1))
+        return UV_ENOTSUP; /* see ef_redis_url_supported() */
     *out = NULL;
     o.backoff_min_ms = or_default(o.backoff_min_ms, EF_REDIS_BACKOFF_MIN_MS);
     o.backoff_max_ms = or_default(o.backoff_max_ms, EF_REDIS_BACKOFF_MAX_MS);
@@ -677,6 +884,8 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
     uv_timer_init(loop, &r->ping_timer);
     r->conn_timer.data = r->deadline_timer.data = r->ping_timer.data = r;
     r->nhandles = 3;
+    if (url->kind == EF_REDIS_URL_SENTINEL)
+        watch_start(r);
     conn_start(r);
     *out = r;
     return 0;
@@ -698,6 +907,8 @@ void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
         if (cb)
             cb(r, NULL, sub->arg);
     }
+    if (r->watch)
+        ef_redis_close(r->watch, on_watch_closed, r);
     uv_close((uv_handle_t *)&r->conn_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->ping_timer, on_handle_closed);
@@ -785,6 +996,14 @@ int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, v
     free(v);
     free(l);
     return cmd_submit(r, cb, arg, timeout_ms, cmd, len, s);
+}
+
+int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, void *arg,
+                  int timeout_ms) {
+    if (call->bad)
+        return -1;
+    return ef_redis_script(r, call->script, cb, arg, timeout_ms, call->nkeys, call->argc,
+                           call->argv, call->lens);
 }
 
 int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb, void *arg) {

@@ -7,9 +7,10 @@
  * socket, poll errors passed to hiredis, both handles closed before the
  * context is freed, a deadline on every command and a PING heartbeat.
  *
- * States: DISCONNECTED -> CONNECTING -> (AUTH, SELECT, SCRIPT LOAD) ->
- * READY -> DISCONNECTED ...  The connection reconnects by itself with capped
- * exponential backoff and jitter until ef_redis_close().  on_state fires once
+ * States: DISCONNECTED -> CONNECTING -> ([sentinel: resolve], AUTH, SELECT,
+ * [sentinel: ROLE], SCRIPT LOAD) -> READY -> DISCONNECTED ...  The
+ * connection reconnects by itself with capped exponential backoff and
+ * jitter until ef_redis_close().  on_state fires once
  * per change between ready and not ready (and the module logs once per
  * change, not once per attempt).
  *
@@ -18,6 +19,26 @@
  * connection: every pending callback fires with reply == NULL and the
  * connection starts again.  This is how a silent network partition is
  * noticed.  Blocking commands (BLMOVE) pass their block time plus a margin.
+ *
+ * Sentinel (a redis+sentinel:// URL): CONNECTING starts with a resolving
+ * step.  Each sentinel is asked in turn (EF_SENTINEL_TIMEOUT_MS each)
+ * SENTINEL get-master-addr-by-name; the first answer closes the sentinel's
+ * socket and opens the master's, whose handshake adds ROLE after SELECT: a
+ * node that is not a master fails the handshake like a bad password would
+ * (logged once, backoff) and the set is asked again, from the next
+ * sentinel.  A round in which no sentinel answered backs off like a failed
+ * connect.  Every loss of the data node asks the set again: no connection
+ * reuses an address it lost.  A second, plain connection to the first
+ * sentinel (named NAME/sentinel) listens for +switch-master and drops the
+ * data connection as soon as our master moves, rather than waiting for an
+ * error; it closes with the object.
+ *
+ * Failover replies: READONLY, UNBLOCKED, LOADING and MASTERDOWN (see
+ * ef_sentinel.h) to a command or a heartbeat take the connection down,
+ * whatever the URL: that command and those queued behind it get NULL, as
+ * on a disconnect, and the connection starts again (resolving again on a
+ * Sentinel set).  A client never stays on a demoted node.  Other error
+ * replies go to the caller and keep the connection.
  *
  * Callbacks: a call that returns an error never fires its callback;
  * otherwise the callback fires exactly once, never from inside the call that
@@ -31,6 +52,7 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "ef_calls.h"
 #include "ef_redis_url.h"
 #include "ef_script.h"
 
@@ -66,7 +88,8 @@ typedef struct {
 } ef_redis_opts_t;
 
 /* Creates the connection object and starts connecting.  0 or a negative
- * error (bad options); *out is owned by the caller until ef_redis_close(). */
+ * error (bad options; UV_ENOTSUP for a redis+cluster:// URL); *out is
+ * owned by the caller until ef_redis_close(). */
 int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url,
                     const ef_redis_opts_t *opts);
 
@@ -94,6 +117,11 @@ int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fm
  * nkeys keys first, then the arguments. */
 int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, void *arg,
                     int timeout_ms, int nkeys, int argc, const char **argv, const size_t *lens);
+
+/* The same for a call made by an ef_calls builder (the caller still frees
+ * it); -1 without a callback when the call does not match its layout. */
+int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, void *arg,
+                  int timeout_ms);
 
 /* Puts the connection in subscriber mode on channel (call it on a connection
  * used for nothing else).  cb fires for every message with the 3-element

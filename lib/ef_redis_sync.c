@@ -11,8 +11,19 @@
 #include <sys/time.h>
 
 #include "ef_scripts_gen.h"
+#include "ef_sentinel.h"
 
+/* A NULL reply says why in err.  A failover reply (READONLY, UNBLOCKED,
+ * LOADING, MASTERDOWN: see ef_sentinel.h) means the node is not the master
+ * any more: the context is marked broken so that the caller, seeing a lost
+ * connection, connects (and resolves) again. */
 static redisReply *checked(redisContext *c, redisReply *r, char *err) {
+    if (r && r->type == REDIS_REPLY_ERROR && ef_sentinel_failover_error(r->str)) {
+        c->err = REDIS_ERR_OTHER;
+        snprintf(c->errstr, sizeof c->errstr, "not the master any more: %.100s", r->str);
+        freeReplyObject(r);
+        r = NULL;
+    }
     if (!r)
         ef_seterr(err, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
     return r;
@@ -27,12 +38,21 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
     ef_redis_url_t url;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c;
-    redisReply *r;
-    char where[600];
+    redisReply *r = NULL;
+    char where[2048];
 
-    if (ef_redis_url_parse(url_str, &url, err) != 0)
+    if (ef_redis_url_parse(url_str, &url, err) != 0 || ef_redis_url_supported(&url, err) != 0)
         return NULL;
-    ef_redis_url_redacted(&url, where, sizeof where);
+    if (url.kind == EF_REDIS_URL_SENTINEL) {
+        ef_redis_addr_t master;
+        if (ef_sentinel_resolve_sync(&url, &master, err) != 0)
+            return NULL;
+        memcpy(url.host, master.host, sizeof url.host);
+        url.port = master.port;
+        snprintf(where, sizeof where, "%s:%d (master %s)", url.host, url.port, url.master);
+    } else {
+        ef_redis_url_redacted(&url, where, sizeof where);
+    }
     if (url.path[0])
         c = redisConnectUnixWithTimeout(url.path, tv);
     else
@@ -60,6 +80,15 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
         if (!r || r->type == REDIS_REPLY_ERROR) {
             ef_seterr(err, "redis at %s: SELECT %d failed: %s", where, url.db,
                       r ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    if (url.kind == EF_REDIS_URL_SENTINEL) {
+        char why[EF_ERR_LEN];
+        r = redisCommand(c, "ROLE");
+        if (!r || ef_sentinel_role_check(r, why) != 0) {
+            ef_seterr(err, "redis at %s: %s", where, r ? why : c->errstr);
             goto fail;
         }
         freeReplyObject(r);
@@ -146,4 +175,20 @@ int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys
     free(v);
     free(l);
     return rc == REDIS_OK ? 0 : -1;
+}
+
+redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err) {
+    if (call->bad) {
+        ef_seterr(err, "%s", call->err);
+        return NULL;
+    }
+    return ef_redis_sync_script(c, call->script, call->nkeys, call->argc, call->argv, call->lens,
+                                err);
+}
+
+int ef_redis_sync_call_append(redisContext *c, const ef_call_t *call) {
+    if (call->bad)
+        return -1;
+    return ef_redis_sync_script_append(c, call->script, call->nkeys, call->argc, call->argv,
+                                       call->lens);
 }

@@ -8,12 +8,21 @@
  * Lua script with SCRIPT LOAD, checking that Redis computed the same SHA1 as
  * the build did.  Scripts are then called with EVALSHA; a NOSCRIPT answer
  * (Redis restarted or flushed its script cache) is retried once with EVAL.
+ *
+ * A redis+sentinel:// URL is resolved first (ef_sentinel_resolve_sync: each
+ * sentinel in turn, short timeouts) and the node is checked with ROLE after
+ * AUTH and SELECT: a replica is refused.  A failover reply to a command
+ * (READONLY, UNBLOCKED, LOADING, MASTERDOWN) comes back as NULL with the
+ * context's err set, like a lost connection, so a caller that reconnects on
+ * a lost connection (enqueuer --wait) resolves the master again.
+ * redis+cluster:// is refused with ef_redis_url_supported()'s words.
  */
 #ifndef EF_REDIS_SYNC_H
 #define EF_REDIS_SYNC_H
 
 #include <hiredis/hiredis.h>
 
+#include "ef_calls.h"
 #include "ef_common.h"
 #include "ef_redis_url.h"
 #include "ef_script.h"
@@ -31,6 +40,11 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
  * loaded at connect); read its reply later with redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
+
+/* The same for a call made by an ef_calls builder (the caller still frees
+ * it); a call that does not match its layout is not sent (NULL or -1). */
+redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err);
+int ef_redis_sync_call_append(redisContext *c, const ef_call_t *call);
 
 /* Runs a command built from argv; same ownership as above. */
 redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char **argv,

@@ -106,63 +106,261 @@ static int parse_unix(const char *rest, ef_redis_url_t *out, char *err) {
     return 0;
 }
 
+/* Parses one host[:port] (or [v6]:port) of n bytes into a; an empty host
+ * is 127.0.0.1 when allow_empty, an error otherwise. */
+static int parse_addr(const char *s, size_t n, ef_redis_addr_t *a, int defport, int allow_empty,
+                      const char *what, char *err) {
+    const char *end = s + n, *colon;
+    size_t hl;
+    a->port = defport;
+    if (n > 0 && *s == '[') { /* [::1]:6379 */
+        const char *rb = memchr(s, ']', n);
+        if (!rb || rb == s + 1 || (size_t)(rb - s - 1) >= sizeof a->host) {
+            ef_seterr(err, "bad IPv6 host '%.*s' in %s", (int)(n > 60 ? 60 : n), s, what);
+            return -1;
+        }
+        memcpy(a->host, s + 1, (size_t)(rb - s - 1));
+        a->host[rb - s - 1] = '\0';
+        if (rb + 1 < end && rb[1] != ':') {
+            ef_seterr(err, "bad IPv6 host '%.*s' in %s", (int)(n > 60 ? 60 : n), s, what);
+            return -1;
+        }
+        colon = rb + 1 < end ? rb + 1 : NULL;
+    } else {
+        colon = memchr(s, ':', n);
+        hl = (size_t)((colon ? colon : end) - s);
+        if (hl >= sizeof a->host) {
+            ef_seterr(err, "host too long in %s", what);
+            return -1;
+        }
+        memcpy(a->host, s, hl);
+        a->host[hl] = '\0';
+        for (size_t i = 0; i < hl; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c <= ' ' || c == '@' || c == '/' || c == '?' || c == ',' || c >= 0x7f) {
+                ef_seterr(err, "bad character in host '%.*s' in %s", (int)(hl > 60 ? 60 : hl), s,
+                          what);
+                return -1;
+            }
+        }
+    }
+    if (!a->host[0]) {
+        if (!allow_empty) {
+            ef_seterr(err, "empty host in %s (write host:port)", what);
+            return -1;
+        }
+        snprintf(a->host, sizeof a->host, "127.0.0.1");
+    }
+    if (colon) {
+        int64_t p;
+        if (ef_parse_i64(colon + 1, (size_t)(end - colon - 1), &p) != 0 || p < 1 || p > 65535) {
+            ef_seterr(err, "bad port '%.*s' in %s (1 to 65535)",
+                      (int)(end - colon - 1 > 20 ? 20 : end - colon - 1), colon + 1, what);
+            return -1;
+        }
+        a->port = (int)p;
+    }
+    return 0;
+}
+
+/* Parses "h1:p1,h2:p2,..." (n bytes) into out->hosts. */
+static int parse_hosts(const char *s, size_t n, ef_redis_url_t *out, int defport, const char *what,
+                       char *err) {
+    const char *end = s + n;
+    out->nhosts = 0;
+    for (;;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *stop = comma ? comma : end;
+        if (out->nhosts == EF_REDIS_URL_MAX_HOSTS) {
+            ef_seterr(err, "too many hosts in %s (at most %d)", what, EF_REDIS_URL_MAX_HOSTS);
+            return -1;
+        }
+        if (parse_addr(s, (size_t)(stop - s), &out->hosts[out->nhosts], defport, 0, what, err) != 0)
+            return -1;
+        out->nhosts++;
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    memcpy(out->host, out->hosts[0].host, sizeof out->host);
+    out->port = out->hosts[0].port;
+    return 0;
+}
+
+/* The query of a redis+sentinel:// URL: sentinel_user, sentinel_password. */
+static int parse_sentinel_query(const char *q, ef_redis_url_t *out, char *err) {
+    while (q && *q) {
+        const char *p = q + 1, *amp = strchr(p, '&'), *eq;
+        size_t len = amp ? (size_t)(amp - p) : strlen(p), klen, vlen;
+        eq = memchr(p, '=', len);
+        if (!eq) {
+            ef_seterr(err, "bad query parameter '%.*s' in sentinel URL (want name=value)",
+                      (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        klen = (size_t)(eq - p);
+        vlen = len - klen - 1;
+        if (klen == 17 && memcmp(p, "sentinel_password", 17) == 0) {
+            if (pct_copy(out->sentinel_password, sizeof out->sentinel_password, eq + 1, vlen) !=
+                0) {
+                ef_seterr(err, "bad sentinel_password in sentinel URL");
+                return -1;
+            }
+        } else if (klen == 13 && memcmp(p, "sentinel_user", 13) == 0) {
+            if (pct_copy(out->sentinel_user, sizeof out->sentinel_user, eq + 1, vlen) != 0) {
+                ef_seterr(err, "bad sentinel_user in sentinel URL");
+                return -1;
+            }
+        } else {
+            ef_seterr(err,
+                      "unknown parameter '%.*s' in sentinel URL (known: sentinel_user, "
+                      "sentinel_password)",
+                      (int)(klen > 40 ? 40 : klen), p);
+            return -1;
+        }
+        q = amp;
+    }
+    if (out->sentinel_user[0] && !out->sentinel_password[0]) {
+        ef_seterr(err, "sentinel_user needs sentinel_password in sentinel URL");
+        return -1;
+    }
+    return 0;
+}
+
+/* "/MASTER[/db]" of a redis+sentinel:// URL (path without the query). */
+static int parse_sentinel_path(const char *s, size_t n, ef_redis_url_t *out, char *err) {
+    const char *slash;
+    size_t ml;
+    if (n < 2 || s[0] != '/') {
+        ef_seterr(err, "sentinel URL needs the master's name: "
+                       "redis+sentinel://host:port[,host:port...]/MASTER[/db]");
+        return -1;
+    }
+    s++, n--;
+    slash = memchr(s, '/', n);
+    ml = slash ? (size_t)(slash - s) : n;
+    if (ml == 0 || ml > EF_REDIS_MASTER_MAX_LEN) {
+        ef_seterr(err, "sentinel master name must be 1 to %d bytes", EF_REDIS_MASTER_MAX_LEN);
+        return -1;
+    }
+    for (size_t i = 0; i < ml; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.')) {
+            ef_seterr(err,
+                      "bad character in sentinel master name '%.*s' (allowed: A-Z a-z 0-9 _ . -)",
+                      (int)(ml > 60 ? 60 : ml), s);
+            return -1;
+        }
+    }
+    memcpy(out->master, s, ml);
+    out->master[ml] = '\0';
+    if (slash && (size_t)(slash + 1 - s) < n &&
+        parse_db(slash + 1, n - (size_t)(slash + 1 - s), &out->db) != 0) {
+        ef_seterr(err, "bad db number '%.*s' in sentinel URL", (int)(n - (size_t)(slash + 1 - s)),
+                  slash + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything after "scheme://" of the TCP forms; kind is already set. */
+static int parse_tcp(const char *rest, ef_redis_url_t *out, char *err) {
+    const char *what = out->kind == EF_REDIS_URL_SENTINEL  ? "sentinel URL"
+                       : out->kind == EF_REDIS_URL_CLUSTER ? "cluster URL"
+                                                           : "redis URL";
+    const char *query = strchr(rest, '?');
+    const char *end = query ? query : rest + strlen(rest);
+    const char *slash = memchr(rest, '/', (size_t)(end - rest));
+    const char *hostend = slash ? slash : end;
+    const char *at = memrchr(rest, '@', (size_t)(hostend - rest));
+    ef_redis_addr_t one;
+
+    if (at) {
+        if (parse_userinfo(rest, (size_t)(at - rest), out, err) != 0)
+            return -1;
+        rest = at + 1;
+    }
+    if (query && out->kind != EF_REDIS_URL_SENTINEL) {
+        ef_seterr(err, "%s takes no query parameters (got '%.40s')", what, query);
+        return -1;
+    }
+    switch (out->kind) {
+    case EF_REDIS_URL_SENTINEL:
+        if (parse_hosts(rest, (size_t)(hostend - rest), out, EF_REDIS_SENTINEL_PORT, what, err) !=
+                0 ||
+            parse_sentinel_path(hostend, (size_t)(end - hostend), out, err) != 0)
+            return -1;
+        return parse_sentinel_query(query, out, err);
+    case EF_REDIS_URL_CLUSTER:
+        if (parse_hosts(rest, (size_t)(hostend - rest), out, 6379, what, err) != 0)
+            return -1;
+        if (end - hostend > 1 && !(end - hostend == 2 && hostend[1] == '0')) {
+            ef_seterr(err, "cluster URL takes no path (Redis Cluster has only db 0; got '%.40s')",
+                      hostend);
+            return -1;
+        }
+        return 0;
+    default: break;
+    }
+    if (memchr(rest, ',', (size_t)(hostend - rest))) {
+        ef_seterr(err, "a redis:// URL names one host; use redis+sentinel:// or "
+                       "redis+cluster:// for several");
+        return -1;
+    }
+    if (parse_addr(rest, (size_t)(hostend - rest), &one, 6379, 1, what, err) != 0)
+        return -1;
+    memcpy(out->host, one.host, sizeof out->host);
+    out->port = one.port;
+    if (slash && slash[1]) {
+        if (parse_db(slash + 1, strlen(slash + 1), &out->db) != 0) {
+            ef_seterr(err, "bad db number '%.20s' in redis URL", slash + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ef_redis_url_parse(const char *url, ef_redis_url_t *out, char *err) {
-    const char *rest, *at, *slash, *hostend, *colon;
     memset(out, 0, sizeof *out);
     out->port = 6379;
     if (!url || !*url) {
         ef_seterr(err, "empty redis URL");
         return -1;
     }
-    if (strncmp(url, "unix://", 7) == 0)
-        return parse_unix(url + 7, out, err);
-    if (strncmp(url, "redis://", 8) != 0) {
-        ef_seterr(err, "redis URL must start with redis:// or unix:// (got '%.40s')", url);
+    if (strlen(url) > 8192) {
+        ef_seterr(err, "redis URL too long (over 8192 bytes)");
         return -1;
     }
-    rest = url + 8;
-    slash = strchr(rest, '/');
-    hostend = slash ? slash : rest + strlen(rest);
-    at = memrchr(rest, '@', (size_t)(hostend - rest));
-    if (at) {
-        if (parse_userinfo(rest, (size_t)(at - rest), out, err) != 0)
-            return -1;
-        rest = at + 1;
+    if (strncmp(url, "unix://", 7) == 0) {
+        out->kind = EF_REDIS_URL_UNIX;
+        return parse_unix(url + 7, out, err);
     }
-    if (*rest == '[') { /* [::1]:6379 */
-        const char *rb = memchr(rest, ']', (size_t)(hostend - rest));
-        if (!rb || (size_t)(rb - rest - 1) >= sizeof out->host) {
-            ef_seterr(err, "bad IPv6 host in redis URL");
-            return -1;
-        }
-        memcpy(out->host, rest + 1, (size_t)(rb - rest - 1));
-        out->host[rb - rest - 1] = '\0';
-        colon = (rb + 1 < hostend && rb[1] == ':') ? rb + 1 : NULL;
-    } else {
-        colon = memchr(rest, ':', (size_t)(hostend - rest));
-        size_t hl = (size_t)((colon ? colon : hostend) - rest);
-        if (hl >= sizeof out->host) {
-            ef_seterr(err, "host too long in redis URL");
-            return -1;
-        }
-        memcpy(out->host, rest, hl);
-        out->host[hl] = '\0';
+    if (strncmp(url, "redis+sentinel://", 17) == 0) {
+        out->kind = EF_REDIS_URL_SENTINEL;
+        return parse_tcp(url + 17, out, err);
     }
-    if (!out->host[0])
-        snprintf(out->host, sizeof out->host, "127.0.0.1");
-    if (colon) {
-        int64_t p;
-        if (ef_parse_i64(colon + 1, (size_t)(hostend - colon - 1), &p) != 0 || p < 1 || p > 65535) {
-            ef_seterr(err, "bad port in redis URL");
-            return -1;
-        }
-        out->port = (int)p;
+    if (strncmp(url, "redis+cluster://", 16) == 0) {
+        out->kind = EF_REDIS_URL_CLUSTER;
+        return parse_tcp(url + 16, out, err);
     }
-    if (slash && slash[1]) {
-        if (parse_db(slash + 1, strlen(slash + 1), &out->db) != 0) {
-            ef_seterr(err, "bad db number '%.20s' in redis URL", slash + 1);
-            return -1;
-        }
+    if (strncmp(url, "redis://", 8) != 0) {
+        ef_seterr(err,
+                  "redis URL must start with redis://, unix://, redis+sentinel:// or "
+                  "redis+cluster:// (got '%.40s')",
+                  url);
+        return -1;
+    }
+    out->kind = EF_REDIS_URL_TCP;
+    return parse_tcp(url + 8, out, err);
+}
+
+int ef_redis_url_supported(const ef_redis_url_t *u, char *err) {
+    if (u->kind == EF_REDIS_URL_CLUSTER) {
+        ef_seterr(err, "redis+cluster:// is not supported yet: this build cannot route by "
+                       "cluster slot; use a redis:// URL to one node (or a cluster proxy), or "
+                       "a redis+sentinel:// set");
+        return -1;
     }
     return 0;
 }
@@ -179,11 +377,30 @@ const char *ef_redis_url_default(const char *flag_value) {
 
 void ef_redis_url_redacted(const ef_redis_url_t *u, char *buf, size_t len) {
     char host[300];
+    size_t o;
     if (u->path[0]) {
         snprintf(buf, len, "unix://%s?db=%d%s", u->path, u->db, u->password[0] ? "&password=***" : "");
         return;
     }
-    snprintf(host, sizeof host, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
-    snprintf(buf, len, "redis://%s%s%s%s:%d/%d", u->user, u->password[0] ? ":***" : "",
-             (u->user[0] || u->password[0]) ? "@" : "", host, u->port, u->db);
+    if (u->kind == EF_REDIS_URL_TCP) {
+        snprintf(host, sizeof host, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
+        snprintf(buf, len, "redis://%s%s%s%s:%d/%d", u->user, u->password[0] ? ":***" : "",
+                 (u->user[0] || u->password[0]) ? "@" : "", host, u->port, u->db);
+        return;
+    }
+    o = (size_t)snprintf(buf, len, "%s://%s%s%s",
+                         u->kind == EF_REDIS_URL_SENTINEL ? "redis+sentinel" : "redis+cluster",
+                         u->user, u->password[0] ? ":***" : "",
+                         (u->user[0] || u->password[0]) ? "@" : "");
+    for (int i = 0; i < u->nhosts && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o,
+                              strchr(u->hosts[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d", i ? "," : "",
+                              u->hosts[i].host, u->hosts[i].port);
+    if (u->kind == EF_REDIS_URL_SENTINEL && o < len)
+        snprintf(buf + o, len - o, "/%s/%d%s%s%s%s", u->master, u->db,
+                 u->sentinel_password[0] ? "?" : "", u->sentinel_user[0] ? "sentinel_user=" : "",
+                 u->sentinel_user,
+                 u->sentinel_password[0]
+                     ? (u->sentinel_user[0] ? "&sentinel_password=***" : "sentinel_password=***")
+                     : "");
 }

@@ -35,7 +35,8 @@
 --       m, the number of field pairs (0 = no result hash for this entity;
 --         m > 0 = its result hash is the next unused key from KEYS[10] on)
 --       m pairs: field name, value (strings, stored as they are)
---       fields JSON (flat object of strings, "" = none; for job:results)
+--       fields JSON (the extracted values with their JSON types: numbers,
+--         arrays and objects as they were; "" = none; for job:results)
 --       error message ("" = none)
 --       entity id (for the error log)
 --       answered from the cache (0|1)

@@ -55,6 +55,8 @@ done
 [ -z "$job_id" ] || [[ $job_id =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die "bad job id '$job_id'"
 
 # ---- redis-cli arguments from the URL ----
+# pct_decode S: %XX escapes decoded (backslashes kept as they are)
+pct_decode() { local v=${1//\\/\\\\}; printf '%b' "${v//%/\\x}"; }
 cli=(redis-cli --no-auth-warning)
 case "$redis_url" in
   unix://*)
@@ -78,7 +80,53 @@ case "$redis_url" in
     fi
     host=${hostpart%:*}; port=6379; [[ $hostpart == *:* ]] && port=${hostpart##*:}
     cli+=(-h "${host:-127.0.0.1}" -p "$port" -n "$db") ;;
-  *) die "redis URL must start with redis:// or unix://" ;;
+  redis+sentinel://*)
+    # [user:pass@]host:port[,host:port...]/MASTER[/db][?sentinel_user=U&sentinel_password=P]:
+    # the userinfo is the data nodes', the query the sentinels' (README)
+    rest=${redis_url#redis+sentinel://}; query=""
+    if [[ $rest == *\?* ]]; then query=${rest#*\?}; rest=${rest%%\?*}; fi
+    hostpart=${rest%%/*}; path=${rest#"$hostpart"}; path=${path#/}
+    master=${path%%/*}; db=0; [[ $path == */* ]] && db=${path#*/}; db=${db:-0}
+    [[ $master =~ ^[A-Za-z0-9_.-]{1,127}$ ]] || die "sentinel URL needs a master name: redis+sentinel://host:port[,host:port...]/MASTER[/db]"
+    [[ $db =~ ^[0-9]{1,6}$ ]] || die "bad db number '$db' in sentinel URL"
+    data_auth=()
+    if [[ $hostpart == *@* ]]; then
+      auth=${hostpart%@*}; hostpart=${hostpart##*@}
+      if [[ $auth == *:* ]]; then
+        [ -n "${auth%%:*}" ] && data_auth+=(--user "$(pct_decode "${auth%%:*}")")
+        data_auth+=(-a "$(pct_decode "${auth#*:}")")
+      else data_auth+=(-a "$(pct_decode "$auth")"); fi
+    fi
+    sent_auth=(); s_user=""; s_pass=""
+    if [ -n "$query" ]; then
+      IFS='&' read -r -a params <<<"$query"
+      for p in "${params[@]}"; do
+        case "$p" in sentinel_user=*) s_user=$(pct_decode "${p#*=}") ;;
+                     sentinel_password=*) s_pass=$(pct_decode "${p#*=}") ;;
+                     *) die "unknown parameter '${p%%=*}' in sentinel URL (known: sentinel_user, sentinel_password)" ;; esac
+      done
+    fi
+    [ -z "$s_user" ] || [ -n "$s_pass" ] || die "sentinel_user needs sentinel_password in sentinel URL"
+    [ -n "$s_user" ] && sent_auth+=(--user "$s_user")
+    [ -n "$s_pass" ] && sent_auth+=(-a "$s_pass")
+    IFS=',' read -r -a sentinels <<<"$hostpart"
+    [ "${#sentinels[@]}" -ge 1 ] && [ "${#sentinels[@]}" -le 16 ] || die "a sentinel URL names 1 to 16 sentinels"
+    addr=""; tried=""
+    for s in "${sentinels[@]}"; do
+      sh=${s%:*}; sp=26379; [[ $s == *:* ]] && sp=${s##*:}
+      [ -n "$sh" ] && [[ $sp =~ ^[0-9]{1,5}$ ]] || die "bad sentinel '$s' in sentinel URL"
+      addr=$(timeout 2 redis-cli --no-auth-warning -h "$sh" -p "$sp" "${sent_auth[@]}" \
+             SENTINEL get-master-addr-by-name "$master" 2>/dev/null | tr -d '\r') || addr=""
+      [ "$(printf '%s\n' "$addr" | grep -c .)" = 2 ] && break
+      tried="$tried $sh:$sp"; addr=""
+    done
+    [ -n "$addr" ] || die "no sentinel gave the address of master '$master' (asked:$tried)"
+    cli+=(-h "$(printf '%s\n' "$addr" | sed -n 1p)" -p "$(printf '%s\n' "$addr" | sed -n 2p)" -n "$db" "${data_auth[@]}")
+    role=$(timeout 5 "${cli[@]}" ROLE 2>&1 | head -1 | tr -d '\r') || true
+    [ "$role" = master ] || die "the node sentinels name as master '$master' says it is '${role:-unreachable}', not the master" ;;
+  redis+cluster://*)
+    die "redis+cluster:// is not supported yet: use a redis:// URL to one node (or a cluster proxy), or a redis+sentinel:// set" ;;
+  *) die "redis URL must start with redis://, unix://, redis+sentinel:// or redis+cluster://" ;;
 esac
 
 tmp=$(mktemp -d)

@@ -47,9 +47,12 @@ end
 if #ARGV[4] < 1 or #ARGV[4] > 64 or string.find(ARGV[4], '[%z\1-\31\127]') then
   return redis.error_reply('ERR entity_type must be 1..64 printable bytes')
 end
+-- EF_JOB_CHUNK_SIZE_MAX in lib/ef_job.h (test_contract checks they agree)
+local CHUNK_SIZE_MAX = 10000
 local chunk_size = tonumber(ARGV[5])
-if not chunk_size or chunk_size % 1 ~= 0 or chunk_size < 1 or chunk_size > 10000 then
-  return redis.error_reply('ERR chunk_size must be an integer from 1 to 10000')
+if not chunk_size or chunk_size ~= math.floor(chunk_size) or chunk_size < 1 or
+    chunk_size > CHUNK_SIZE_MAX then
+  return redis.error_reply('ERR chunk_size must be an integer from 1 to ' .. CHUNK_SIZE_MAX)
 end
 if ARGV[6] ~= '0' and ARGV[6] ~= '1' then
   return redis.error_reply('ERR dry_run must be 0 or 1')

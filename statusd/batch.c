@@ -12,6 +12,7 @@
 #include "statusd.h"
 
 #include "ef_job.h"
+#include "ef_keys.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,6 +171,30 @@ void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, 
         return;
     }
     b->sent++;
+}
+
+void ef_sd_batch_job_chunks(ef_sd_batch_t *b, const char *queue, const char *id, long first,
+                            long last, int with_results) {
+    ef_key_t kc, ko, kr;
+    char num[24];
+    ef_key_job(&kc, queue, id, EF_KEY_JOB_CHUNKS);
+    ef_key_job(&ko, queue, id, EF_KEY_JOB_OUTCOMES);
+    ef_key_job(&kr, queue, id, EF_KEY_JOB_RESULTS);
+    for (long c = first; c < last; c++) {
+        snprintf(num, sizeof num, "%ld", c);
+        ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
+        ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
+        if (with_results)
+            ef_sd_batch_cmdv(b, "HGET", kr.s, num, NULL);
+    }
+}
+
+void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call) {
+    if (call->bad) { /* a layout bug, logged by the builder: answer as a failure */
+        b->down = 1;
+        return;
+    }
+    ef_sd_batch_script(b, call->script, call->nkeys, call->argc, call->argv, call->lens);
 }
 
 int ef_sd_batch_end(ef_sd_batch_t *b) {

@@ -372,40 +372,24 @@ static void control_done(ef_sd_batch_t *b, void *arg) {
 
 void ef_sd_route_job_control(ef_sd_req_t *rq, const ef_sd_args_t *args) {
     const char *queue = args->queue, *id = args->job, *verb = args->verb;
-    ef_key_t kj, a, b2, ev, ctl;
     job_ctx_t *x = job_ctx(rq, queue, id);
+    ef_call_t call;
     snprintf(x->verb, sizeof x->verb, "%s", verb);
-    ef_key_job(&kj, queue, id, EF_KEY_JOB);
-    ef_key_queue(&ev, queue, EF_KEY_EVENTS);
-    ef_key_queue(&ctl, queue, EF_KEY_CONTROL);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, control_done);
-    if (strcmp(verb, "cancel") == 0) {
-        const char *argv[] = {kj.s, ef_key_job(&a, queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&b2, queue, EF_KEY_ENQUEUING), ctl.s, id, ev.s};
-        ef_sd_batch_script(b, &ef_script_job_cancel, 4, 6, argv, NULL);
-    } else if (strcmp(verb, "pause") == 0) {
-        const char *argv[] = {kj.s, ctl.s, id, ev.s};
-        ef_sd_batch_script(b, &ef_script_job_pause, 2, 4, argv, NULL);
-    } else {
-        const char *argv[] = {kj.s, ef_key_job(&a, queue, id, EF_KEY_JOB_PARKED),
-                              ef_key_queue(&b2, queue, EF_KEY_PENDING), ctl.s, id, ev.s};
-        ef_sd_batch_script(b, &ef_script_job_resume, 4, 6, argv, NULL);
-    }
+    ef_sd_batch_call(b, ef_call_job_control(&call, verb, queue, id));
+    ef_call_free(&call);
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }
 
 void ef_sd_route_queue_control(ef_sd_req_t *rq, const ef_sd_args_t *a) {
     const char *queue = a->queue, *verb = a->verb;
-    ef_key_t kp, ev, ctl;
     job_ctx_t *x = job_ctx(rq, queue, NULL);
+    ef_call_t call;
     snprintf(x->verb, sizeof x->verb, "%s", verb);
-    const char *argv[] = {ef_key_queue(&kp, queue, EF_KEY_PAUSED),
-                          ef_key_queue(&ctl, queue, EF_KEY_CONTROL),
-                          strcmp(verb, "pause") == 0 ? "1" : "0",
-                          ef_key_queue(&ev, queue, EF_KEY_EVENTS)};
     ef_sd_batch_t *b = ef_sd_req_batch(rq, control_done);
-    ef_sd_batch_script(b, &ef_script_queue_pause, 2, 4, argv, NULL);
+    ef_sd_batch_call(b, ef_call_queue_pause(&call, queue, strcmp(verb, "pause") == 0));
+    ef_call_free(&call);
     if (ef_sd_batch_end(b) != 0)
         ef_sd_respond_unavailable(rq);
 }

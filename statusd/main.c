@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
         ef_error("%s", err);
         return 2;
     }
-    if (ef_redis_url_parse(sd.opts.redis_url, &sd.redis_url, err) != 0) {
+    if (ef_redis_url_parse(sd.opts.redis_url, &sd.redis_url, err) != 0 ||
+        ef_redis_url_supported(&sd.redis_url, err) != 0) {
         ef_error("bad --redis: %s", err);
         return 2;
     }

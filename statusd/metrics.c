@@ -162,19 +162,18 @@ static void sanitize(char *out, size_t len, const char *s) {
 /* ---- Queue counters ---- */
 
 static void queue_stats(metrics_ctx_t *x, const char *q, const ef_sd_reply_t *h) {
-    static const char *const outcomes[] = {"updated", "conflicts", "not_found", "errors", NULL};
     for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
         const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
         int known = 0;
         if (!k || !v || !ef_sd_is_number(v, strlen(v)))
             continue;
         double n = strtod(v, NULL);
-        for (int o = 0; outcomes[o]; o++)
-            if (strcmp(k, outcomes[o]) == 0) {
-                counter(x, "enrichfarm_entities_total", "Entities with an outcome, by outcome.", n,
-                        "queue", q, "outcome", k);
-                known = 1;
-            }
+        char oc;
+        if (ef_outcome_parse(k, &oc) == 0 && ef_outcome_known(oc)) {
+            counter(x, "enrichfarm_entities_total", "Entities with an outcome, by outcome.", n,
+                    "queue", q, "outcome", k);
+            known = 1;
+        }
         if (known)
             continue;
         if (strncmp(k, "responses_", 10) == 0) {
@@ -289,17 +288,17 @@ static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
               (double)ef_sd_reply_int(r[4]), "queue", name, NULL, NULL);
         queue_stats(x, name, r[5]);
         /* jobs by status among the newest ones */
-        long counts[8] = {0};
+        long counts[EF_JOB_STATUS_COUNT] = {0};
         const ef_sd_reply_t *ids = r[6];
         for (size_t i = 0; ids && i < ids->elements; i++) {
             if (!ids->element[i]->str || !ef_job_id_valid(ids->element[i]->str))
                 continue;
             const ef_sd_reply_t *st = ef_sd_batch_reply(third, k++);
-            for (int s = 0; st && st->str && ef_job_statuses[s]; s++)
-                if (strcmp(st->str, ef_job_statuses[s]) == 0)
-                    counts[s]++;
+            ef_job_status_t s = ef_job_status_parse(st ? st->str : NULL);
+            if (s != EF_JOB_STATUS_UNKNOWN)
+                counts[s]++;
         }
-        for (int s = 0; ef_job_statuses[s]; s++)
+        for (int s = 0; s < EF_JOB_STATUS_COUNT; s++)
             gauge(x, "enrichfarm_jobs", "Jobs by status (the newest 1000 of each queue).",
                   (double)counts[s], "queue", name, "status", ef_job_statuses[s]);
     }

@@ -20,6 +20,7 @@ static const char usage[] =
     "  --listen HOST:PORT       address to listen on (default " EF_SD_LISTEN_DEFAULT
     "; port 0 picks one)\n"
     "  --redis URL              redis://[:password@]host[:port][/db] or unix:///path\n"
+    "                           or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
     "                           (default $REDIS_URL, else " EF_DEFAULT_REDIS_URL ")\n"
     "  --token TOKEN            require 'Authorization: Bearer TOKEN' on mutating routes\n"
     "                           (default $STATUSD_TOKEN); needed to listen beyond loopback\n"

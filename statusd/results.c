@@ -15,6 +15,7 @@
  */
 #include "statusd.h"
 
+#include "ef_export.h"
 #include "ef_job.h"
 #include "ef_keys.h"
 
@@ -29,11 +30,10 @@ typedef struct {
     char id[EF_JOB_ID_MAX_LEN + 1];
     long chunks_total;
     long chunk_size;
-    long next; /* next chunk to read */
-    long per;  /* chunks per round trip */
-    char want; /* outcome character to keep, 0 = all */
-    int want_set;
-    int started; /* headers sent */
+    long next;                 /* next chunk to read */
+    long per;                  /* chunks per round trip */
+    ef_export_filter_t filter; /* which entities, from ?outcome= */
+    int started;               /* headers sent */
     ef_buf_t out;
 } results_ctx_t;
 
@@ -60,35 +60,11 @@ static void fail(ef_sd_req_t *rq, int status, const char *msg) {
 /* Appends the lines of one chunk to x->out. */
 static void render_chunk(results_ctx_t *x, const ef_sd_reply_t *data, const ef_sd_reply_t *outc,
                          const ef_sd_reply_t *res) {
-    const char *p = data->str, *end = data->str + data->len;
-    long i = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char oc = EF_OUTCOME_NONE;
-        if (outc && outc->str && (size_t)i < outc->len)
-            oc = outc->str[i];
-        if (n > 0 && (!x->want_set || oc == x->want ||
-                      (x->want == EF_OUTCOME_NONE && !strchr("ucne", oc)))) {
-            const char *rj = NULL;
-            size_t rl = 0;
-            int have = res && res->type == REDIS_REPLY_STRING &&
-                       ef_job_result_find(res->str, res->len, i, &rj, &rl) && rl > 0;
-            ef_buf_appends(&x->out, "{\"entity\":");
-            ef_buf_append(&x->out, p, n);
-            ef_buf_appends(&x->out, ",\"outcome\":\"");
-            ef_buf_appends(&x->out, ef_outcome_name(oc));
-            ef_buf_appendc(&x->out, '"');
-            if (have) {
-                ef_buf_appends(&x->out, ",\"result\":");
-                ef_buf_append(&x->out, rj, rl);
-            }
-            ef_buf_appends(&x->out, "}\n");
-        }
-        if (n > 0)
-            i++;
-        p += n + 1;
-    }
+    int have_o = outc && outc->type == REDIS_REPLY_STRING;
+    int have_r = res && res->type == REDIS_REPLY_STRING;
+    ef_export_chunk(&x->out, data->str, data->len, have_o ? outc->str : NULL,
+                    have_o ? outc->len : 0, have_r ? res->str : NULL, have_r ? res->len : 0,
+                    &x->filter);
 }
 
 static void results_chunks_done(ef_sd_batch_t *b, void *arg) {
@@ -128,21 +104,11 @@ static void results_chunks_done(ef_sd_batch_t *b, void *arg) {
 
 static void results_fetch(ef_sd_req_t *rq) {
     results_ctx_t *x = rq->ctx;
-    ef_key_t kc, ko, kr;
     long last = x->next + x->per;
-    char num[24];
     if (last > x->chunks_total)
         last = x->chunks_total;
-    ef_key_job(&kc, x->queue, x->id, EF_KEY_JOB_CHUNKS);
-    ef_key_job(&ko, x->queue, x->id, EF_KEY_JOB_OUTCOMES);
-    ef_key_job(&kr, x->queue, x->id, EF_KEY_JOB_RESULTS);
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_chunks_done);
-    for (long c = x->next; c < last; c++) {
-        snprintf(num, sizeof num, "%ld", c);
-        ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", kr.s, num, NULL);
-    }
+    ef_sd_batch_job_chunks(b, x->queue, x->id, x->next, last, 1);
     if (ef_sd_batch_end(b) != 0)
         fail(rq, 503, "redis unavailable");
 }
@@ -161,7 +127,7 @@ static void results_job_done(ef_sd_batch_t *b, void *arg) {
     }
     x->chunks_total = (long)ef_sd_reply_int(r->element[0]);
     x->chunk_size = (long)ef_sd_reply_int(r->element[1]);
-    if (x->chunk_size < 1 || x->chunk_size > 100000) {
+    if (x->chunk_size < 1 || x->chunk_size > EF_JOB_CHUNK_SIZE_MAX) {
         ef_sd_respond_error(rq, 500, "job %s has a bad chunk_size", x->id);
         return;
     }
@@ -192,24 +158,18 @@ void ef_sd_route_job_results(ef_sd_req_t *rq, const ef_sd_args_t *a) {
     snprintf(x->id, sizeof x->id, "%s", id);
     ef_buf_init(&x->out);
     if (r > 0 && want[0]) {
-        static const struct {
-            const char *name;
-            char c;
-        } map[] = {{"updated", EF_OUTCOME_UPDATED},
-                   {"conflicts", EF_OUTCOME_CONFLICT},
-                   {"not_found", EF_OUTCOME_NOT_FOUND},
-                   {"errors", EF_OUTCOME_ERROR},
-                   {"pending", EF_OUTCOME_NONE}};
-        for (size_t i = 0; i < EF_ARRAY_LEN(map); i++)
-            if (strcmp(want, map[i].name) == 0) {
-                x->want = map[i].c;
-                x->want_set = 1;
+        if (ef_outcome_parse(want, &x->filter.outcome) != 0) {
+            ef_buf_t names;
+            ef_buf_init(&names);
+            for (size_t i = 0; i < ef_outcomes_count; i++) {
+                ef_buf_appends(&names, ef_outcomes[i].name);
+                ef_buf_appends(&names, i + 1 < ef_outcomes_count ? ", " : " or ");
             }
-        if (!x->want_set) {
-            ef_sd_respond_error(rq, 400,
-                                "outcome must be updated, conflicts, not_found, errors or pending");
+            ef_sd_respond_error(rq, 400, "outcome must be %s" EF_OUTCOME_PENDING_NAME, names.s);
+            ef_buf_free(&names);
             return;
         }
+        x->filter.only = 1;
     }
     ef_sd_batch_t *b = ef_sd_req_batch(rq, results_job_done);
     ef_sd_batch_cmdv(b, "HMGET", ef_key_job(&k, queue, id, EF_KEY_JOB), "chunks_total",

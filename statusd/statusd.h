@@ -304,6 +304,13 @@ void ef_sd_batch_cmd(ef_sd_batch_t *b, int argc, const char **argv, const size_t
 void ef_sd_batch_cmdv(ef_sd_batch_t *b, const char *arg0, ...);
 void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, int argc,
                         const char **argv, const size_t *lens);
+/* Adds, for each chunk first .. last - 1 of a job, HGETs of its entities
+ * and its outcomes (and its result lines when with_results): 2 or 3
+ * replies a chunk, in that order. */
+void ef_sd_batch_job_chunks(ef_sd_batch_t *b, const char *queue, const char *id, long first,
+                            long last, int with_results);
+/* Adds a call made by an ef_calls builder (the caller still frees it). */
+void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call);
 /* Ends the batch: 0, or -1 when nothing could be sent (Redis not ready; the
  * batch is freed and cb will not fire).  A batch that asked nothing (Redis
  * up) runs cb at once, from inside this call, with no replies. */

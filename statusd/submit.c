@@ -30,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUBMIT_CHUNK_SIZE_DEFAULT 50
-#define SUBMIT_CHUNK_SIZE_MAX 10000
 #define SUBMIT_APPEND_CHUNKS 64          /* chunks per job_append call */
 #define SUBMIT_APPEND_BYTES (512 * 1024) /* bytes per job_append call */
 #define RETRY_WINDOW_CHUNKS 32           /* source chunks read per round trip */
@@ -50,13 +48,10 @@ struct submit_s {
     char retry_of[EF_JOB_ID_MAX_LEN + 1];
     int dry_run;
     int chunk_size;
-    ef_key_t kjob, kchunks, kenq, kjobs, kpending, kevents;
     /* the chunk being filled, and the full ones waiting to be appended */
     ef_buf_t chunk;
     int chunk_count;
-    char **pvals;
-    size_t *plens;
-    int *pcounts;
+    ef_call_chunk_t *pend; /* the bytes owned here */
     size_t npend, cpend;
     long long total;
     long chunks_sent;
@@ -71,13 +66,16 @@ struct submit_s {
     char fail_msg[400];
 };
 
+static void pend_clear(submit_t *s) {
+    for (size_t i = 0; i < s->npend; i++)
+        free((char *)s->pend[i].data); /* a closed chunk's bytes, owned here */
+    s->npend = 0;
+}
+
 static void submit_free(void *p) {
     submit_t *s = p;
-    for (size_t i = 0; i < s->npend; i++)
-        free(s->pvals[i]);
-    free(s->pvals);
-    free(s->plens);
-    free(s->pcounts);
+    pend_clear(s);
+    free(s->pend);
     ef_buf_free(&s->chunk);
     free(s);
 }
@@ -88,19 +86,10 @@ static submit_t *submit_new(ef_sd_req_t *rq) {
     ef_buf_init(&s->chunk);
     snprintf(s->priority, sizeof s->priority, "normal");
     snprintf(s->entity_type, sizeof s->entity_type, "entity");
-    s->chunk_size = SUBMIT_CHUNK_SIZE_DEFAULT;
+    s->chunk_size = EF_JOB_CHUNK_SIZE_DEFAULT;
     rq->ctx = s;
     rq->ctx_free = submit_free;
     return s;
-}
-
-static void submit_keys(submit_t *s) {
-    ef_key_job(&s->kjob, s->queue, s->id, EF_KEY_JOB);
-    ef_key_job(&s->kchunks, s->queue, s->id, EF_KEY_JOB_CHUNKS);
-    ef_key_queue(&s->kenq, s->queue, EF_KEY_ENQUEUING);
-    ef_key_queue(&s->kjobs, s->queue, EF_KEY_JOBS);
-    ef_key_queue(&s->kpending, s->queue, EF_KEY_PENDING);
-    ef_key_queue(&s->kevents, s->queue, EF_KEY_EVENTS);
 }
 
 /* ---- Chunks ---- */
@@ -110,14 +99,9 @@ static void chunk_close(submit_t *s) {
         return;
     if (s->npend == s->cpend) {
         s->cpend = s->cpend ? s->cpend * 2 : 16;
-        s->pvals = ef_realloc(s->pvals, s->cpend * sizeof *s->pvals);
-        s->plens = ef_realloc(s->plens, s->cpend * sizeof *s->plens);
-        s->pcounts = ef_realloc(s->pcounts, s->cpend * sizeof *s->pcounts);
+        s->pend = ef_realloc(s->pend, s->cpend * sizeof *s->pend);
     }
-    s->pvals[s->npend] = s->chunk.s;
-    s->plens[s->npend] = s->chunk.len;
-    s->pcounts[s->npend] = s->chunk_count;
-    s->npend++;
+    s->pend[s->npend++] = (ef_call_chunk_t){s->chunk_count, s->chunk.s, s->chunk.len};
     ef_buf_init(&s->chunk); /* the pending list owns the bytes now */
     s->chunk_count = 0;
 }
@@ -151,9 +135,10 @@ static void submit_fail(submit_t *s, int status, const char *msg) {
     }
     s->fail_status = status;
     snprintf(s->fail_msg, sizeof s->fail_msg, "%s", msg);
-    const char *argv[] = {s->kjob.s, s->kchunks.s, s->kjobs.s, s->kenq.s, s->id};
+    ef_call_t call;
     ef_sd_batch_t *b = ef_sd_req_batch(rq, discarded);
-    ef_sd_batch_script(b, &ef_script_job_discard, 4, 5, argv, NULL);
+    ef_sd_batch_call(b, ef_call_job_discard(&call, s->queue, s->id));
+    ef_call_free(&call);
     if (ef_sd_batch_end(b) != 0) {
         ef_warn("could not discard job %s (the reaper will mark it abandoned)", s->id);
         ef_sd_respond_error(rq, status, "%s", msg);
@@ -214,33 +199,20 @@ static void created(ef_sd_batch_t *b, void *arg) {
 }
 
 static void submit_create(submit_t *s) {
-    char cs[16], ttl[16];
-    const char *argv[20];
-    int argc = 0;
-    ef_key_t kq, kp;
-    snprintf(cs, sizeof cs, "%d", s->chunk_size);
-    snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
-    argv[argc++] = s->kjob.s;
-    argv[argc++] = s->kjobs.s;
-    argv[argc++] = s->kenq.s;
-    argv[argc++] = ef_key_global(&kq, EF_KEY_QUEUES);
-    argv[argc++] = ef_key_global(&kp, EF_KEY_PROVIDERS);
-    argv[argc++] = s->id;
-    argv[argc++] = s->queue;
-    argv[argc++] = s->provider;
-    argv[argc++] = s->entity_type;
-    argv[argc++] = cs;
-    argv[argc++] = s->dry_run ? "1" : "0";
-    argv[argc++] = s->priority;
-    argv[argc++] = ttl;
-    argv[argc++] = "source";
-    argv[argc++] = s->source;
-    if (s->retry_of[0]) {
-        argv[argc++] = "retry_of";
-        argv[argc++] = s->retry_of;
-    }
+    ef_call_t call;
+    const char *fields[] = {"source", s->source, "retry_of", s->retry_of};
+    ef_call_job_create_t a = {.queue = s->queue,
+                              .id = s->id,
+                              .provider = s->provider,
+                              .entity_type = s->entity_type,
+                              .chunk_size = s->chunk_size,
+                              .dry_run = s->dry_run,
+                              .high_priority = strcmp(s->priority, "high") == 0,
+                              .extra = fields,
+                              .nextra = s->retry_of[0] ? 2 : 1};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
-    ef_sd_batch_script(b, &ef_script_job_create, 5, argc, argv, NULL);
+    ef_sd_batch_call(b, ef_call_job_create(&call, &a));
+    ef_call_free(&call);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
@@ -259,44 +231,19 @@ static void submit_push(submit_t *s, submit_step_fn then) {
     }
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, appended);
     size_t i = 0;
-    char ttl[16];
-    snprintf(ttl, sizeof ttl, "%d", EF_ENQUEUE_HEARTBEAT_TTL_MS);
     while (i < s->npend) {
         size_t n = 0, bytes = 0;
+        ef_call_t call;
         while (i + n < s->npend && n < SUBMIT_APPEND_CHUNKS &&
-               (n == 0 || bytes + s->plens[i + n] <= SUBMIT_APPEND_BYTES))
-            bytes += s->plens[i + n++];
-        int argc = 6 + (int)n * 2;
-        const char **argv = ef_malloc((size_t)argc * sizeof *argv);
-        size_t *lens = ef_malloc((size_t)argc * sizeof *lens);
-        char(*counts)[16] = ef_malloc(n * sizeof *counts);
-        char first[24];
-        snprintf(first, sizeof first, "%ld", s->chunks_sent);
-        argv[0] = s->kjob.s;
-        argv[1] = s->kchunks.s;
-        argv[2] = s->kenq.s;
-        argv[3] = s->id;
-        argv[4] = ttl;
-        argv[5] = first;
-        for (int k = 0; k < 6; k++)
-            lens[k] = strlen(argv[k]);
-        for (size_t k = 0; k < n; k++) {
-            snprintf(counts[k], sizeof counts[k], "%d", s->pcounts[i + k]);
-            argv[6 + 2 * k] = counts[k];
-            lens[6 + 2 * k] = strlen(counts[k]);
-            argv[7 + 2 * k] = s->pvals[i + k];
-            lens[7 + 2 * k] = s->plens[i + k];
-        }
-        ef_sd_batch_script(b, &ef_script_job_append, 3, argc, argv, lens);
+               (n == 0 || bytes + s->pend[i + n].len <= SUBMIT_APPEND_BYTES))
+            bytes += s->pend[i + n++].len;
+        ef_sd_batch_call(
+            b, ef_call_job_append(&call, s->queue, s->id, 0, s->chunks_sent, s->pend + i, n));
+        ef_call_free(&call);
         s->chunks_sent += (long)n;
-        free(argv);
-        free(lens);
-        free(counts);
         i += n;
     }
-    for (size_t k = 0; k < s->npend; k++)
-        free(s->pvals[k]);
-    s->npend = 0;
+    pend_clear(s);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
@@ -323,14 +270,12 @@ static void sealed(ef_sd_batch_t *b, void *arg) {
 }
 
 static void submit_seal_step(submit_t *s) {
-    char total[24], chunks[24];
-    snprintf(total, sizeof total, "%lld", s->total);
-    snprintf(chunks, sizeof chunks, "%ld", s->chunks_sent);
-    const char *argv[] = {s->kjob.s, s->kpending.s, s->kenq.s,    s->id,
-                          total,     chunks,        s->kevents.s, "0"};
+    ef_call_t call;
+    ef_key_t kjob;
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, sealed);
-    ef_sd_batch_script(b, &ef_script_job_seal, 3, 8, argv, NULL);
-    ef_sd_batch_cmdv(b, "HGETALL", s->kjob.s, NULL);
+    ef_sd_batch_call(b, ef_call_job_seal(&call, s->queue, s->id, s->total, s->chunks_sent, 0));
+    ef_call_free(&call);
+    ef_sd_batch_cmdv(b, "HGETALL", ef_key_job(&kjob, s->queue, s->id, EF_KEY_JOB), NULL);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
@@ -400,7 +345,6 @@ static void provider_checked(ef_sd_batch_t *b, void *arg) {
         }
         ef_buf_free(&names);
     }
-    submit_keys(s);
     submit_finish(s);
 }
 
@@ -492,9 +436,9 @@ void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a) {
     v = cJSON_GetObjectItemCaseSensitive(body, "chunk_size");
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-            v->valuedouble < 1 || v->valuedouble > SUBMIT_CHUNK_SIZE_MAX) {
+            v->valuedouble < 1 || v->valuedouble > EF_JOB_CHUNK_SIZE_MAX) {
             ef_sd_respond_error(rq, 400, "field 'chunk_size' must be an integer from 1 to %d",
-                                SUBMIT_CHUNK_SIZE_MAX);
+                                EF_JOB_CHUNK_SIZE_MAX);
             goto out;
         }
         s->chunk_size = (int)v->valuedouble;
@@ -581,19 +525,11 @@ static void retry_walked(ef_sd_batch_t *b, void *arg) {
 }
 
 static void retry_window(submit_t *s) {
-    ef_key_t kc, ko;
-    char num[24];
     long last = s->src_next + RETRY_WINDOW_CHUNKS;
     if (last > s->src_chunks)
         last = s->src_chunks;
-    ef_key_job(&kc, s->queue, s->src, EF_KEY_JOB_CHUNKS);
-    ef_key_job(&ko, s->queue, s->src, EF_KEY_JOB_OUTCOMES);
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, retry_walked);
-    for (long c = s->src_next; c < last; c++) {
-        snprintf(num, sizeof num, "%ld", c);
-        ef_sd_batch_cmdv(b, "HGET", kc.s, num, NULL);
-        ef_sd_batch_cmdv(b, "HGET", ko.s, num, NULL);
-    }
+    ef_sd_batch_job_chunks(b, s->queue, s->src, s->src_next, last, 0);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }
@@ -619,7 +555,7 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
         strlen(v->valuestring) < sizeof s->entity_type)
         snprintf(s->entity_type, sizeof s->entity_type, "%s", v->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(o, "chunk_size");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 100000)
+    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= EF_JOB_CHUNK_SIZE_MAX)
         s->chunk_size = (int)v->valuedouble;
     s->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "dry_run"));
     v = cJSON_GetObjectItemCaseSensitive(o, "priority");
@@ -635,7 +571,6 @@ static void retry_source(ef_sd_batch_t *b, void *arg) {
     ef_job_id_new(s->id);
     snprintf(s->retry_of, sizeof s->retry_of, "%s", s->src);
     snprintf(s->source, sizeof s->source, "retry-errors of %s", s->src);
-    submit_keys(s);
     if (s->src_chunks <= 0) {
         ef_sd_respond_error(rq, 409, "job %s has no entity with the outcome errors", s->src);
         return;

@@ -35,6 +35,7 @@ static void usage(FILE *f) {
 "  --grace S                 on SIGTERM, time for in-flight requests (default %d)\n"
 "  --id ID                   worker id in the registry (default HOST-PID-RANDOM)\n"
 "  --redis URL               redis://[[user]:password@]host[:port][/db] or unix:///path\n"
+"                            or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
 "                            (default $REDIS_URL, else %s)\n"
 "  --log-format F            text | json (default text)\n"
 "  --log-level L             debug | info | warn | error (default info)\n"
@@ -382,7 +383,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     redis_url = ef_redis_url_default(redis_url);
-    if (ef_redis_url_parse(redis_url, &w.url, err) != 0) {
+    if (ef_redis_url_parse(redis_url, &w.url, err) != 0 || ef_redis_url_supported(&w.url, err) != 0) {
         fprintf(stderr, "worker: --redis: %s\n", err);
         ef_recipes_free(w.recipes);
         return 1;

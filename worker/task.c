@@ -10,6 +10,7 @@
  */
 #include "worker.h"
 
+#include "ef_export.h"
 #include "ef_job.h"
 #include "ef_log.h"
 #include "ef_text.h"
@@ -153,23 +154,6 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
     ef_worker_take_kick(w);
 }
 
-/* The result pairs (strings only, see ef_ack_pairs_from) as one flat JSON
- * object, the text kept in job:results for export. */
-static char *flatten(const cJSON *pairs) {
-    ef_buf_t out;
-    ef_buf_init(&out);
-    ef_buf_appendc(&out, '{');
-    for (const cJSON *f = pairs ? pairs->child : NULL; f; f = f->next) {
-        if (out.len > 1)
-            ef_buf_appendc(&out, ',');
-        ef_buf_append_json_str(&out, f->string, strlen(f->string));
-        ef_buf_appendc(&out, ':');
-        ef_buf_append_json_str(&out, f->valuestring, strlen(f->valuestring));
-    }
-    ef_buf_appendc(&out, '}');
-    return out.s;
-}
-
 static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
     ef_chunk_t *c = t->chunk;
     ef_worker_t *w = c->w;
@@ -222,12 +206,15 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
         if (ef_chunk_working(c))
             ready_push(c->prov, t, 1);
         break;
-    case EF_STEP_DONE:
-        /* the pairs for the result hash, and the same as JSON for export;
-         * set before resolve(), which may send the ack at once */
+    case EF_STEP_DONE: {
+        /* the typed JSON for export, then the pairs for the result hash
+         * (which turn values into text); set before resolve(), which may
+         * send the ack at once */
+        char *json = ef_export_fields_json(fields);
         t->pairs = ef_ack_pairs_from(fields, &t->npairs);
-        resolve(t, EF_OUTCOME_UPDATED, flatten(t->pairs), NULL);
+        resolve(t, EF_OUTCOME_UPDATED, json, NULL);
         break;
+    }
     case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
     case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
     case EF_STEP_RETRY:

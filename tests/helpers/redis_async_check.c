@@ -891,6 +891,56 @@ out:
 
 /* ---- main ---- */
 
+/* ---- failover_reply: READONLY and friends drop the connection ---- */
+
+/* Each failover reply (made with a script's error_reply, as a demoted
+ * master or a loading node would answer) reaches the caller as NULL, fails
+ * what is queued behind it, and the connection comes back by itself; an
+ * ordinary error reply is delivered as it is and keeps the connection. */
+static void scenario_failover_reply(check_t *c) {
+    static const char *const errs[] = {
+        "READONLY You can't write against a read only replica.",
+        "UNBLOCKED force unblocking this client: the node became a replica",
+        "LOADING Redis is loading the dataset in memory",
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    };
+    static const char script[] = "return redis.error_reply(ARGV[1])";
+    states_t st = {0};
+    ef_redis_opts_t o = {.name = "cmd",
+                         .backoff_min_ms = 50,
+                         .backoff_max_ms = 200,
+                         .on_state = on_state,
+                         .state_arg = &st};
+    slot_t e = {.c = c}, behind = {.c = c}, plain = {.c = c};
+    ef_redis_t *r = open_conn(c, NULL, &o);
+    if (!r || !wait_ready(c, r, 5000, "connect"))
+        goto out;
+    for (size_t i = 0; i < EF_ARRAY_LEN(errs); i++) {
+        memset(&e, 0, sizeof e), e.c = c;
+        memset(&behind, 0, sizeof behind), behind.c = c;
+        st.n = 0;
+        ef_redis_cmd(r, on_slot, &e, 0, 4, (const char *[]){"EVAL", script, "0", errs[i]}, NULL);
+        ef_redis_cmdf(r, on_slot, &behind, "PING");
+        WAIT_FOR(c, e.fired && behind.fired, 3000);
+        check(c, e.fired == 1 && e.null, "%.10s...: the caller sees NULL (a lost connection)",
+              errs[i]);
+        check(c, behind.fired == 1 && behind.null, "%.10s...: the command behind it fails too",
+              errs[i]);
+        wait_ready(c, r, 3000, "reconnected");
+        check(c, states_are(&st, "01"), "%.10s...: on_state 0 then 1", errs[i]);
+    }
+    st.n = 0;
+    ef_redis_cmd(r, on_slot, &plain, 0, 4, (const char *[]){"EVAL", script, "0", "ERR ordinary"},
+                 NULL);
+    WAIT_FOR(c, plain.fired, 3000);
+    check(c, plain.fired == 1 && plain.type == REDIS_REPLY_ERROR && strstr(plain.str, "ordinary"),
+          "an ordinary error is delivered: %s", plain.str);
+    check(c, ef_redis_ready(r) && st.n == 0, "an ordinary error keeps the connection");
+out:
+    if (r)
+        close_conn(c, r, "failover_reply");
+}
+
 static void print_handle(uv_handle_t *h, void *arg) {
     (void)arg;
     printf("   open handle: %s\n", uv_handle_type_name(h->type));
@@ -911,6 +961,7 @@ int main(int argc, char **argv) {
         {"close_connecting", scenario_close_connecting},
         {"heartbeat", scenario_heartbeat},
         {"auth_select", scenario_auth_select},
+        {"failover_reply", scenario_failover_reply},
     };
     check_t c = {0};
     char err[EF_ERR_LEN];

@@ -77,6 +77,7 @@ scenario close_in_cb
 scenario close_connecting
 scenario heartbeat
 scenario auth_select
+scenario failover_reply
 
 E=$EF_TMP
 count_lines "log: connected once" "redis cmd: connected to unix://$E/redis.sock" "$E/basic.err" 1
