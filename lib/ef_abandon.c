@@ -1,27 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * The abandoned-enqueue check shared by the worker's reaper, statusd and the
- * enqueuer (see ef_abandon.h): which ids to look at, job_abandon.lua's
- * layout, and the log line for a job it marks failed.
+ * enqueuer (see ef_abandon.h): which ids to look at, the job_abandon.lua
+ * call (ef_call_job_abandon), and the log line for a job it marks failed.
  */
 #include "ef_abandon.h"
 
+#include "ef_calls.h"
 #include "ef_common.h"
 #include "ef_log.h"
 #include "ef_redis_sync.h"
-#include "ef_scripts_gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void ef_abandon_call_init(ef_abandon_call_t *c, const char *queue, const char *job_id) {
-    c->argv[0] = ef_key_job(&c->job, queue, job_id, EF_KEY_JOB);
-    c->argv[1] = ef_key_job(&c->chunks, queue, job_id, EF_KEY_JOB_CHUNKS);
-    c->argv[2] = ef_key_queue(&c->enqueuing, queue, EF_KEY_ENQUEUING);
-    c->argv[3] = job_id;
-    c->argv[4] = ef_key_queue(&c->events, queue, EF_KEY_EVENTS);
-}
 
 static void log_abandoned(const char *queue, const char *job_id) {
     ef_warn("job %s abandoned: its enqueuer stopped before sealing it; marked failed (queue %s)",
@@ -48,16 +40,16 @@ static void on_expired(ef_redis_t *r, redisReply *reply, void *arg) {
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements && i < EF_ABANDON_SWEEP_MAX; i++) {
             const char *id = reply->element[i]->str;
-            ef_abandon_call_t call;
+            ef_call_t call;
             if (reply->element[i]->type != REDIS_REPLY_STRING || !ef_job_id_valid(id))
                 continue;
             sweep_t *sw = ef_calloc(1, sizeof *sw);
             snprintf(sw->queue, sizeof sw->queue, "%s", q->queue);
             snprintf(sw->id, sizeof sw->id, "%s", id);
-            ef_abandon_call_init(&call, sw->queue, sw->id);
-            if (ef_redis_script(r, &ef_script_job_abandon, on_abandoned, sw, 0, EF_ABANDON_NKEYS,
-                                EF_ABANDON_ARGC, call.argv, NULL) != 0)
+            if (ef_redis_call(r, ef_call_job_abandon(&call, sw->queue, sw->id), on_abandoned, sw,
+                              0) != 0)
                 free(sw);
+            ef_call_free(&call);
         }
     }
     free(q);
@@ -109,12 +101,11 @@ int ef_abandon_sweep_sync(redisContext *c, const char *queue, char *err) {
         return -1;
     for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
         const char *id = ids->element[i]->str;
-        ef_abandon_call_t call;
+        ef_call_t call;
         if (ids->element[i]->type != REDIS_REPLY_STRING || !ef_job_id_valid(id))
             continue;
-        ef_abandon_call_init(&call, queue, id);
-        redisReply *r = ef_redis_sync_script(c, &ef_script_job_abandon, EF_ABANDON_NKEYS,
-                                             EF_ABANDON_ARGC, call.argv, NULL, err);
+        redisReply *r = ef_redis_sync_call(c, ef_call_job_abandon(&call, queue, id), err);
+        ef_call_free(&call);
         if (!r) {
             freeReplyObject(ids);
             return -1;

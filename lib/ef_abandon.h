@@ -24,19 +24,6 @@
 #define EF_ABANDON_SWEEP_MAX 10  /* expired enqueues handled per queue per sweep */
 #define EF_ABANDON_SWEEP_MS 1000 /* how often the daemons sweep */
 
-/* One job_abandon.lua call: its keys and arguments, by name. */
-typedef struct {
-    ef_key_t job, chunks, enqueuing, events;
-    const char *argv[5]; /* KEYS job, chunks, enqueuing; ARGV id, events channel */
-} ef_abandon_call_t;
-
-#define EF_ABANDON_NKEYS 3
-#define EF_ABANDON_ARGC 5
-
-/* Fills c for job_id of queue (both already valid); argv points into c and
- * at job_id, which must outlive the call. */
-void ef_abandon_call_init(ef_abandon_call_t *c, const char *queue, const char *job_id);
-
 /* Sends one sweep of queue on r: the enqueues whose deadline passed by
  * now_ms (Redis's clock where the caller knows it; 0 = this host's clock),
  * at most EF_ABANDON_SWEEP_MAX, then job_abandon for each; logs every job it

@@ -456,6 +456,14 @@ ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, 
     return c;
 }
 
+ef_call_t *ef_call_worker_beat(ef_call_t *c, const char *worker_id, int ttl_ms) {
+    begin(c, &ef_script_worker_beat, NULL, NULL);
+    ef_call_arg(c, "worker", worker_id);
+    ef_call_arg_ll(c, "ttl_ms", ttl_ms);
+    ef_call_finish(c);
+    return c;
+}
+
 ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
                              const ef_call_ack_entity_t *e, size_t n) {
     begin(c, &ef_script_chunk_ack, a->queue, a->job_id);

@@ -134,6 +134,8 @@ ef_call_t *ef_call_lease_extend(ef_call_t *c, const char *queue, const char *wor
                                 int lease_ms, const char *const *refs, size_t nrefs);
 ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, int grace_ms,
                               int scan);
+/* worker_beat: the farm-wide registry, no queue. */
+ef_call_t *ef_call_worker_beat(ef_call_t *c, const char *worker_id, int ttl_ms);
 
 /* chunk_ack: some entities of one chunk.  An entity with npairs > 0 and a
  * result_key writes its result hash. */

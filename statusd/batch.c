@@ -162,17 +162,6 @@ void ef_sd_batch_cmdv(ef_sd_batch_t *b, const char *arg0, ...) {
     ef_sd_batch_cmd(b, argc, argv, NULL);
 }
 
-void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, int argc,
-                        const char **argv, const size_t *lens) {
-    if (b->down)
-        return;
-    if (ef_redis_script(b->sd->redis, script, on_reply, b, 0, nkeys, argc, argv, lens) != 0) {
-        b->down = 1;
-        return;
-    }
-    b->sent++;
-}
-
 void ef_sd_batch_job_chunks(ef_sd_batch_t *b, const char *queue, const char *id, long first,
                             long last, int with_results) {
     ef_key_t kc, ko, kr;
@@ -190,11 +179,15 @@ void ef_sd_batch_job_chunks(ef_sd_batch_t *b, const char *queue, const char *id,
 }
 
 void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call) {
-    if (call->bad) { /* a layout bug, logged by the builder: answer as a failure */
+    /* a bad call (a layout bug, logged by the builder) is not sent: the
+     * batch answers as a failure, as when Redis is down */
+    if (b->down)
+        return;
+    if (ef_redis_call(b->sd->redis, call, on_reply, b, 0) != 0) {
         b->down = 1;
         return;
     }
-    ef_sd_batch_script(b, call->script, call->nkeys, call->argc, call->argv, call->lens);
+    b->sent++;
 }
 
 int ef_sd_batch_end(ef_sd_batch_t *b) {

@@ -302,8 +302,6 @@ ef_sd_batch_t *ef_sd_batch_begin(ef_sd_t *sd, ef_sd_conn_t *hold, ef_sd_batch_cb
 void ef_sd_batch_cmd(ef_sd_batch_t *b, int argc, const char **argv, const size_t *lens);
 /* NULL-terminated list of C strings. */
 void ef_sd_batch_cmdv(ef_sd_batch_t *b, const char *arg0, ...);
-void ef_sd_batch_script(ef_sd_batch_t *b, const ef_script_t *script, int nkeys, int argc,
-                        const char **argv, const size_t *lens);
 /* Adds, for each chunk first .. last - 1 of a job, HGETs of its entities
  * and its outcomes (and its result lines when with_results): 2 or 3
  * replies a chunk, in that order. */

@@ -9,19 +9,13 @@
  */
 #include "worker.h"
 
+#include "ef_calls.h"
 #include "ef_job.h"
 #include "ef_log.h"
-#include "ef_scripts_gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ACK_FIXED_KEYS 9
-#define ACK_FIXED_ARGS 7
-#define ACK_ENTITY_ARGS 7 /* plus 2 per field pair */
-/* the entity writes its result hash: pairs and a key to write them to */
-#define HAS_PAIRS(t) ((t)->result_key && (t)->pairs)
 
 typedef struct {
     ef_chunk_t *c;
@@ -66,7 +60,7 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
         ef_task_t *t = &c->tasks[a->sent[i]];
         t->acked = EF_TASK_RECORDED;
         free(t->fields);
-        cJSON_Delete(t->pairs);
+        free(t->pairs);
         free(t->error);
         free(t->result_key);
         t->fields = t->error = t->result_key = NULL;
@@ -92,10 +86,13 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
 /* Turns an updated entity's extracted fields (an object; taken over) into
  * the pairs chunk_ack.lua writes to its result hash: a value that is not a
  * string becomes its JSON text, and of two fields with one name the later
- * wins (as it would in a decoded object).  Returns an object whose children
- * are exactly the pairs, names and string values (the caller frees it with
- * cJSON_Delete), or NULL when there is nothing to write; *npairs counts them. */
-cJSON *ef_ack_pairs_from(cJSON *o, size_t *npairs) {
+ * wins (as it would in a decoded object).  Returns the pairs as one flat
+ * array, name then value (2 * *npairs strings), in a single allocation that
+ * also holds the text (the caller frees it with free()), or NULL when there
+ * is nothing to write.  Built once when the entity resolves, it is what
+ * ef_call_chunk_ack() takes, so an ack copies nothing. */
+char **ef_ack_pairs_from(cJSON *o, size_t *npairs) {
+    size_t n = 0, text = 0;
     *npairs = 0;
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
@@ -120,21 +117,37 @@ cJSON *ef_ack_pairs_from(cJSON *o, size_t *npairs) {
                 cJSON_Delete(cJSON_DetachItemViaPointer(o, f));
                 continue;
             }
+            f = sv;
         }
-        (*npairs)++;
+        text += strlen(f->string) + strlen(f->valuestring) + 2;
+        n++;
     }
-    if (*npairs == 0) {
+    if (n == 0) {
         cJSON_Delete(o);
         return NULL;
     }
-    return o;
+    char **v = ef_malloc(2 * n * sizeof *v + text);
+    char *p = (char *)(v + 2 * n);
+    size_t i = 0;
+    for (cJSON *f = o->child; f; f = f->next) {
+        const char *s2[2] = {f->string, f->valuestring};
+        for (int k = 0; k < 2; k++) {
+            size_t len = strlen(s2[k]) + 1;
+            memcpy(p, s2[k], len);
+            v[i++] = p;
+            p += len;
+        }
+    }
+    cJSON_Delete(o);
+    *npairs = n;
+    return v;
 }
 
-/* Sends every outcome not sent yet in one chunk_ack.lua call; the argv
- * layout is the one documented in that script's header. */
+/* Sends every outcome not sent yet in one chunk_ack.lua call
+ * (ef_call_chunk_ack lays it out). */
 void ef_chunk_ack(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
-    size_t nsend = 0, npairs = 0, nkeys = ACK_FIXED_KEYS;
+    size_t nsend = 0;
     if (c->acking || !w->cmd_ready || (c->ack_retry_at && ef_mono_ms() < c->ack_retry_at))
         return;
     for (size_t i = 0; i < c->ntasks; i++)
@@ -144,81 +157,38 @@ void ef_chunk_ack(ef_chunk_t *c) {
         ef_chunk_maybe_finish(c);
         return;
     }
-    /* each entity sent with pairs for a result hash adds its key */
-    for (size_t i = 0; i < c->ntasks; i++) {
-        ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE || t->acked != EF_TASK_UNSENT || !HAS_PAIRS(t))
-            continue;
-        npairs += t->npairs;
-        nkeys++;
-    }
-    size_t argc = nkeys + ACK_FIXED_ARGS + nsend * ACK_ENTITY_ARGS + npairs * 2;
-    const char **argv = ef_calloc(argc, sizeof *argv);
-    size_t *lens = ef_calloc(argc, sizeof *lens);
-    char (*nums)[24] = ef_calloc(nsend * 2 + 4, sizeof *nums);
+    ef_call_ack_entity_t *e = ef_calloc(nsend, sizeof *e);
     ack_t *a = ef_calloc(1, sizeof *a);
-    ef_key_t kdry;
     a->c = c;
     a->sent = ef_calloc(nsend, sizeof *a->sent);
-
-    /* keys first: the fixed ones, then one per entity with pairs */
-    argv[0] = c->k_job.s;
-    argv[1] = c->k_outcomes.s;
-    argv[2] = c->k_results.s;
-    argv[3] = c->k_errors.s;
-    argv[4] = c->q->k_leases.s;
-    argv[5] = c->q->k_owners.s;
-    argv[6] = c->q->k_processing.s;
-    argv[7] = c->q->k_stats.s;
-    argv[8] = ef_key_job(&kdry, c->q->name, c->job_id, EF_KEY_JOB_DRYRUN);
-    for (size_t i = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
-        ef_task_t *t = &c->tasks[i];
-        if (t->outcome != EF_OUTCOME_NONE && t->acked == EF_TASK_UNSENT && HAS_PAIRS(t))
-            argv[ki++] = t->result_key;
-    }
-    size_t ai = nkeys, ni = 0;
-    snprintf(nums[ni], sizeof nums[ni], "%ld", c->n);
-    const char *nstr = nums[ni++];
-    snprintf(nums[ni], sizeof nums[ni], "%d", EF_WORKER_ERROR_LOG_CAP);
-    const char *cap = nums[ni++];
-    snprintf(nums[ni], sizeof nums[ni], "%zu", nsend);
-    const char *cnt = nums[ni++];
-    argv[ai++] = c->ref;
-    argv[ai++] = c->job_id;
-    argv[ai++] = nstr;
-    argv[ai++] = cap;
-    argv[ai++] = c->prov->rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite";
-    argv[ai++] = c->q->k_events.s;
-    argv[ai++] = cnt;
-    static const char *const ocs[] = {"u", "c", "n", "e"};
     for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
         if (t->outcome == EF_OUTCOME_NONE || t->acked != EF_TASK_UNSENT)
             continue;
-        snprintf(nums[ni], sizeof nums[ni], "%d", t->index);
-        argv[ai++] = nums[ni++];
-        argv[ai++] = t->outcome == EF_OUTCOME_UPDATED    ? ocs[0]
-                     : t->outcome == EF_OUTCOME_CONFLICT  ? ocs[1]
-                     : t->outcome == EF_OUTCOME_NOT_FOUND ? ocs[2]
-                                                          : ocs[3];
-        snprintf(nums[ni], sizeof nums[ni], "%zu", HAS_PAIRS(t) ? t->npairs : 0);
-        argv[ai++] = nums[ni++];
-        for (cJSON *f = HAS_PAIRS(t) ? t->pairs->child : NULL; f; f = f->next) {
-            argv[ai++] = f->string;
-            argv[ai++] = f->valuestring;
-        }
-        argv[ai++] = t->fields ? t->fields : "";
-        argv[ai++] = t->error ? t->error : "";
         cJSON *idv = t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, "id") : NULL;
-        argv[ai++] = cJSON_IsString(idv) ? idv->valuestring : "";
-        argv[ai++] = (t->cache_hits > 0 && t->requests == 0) ? "1" : "0";
+        e[a->nsent] = (ef_call_ack_entity_t){
+            .index = t->index,
+            .outcome = t->outcome,
+            .result_key = t->pairs ? t->result_key : NULL,
+            .pairs = (const char *const *)t->pairs,
+            .npairs = t->npairs,
+            .fields_json = t->fields,
+            .error = t->error,
+            .entity_id = cJSON_IsString(idv) ? idv->valuestring : NULL,
+            .cached = t->cache_hits > 0 && t->requests == 0,
+        };
         t->acked = EF_TASK_SENT;
         a->sent[a->nsent++] = (int)i;
     }
-    for (size_t i = 0; i < ai; i++)
-        lens[i] = strlen(argv[i]);
-    /* the command is formatted inside the call: the pairs can go right after */
-    if (ef_redis_script(w->cmd, &ef_script_chunk_ack, on_ack, a, 0, (int)nkeys, (int)ai, argv, lens) == 0) {
+    ef_call_chunk_ack_t args = {.queue = c->q->name,
+                                .job_id = c->job_id,
+                                .ref = c->ref,
+                                .n = c->n,
+                                .error_log_cap = EF_WORKER_ERROR_LOG_CAP,
+                                .keep = c->prov->rc->policy == EF_POLICY_KEEP};
+    ef_call_t call;
+    /* the command is formatted inside the call: the entities can go right after */
+    if (ef_redis_call(w->cmd, ef_call_chunk_ack(&call, &args, e, a->nsent), on_ack, a, 0) == 0) {
         c->acking = 1;
         c->last_ack_ms = ef_mono_ms();
     } else {
@@ -227,7 +197,6 @@ void ef_chunk_ack(ef_chunk_t *c) {
         free(a->sent);
         free(a);
     }
-    free(argv);
-    free(lens);
-    free(nums);
+    ef_call_free(&call);
+    free(e);
 }

@@ -10,9 +10,9 @@
  */
 #include "worker.h"
 
+#include "ef_calls.h"
 #include "ef_job.h"
 #include "ef_log.h"
-#include "ef_scripts_gen.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -135,7 +135,7 @@ void ef_chunk_free(ef_chunk_t *c) {
         cJSON_Delete(t->entity);
         cJSON_Delete(t->vars);
         free(t->fields);
-        cJSON_Delete(t->pairs);
+        free(t->pairs);
         free(t->error);
         free(t->result_key);
         free(t->req_url);
@@ -182,35 +182,25 @@ static void on_release(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_worker_check_drained(w);
 }
 
-/* One chunk_release.lua call (layout in the script's header); rl->c is
+/* One chunk_release.lua call (ef_call_chunk_release); rl->c is
  * freed by the answer.  0, or -1 when it could not be sent. */
 static int release_send(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode,
                         ef_chunk_t *c) {
     ef_worker_t *w = q->w;
-    char jid[EF_JOB_ID_MAX_LEN + 1], nbuf[24];
-    ef_key_t katt, kparked, kjob;
+    char jid[EF_JOB_ID_MAX_LEN + 1];
     if (!job_id || !*job_id || n < 0) {
         if (ef_chunk_ref_parse(ref, strlen(ref), jid, sizeof jid, &n) != 0)
             return -1;
         job_id = jid;
     }
-    snprintf(nbuf, sizeof nbuf, "%ld", n);
-    const char *argv[] = {q->k_leases.s,
-                          q->k_owners.s,
-                          q->k_processing.s,
-                          q->k_pending.s,
-                          ef_key_job(&katt, q->name, job_id, EF_KEY_JOB_ATTEMPTS),
-                          ef_key_job(&kparked, q->name, job_id, EF_KEY_JOB_PARKED),
-                          ef_key_job(&kjob, q->name, job_id, EF_KEY_JOB),
-                          ref,
-                          w->id,
-                          nbuf,
-                          mode};
+    ef_call_t call;
     release_t *rl = ef_calloc(1, sizeof *rl);
     rl->c = c;
     rl->w = w;
-    if (ef_redis_script(w->cmd, &ef_script_chunk_release, on_release, rl, 0, 7,
-                        (int)EF_ARRAY_LEN(argv), argv, NULL) != 0) {
+    ef_call_chunk_release(&call, q->name, job_id, n, ref, w->id, mode);
+    int rc = ef_redis_call(w->cmd, &call, on_release, rl, 0);
+    ef_call_free(&call);
+    if (rc != 0) {
         free(rl);
         return -1;
     }

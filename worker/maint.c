@@ -11,9 +11,9 @@
  */
 #include "worker.h"
 
+#include "ef_calls.h"
 #include "ef_abandon.h"
 #include "ef_log.h"
-#include "ef_scripts_gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +80,10 @@ static void on_beat(ef_redis_t *rc, redisReply *r, void *arg) {
 /* Marks this worker alive in farm:workers on Redis's clock and prunes the
  * entries of workers silent for longer than the heartbeat TTL. */
 void ef_worker_beat(ef_worker_t *w) {
-    ef_key_t kall;
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%d", EF_WORKER_HEARTBEAT_TTL_S * 1000);
-    const char *argv[] = {ef_key_global(&kall, EF_KEY_WORKERS), w->id, ttl};
-    ef_redis_script(w->cmd, &ef_script_worker_beat, on_beat, NULL, 0, 1, 3, argv, NULL);
+    ef_call_t call;
+    ef_redis_call(w->cmd, ef_call_worker_beat(&call, w->id, EF_WORKER_HEARTBEAT_TTL_S * 1000),
+                  on_beat, NULL, 0);
+    ef_call_free(&call);
 }
 
 static void on_reap(ef_redis_t *rc, redisReply *r, void *arg) {
@@ -144,8 +143,6 @@ static void on_extend(ef_redis_t *rc, redisReply *r, void *arg) {
 }
 
 void ef_worker_extend_leases(ef_worker_t *w) {
-    char lease[24];
-    snprintf(lease, sizeof lease, "%d", w->visibility_ms);
     for (size_t qi = 0; qi < w->nqueues; qi++) {
         ef_wq_t *q = &w->queues[qi];
         size_t n = 0;
@@ -154,17 +151,16 @@ void ef_worker_extend_leases(ef_worker_t *w) {
                 n++;
         if (n == 0)
             continue;
-        const char **argv = ef_calloc(n + 4, sizeof *argv);
+        const char **refs = ef_calloc(n, sizeof *refs);
         size_t a = 0;
-        argv[a++] = q->k_leases.s;
-        argv[a++] = q->k_owners.s;
-        argv[a++] = lease;
-        argv[a++] = w->id;
         for (ef_chunk_t *c = w->chunks; c; c = c->next)
             if (c->q == q && c->state < EF_CHUNK_LOST)
-                argv[a++] = c->ref;
-        ef_redis_script(w->cmd, &ef_script_lease_extend, on_extend, w, 0, 2, (int)a, argv, NULL);
-        free(argv);
+                refs[a++] = c->ref;
+        ef_call_t call;
+        ef_call_lease_extend(&call, q->name, w->id, w->visibility_ms, refs, a);
+        ef_redis_call(w->cmd, &call, on_extend, w, 0);
+        ef_call_free(&call);
+        free(refs);
     }
 }
 
@@ -184,13 +180,12 @@ void ef_worker_tick(uv_timer_t *t) {
         ef_worker_extend_leases(w);
     for (size_t i = 0; i < w->nqueues; i++) {
         ef_wq_t *q = &w->queues[i];
-        char batch[16], grace[24], scan[16];
-        snprintf(batch, sizeof batch, "%d", EF_WORKER_REAP_BATCH);
-        snprintf(grace, sizeof grace, "%d", w->visibility_ms);
-        snprintf(scan, sizeof scan, "%d", EF_WORKER_ORPHAN_SCAN);
-        const char *argv[] = {q->k_leases.s, q->k_owners.s, q->k_processing.s, q->k_pending.s,
-                              batch, grace, scan};
-        ef_redis_script(w->cmd, &ef_script_chunk_reap, on_reap, q, 0, 4, 7, argv, NULL);
+        ef_call_t reap;
+        ef_redis_call(w->cmd,
+                      ef_call_chunk_reap(&reap, q->name, EF_WORKER_REAP_BATCH, w->visibility_ms,
+                                         EF_WORKER_ORPHAN_SCAN),
+                      on_reap, q, 0);
+        ef_call_free(&reap);
         const char *ex[] = {"EXISTS", q->k_paused.s};
         ef_redis_cmd(w->cmd, on_paused, q, 0, 2, ex, NULL);
         if (w->ticks % 5 == 0)

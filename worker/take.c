@@ -11,9 +11,9 @@
  */
 #include "worker.h"
 
+#include "ef_calls.h"
 #include "ef_job.h"
 #include "ef_log.h"
-#include "ef_scripts_gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +134,6 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
 static void claim(ef_wq_t *q, const char *ref, size_t len) {
     ef_worker_t *w = q->w;
     ef_claim_t *cl = ef_calloc(1, sizeof *cl);
-    char lease[24], maxa[24], n[24], cap[24];
-    ef_key_t kjob, kchunks, koutc, katt, kparked, kerr;
     cl->q = q;
     cl->then = q->paused ? EF_CHUNK_REQUEUING : EF_CHUNK_RUNNING;
     if (len >= sizeof cl->ref ||
@@ -149,23 +147,18 @@ static void claim(ef_wq_t *q, const char *ref, size_t len) {
     }
     memcpy(cl->ref, ref, len);
     cl->ref[len] = '\0';
-    snprintf(lease, sizeof lease, "%d", w->visibility_ms);
-    snprintf(maxa, sizeof maxa, "%d", w->max_attempts);
-    snprintf(n, sizeof n, "%ld", cl->n);
-    snprintf(cap, sizeof cap, "%d", EF_WORKER_ERROR_LOG_CAP);
-    const char *argv[] = {
-        ef_key_job(&kjob, q->name, cl->job_id, EF_KEY_JOB),
-        ef_key_job(&kchunks, q->name, cl->job_id, EF_KEY_JOB_CHUNKS),
-        ef_key_job(&koutc, q->name, cl->job_id, EF_KEY_JOB_OUTCOMES),
-        ef_key_job(&katt, q->name, cl->job_id, EF_KEY_JOB_ATTEMPTS),
-        q->k_leases.s, q->k_owners.s, q->k_processing.s,
-        ef_key_job(&kparked, q->name, cl->job_id, EF_KEY_JOB_PARKED),
-        q->k_dead.s,
-        ef_key_job(&kerr, q->name, cl->job_id, EF_KEY_JOB_ERRORS),
-        q->k_stats.s, q->k_paused.s, q->k_pending.s,
-        cl->ref, cl->job_id, n, w->id, lease, maxa, q->k_events.s, cap,
-    };
-    if (ef_redis_script(w->cmd, &ef_script_chunk_claim, on_claim, cl, 0, 13, 21, argv, NULL) != 0) {
+    ef_call_chunk_claim_t args = {.queue = q->name,
+                                  .job_id = cl->job_id,
+                                  .ref = cl->ref,
+                                  .worker_id = w->id,
+                                  .n = cl->n,
+                                  .lease_ms = w->visibility_ms,
+                                  .max_attempts = w->max_attempts,
+                                  .error_log_cap = EF_WORKER_ERROR_LOG_CAP};
+    ef_call_t call;
+    int rc = ef_redis_call(w->cmd, ef_call_chunk_claim(&call, &args), on_claim, cl, 0);
+    ef_call_free(&call);
+    if (rc != 0) {
         /* cmd is down: the reaper's orphan check brings the ref back */
         ef_warn("cannot claim %s now (redis not ready)", cl->ref);
         free(cl);

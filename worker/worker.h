@@ -167,7 +167,7 @@ struct ef_task_s {
     char *req_url;          /* the request in flight, kept to store its answer in the cache */
     char *req_body;
     char *fields;           /* flat JSON object of strings, or NULL */
-    cJSON *pairs;           /* the same as result hash pairs (ef_ack_pairs_from), or NULL */
+    char **pairs;           /* its result hash pairs, flat (ef_ack_pairs_from), or NULL */
     size_t npairs;
     char *error;            /* reason for an error outcome, or NULL */
     char *result_key;       /* farm:{Q}:... result hash, or NULL */
@@ -303,7 +303,7 @@ void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char 
                   long status, const char *resp, size_t rlen);
 
 /* ack.c */
-cJSON *ef_ack_pairs_from(cJSON *fields, size_t *npairs);
+char **ef_ack_pairs_from(cJSON *fields, size_t *npairs);
 void ef_chunk_ack(ef_chunk_t *c);
 int ef_chunk_unsent(const ef_chunk_t *c);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the worker's ack argv: an entity's fields JSON becomes the
- * field pairs chunk_ack.lua writes to its result hash (ef_ack_pairs_from).
+ * flat field pairs chunk_ack.lua writes to its result hash (ef_ack_pairs_from).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,18 +27,18 @@ size_t ef_worker_wanted(const ef_worker_t *w) {
 
 /* The pairs as "name=value;" text, or "NULL". */
 static const char *pairs_text(const char *fields, size_t *n, char *buf, size_t len) {
-    cJSON *o = ef_ack_pairs_from(fields ? cJSON_Parse(fields) : NULL, n);
+    char **v = ef_ack_pairs_from(fields ? cJSON_Parse(fields) : NULL, n);
     size_t used = 0;
-    if (!o)
+    if (!v)
         return "NULL";
     buf[0] = '\0';
-    for (cJSON *f = o->child; f; f = f->next) {
-        assert_non_null(f->string);
-        assert_true(cJSON_IsString(f));
-        used += (size_t)snprintf(buf + used, len - used, "%s=%s;", f->string, f->valuestring);
+    for (size_t i = 0; i < *n; i++) {
+        assert_non_null(v[2 * i]);
+        assert_non_null(v[2 * i + 1]);
+        used += (size_t)snprintf(buf + used, len - used, "%s=%s;", v[2 * i], v[2 * i + 1]);
         assert_true(used < len);
     }
-    cJSON_Delete(o);
+    free(v);
     return buf;
 }
 

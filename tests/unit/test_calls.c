@@ -246,6 +246,9 @@ static void test_worker_builders(void **st) {
     assert_false(c.bad);
     assert_int_equal(c.argc, 7);
     ef_call_free(&c);
+    const char *beat[] = {"farm:workers", "w1", "30000"};
+    expect_argv(ef_call_worker_beat(&c, "w1", 30000), 1, beat, 3);
+    ef_call_free(&c);
 
     const char *take[] = {
         "farm:ratelimit:{p}", "farm:ratelimit:{p}:waiters", "3", "w1", "10", "1.5", "20", "60000"};
