@@ -78,10 +78,10 @@ if [ -n "$missing" ]; then
   if [ ! -e $prc ]; then printf '#!/bin/sh\nexit 101\n' >$prc && chmod 755 $prc && made_prc=1; fi
   export DEBIAN_FRONTEND=noninteractive
   # shellcheck disable=SC2086
-  if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null 2>&1
+  if ! apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
+    apt-get -o DPkg::Lock::Timeout=120 update -qq >/dev/null 2>&1
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+    apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
       { [ $made_prc = 1 ] && rm -f $prc; skip_all "apt-get install$missing failed"; }
   fi
   [ $made_prc = 1 ] && rm -f $prc
@@ -282,37 +282,12 @@ else
 fi
 say "built"
 
-# ---- the runtime image ----
-ucfg=$($DOCKER image inspect -f '{{.Config.User}}' enrichfarm:latest 2>/dev/null)
-uid=$($DOCKER run --rm --network none enrichfarm:latest id -u 2>&1)
-if [ -n "$ucfg" ] && [ "$uid" != 0 ] && [ "$uid" -gt 0 ] 2>/dev/null; then
-  ok "image: runs as a non-root user ($ucfg, uid $uid)"
-else
-  fail "image: runs as a non-root user" "USER '$ucfg', id -u '$uid'"
-fi
-tools=$($DOCKER run --rm --network none --entrypoint sh enrichfarm:latest -c \
-  'for t in cc gcc g++ c99 c++ clang tcc as ld make cpp; do command -v $t; done; ls -d /usr/lib/gcc/* 2>/dev/null; true' 2>&1 | tr '\n' ' ')
-eq "image: holds no compiler, assembler, linker or make" "" "$tools"
-for p in enqueuer worker statusd mockprov; do
-  out=$($DOCKER run --rm --network none enrichfarm:latest "$p" --help 2>&1 | head -1)
-  contains "image: $p runs (--help)" "$p" "$out"
-done
-bytes=$($DOCKER image inspect -f '{{.Size}}' enrichfarm:latest)
-mb=$(( (bytes + 500000) / 1000000 ))
-echo "image size: enrichfarm:latest is $mb MB ($bytes bytes)"
-[ "$bytes" -gt 0 ] && [ "$mb" -lt 250 ] && ok "image: size $mb MB (under 250 MB)" ||
-  fail "image: size" "$mb MB"
-
-# the truth of the sample, from the mock's catalogue (the compose file's --catalog)
-catalog=$(tr -d '\n ' <"$ROOT/docker-compose.yml" | grep -o '"--catalog","[0-9]*"' | head -1 | grep -o '[0-9][0-9]*')
-read -r e_upd e_conf e_nf < <($DOCKER run --rm -i --network none enrichfarm:latest \
-  mockprov --expect movies --catalog "${catalog:-1000}" <"$ROOT/samples/movies.csv" |
-  awk '{c[$2]++} END {printf "%d %d %d\n", c["updated"], c["conflicts"], c["not_found"]}')
-echo "truth: updated $e_upd, conflicts $e_conf, not_found $e_nf"
-
 # ---- the stack ----
 STATUSD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export STATUSD_PORT
+# a SIGKILLed worker's chunk comes back when its lease runs out: 15 s, not
+# the file's default 60 s, keeps the test short
+WORKER_VISIBILITY_TIMEOUT=15
+export STATUSD_PORT WORKER_VISIBILITY_TIMEOUT
 URL="http://127.0.0.1:$STATUSD_PORT"
 # jget PATH EXPR: GET through the published port, EXPR on the JSON as d
 jget() {
@@ -375,6 +350,34 @@ else
 fi
 eq "redis: AOF on after the restart" "appendonly yes" \
   "$("${DC[@]}" exec -T redis redis-cli CONFIG GET appendonly 2>/dev/null | tr -d '\r' | paste -sd' ')"
+
+# ---- the runtime image (while the killed worker's lease runs out) ----
+ucfg=$($DOCKER image inspect -f '{{.Config.User}}' enrichfarm:latest 2>/dev/null)
+uid=$($DOCKER run --rm --network none enrichfarm:latest id -u 2>&1)
+if [ -n "$ucfg" ] && [ "$uid" != 0 ] && [ "$uid" -gt 0 ] 2>/dev/null; then
+  ok "image: runs as a non-root user ($ucfg, uid $uid)"
+else
+  fail "image: runs as a non-root user" "USER '$ucfg', id -u '$uid'"
+fi
+tools=$($DOCKER run --rm --network none --entrypoint sh enrichfarm:latest -c \
+  'for t in cc gcc g++ c99 c++ clang tcc as ld make cpp; do command -v $t; done; ls -d /usr/lib/gcc/* 2>/dev/null; true' 2>&1 | tr '\n' ' ')
+eq "image: holds no compiler, assembler, linker or make" "" "$tools"
+for p in enqueuer worker statusd mockprov; do
+  out=$($DOCKER run --rm --network none enrichfarm:latest "$p" --help 2>&1 | head -1)
+  contains "image: $p runs (--help)" "$p" "$out"
+done
+bytes=$($DOCKER image inspect -f '{{.Size}}' enrichfarm:latest)
+mb=$(( (bytes + 500000) / 1000000 ))
+echo "image size: enrichfarm:latest is $mb MB ($bytes bytes)"
+[ "$bytes" -gt 0 ] && [ "$mb" -lt 250 ] && ok "image: size $mb MB (under 250 MB)" ||
+  fail "image: size" "$mb MB"
+
+# the truth of the sample, from the mock's catalogue (the compose file's --catalog)
+catalog=$(tr -d '\n ' <"$ROOT/docker-compose.yml" | grep -o '"--catalog","[0-9]*"' | head -1 | grep -o '[0-9][0-9]*')
+read -r e_upd e_conf e_nf < <($DOCKER run --rm -i --network none enrichfarm:latest \
+  mockprov --expect movies --catalog "${catalog:-1000}" <"$ROOT/samples/movies.csv" |
+  awk '{c[$2]++} END {printf "%d %d %d\n", c["updated"], c["conflicts"], c["not_found"]}')
+echo "truth: updated $e_upd, conflicts $e_conf, not_found $e_nf"
 
 say "waiting for the job (a killed worker's chunk comes back after its lease)"
 wait_for 200 "[ \"\$(job 'd[\"status\"]')\" = completed ]"
