@@ -13,7 +13,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# make jobs: every core unless --build-arg MAKE_JOBS=N says otherwise
+# -j: every core, or --build-arg MAKE_JOBS=N
 ARG MAKE_JOBS
 RUN make -j"${MAKE_JOBS:-$(nproc)}" all \
  && make install PREFIX=/usr/local DESTDIR=/out \
