@@ -56,7 +56,7 @@ wait_for() {
 [ "$(uname -s)" = Linux ] || skip_all "dockerd needs Linux"
 [ "$(id -u)" = 0 ] || skip_all "a private dockerd needs root (run as root: sudo make compose-test)"
 
-DOCKER=/usr/bin/docker   # Debian's CLI: /usr/local/bin/docker may be another one
+DOCKER=/usr/bin/docker   # Debian's CLI; /usr/local/bin/docker may be another one
 DOCKERD=/usr/sbin/dockerd
 COMPOSE=/usr/bin/docker-compose
 
@@ -133,6 +133,13 @@ snapshot "$TMP/before"
 # ---- cleanup: everything started, by PID; the host put back; compared ----
 DPID=""
 LOGPIDS=""
+# every docker and docker-compose call names our daemon's socket: never the
+# system's /var/run/docker.sock, even from the cleanup
+SOCK="$TMP/docker.sock"
+export DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$TMP/cfg" COMPOSE_HTTP_TIMEOUT=120
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH COMPOSE_FILE COMPOSE_PROJECT_NAME
+DOCKER="$DOCKER -H unix://$SOCK"
+DC=($COMPOSE -H "unix://$SOCK" -p "$PROJ" -f "$ROOT/docker-compose.yml")
 # ours: every process whose command line names our temp dir (dockerd's
 # containerd and shims, docker logs followers), but this shell
 our_pids() {
@@ -218,7 +225,6 @@ trap 'exit 1' INT TERM
 
 # ---- a private dockerd ----
 mkdir -p "$TMP/data" "$TMP/exec" "$TMP/cfg"
-SOCK="$TMP/docker.sock"
 cat >"$TMP/daemon.json" <<EOF
 {"iptables": false, "ip6tables": false, "ip-forward": false, "ip-masq": false,
  "bridge": "none", "cgroup-parent": "/$CGPARENT", "log-driver": "json-file",
@@ -228,10 +234,8 @@ say "starting dockerd"
 $DOCKERD --config-file "$TMP/daemon.json" --data-root "$TMP/data" --exec-root "$TMP/exec" \
   --pidfile "$TMP/dockerd.pid" -H "unix://$SOCK" >"$TMP/dockerd.log" 2>&1 &
 DPID=$!
-export DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$TMP/cfg" COMPOSE_HTTP_TIMEOUT=120
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH COMPOSE_FILE COMPOSE_PROJECT_NAME
-DC=($COMPOSE -p "$PROJ" -f "$ROOT/docker-compose.yml")
-if ! wait_for 40 "$DOCKER version --format '{{.Server.Version}}'"; then
+wait_for 40 "! kill -0 $DPID || $DOCKER version --format '{{.Server.Version}}'"
+if ! $DOCKER version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   echo "dockerd did not come up:"; tail -15 "$TMP/dockerd.log"
   skip_all "dockerd cannot run here (log above)"
 fi
