@@ -3,9 +3,9 @@
 # `make compose-test`: docker-compose.yml and the Dockerfile run for real.
 #
 # Installs what is missing (Debian 12: docker.io, docker-compose 1.29,
-# debootstrap), starts a private dockerd (--iptables=false
+# debootstrap), starts a private containerd and dockerd (--iptables=false
 # --ip-forward=false, no default bridge, its own data root, exec root, unix
-# socket and cgroup parent under a temp dir), makes the base images without
+# sockets, containerd namespace and cgroup parent under a temp dir), makes the base images without
 # a registry (debootstrap --variant=minbase bookworm from the host's apt
 # mirror -> debian:bookworm and debian:bookworm-slim; redis:7-bookworm from
 # tests/compose/redis.Dockerfile), builds the farm's image with host
@@ -59,10 +59,12 @@ wait_for() {
 DOCKER=/usr/bin/docker   # Debian's CLI; /usr/local/bin/docker may be another one
 DOCKERD=/usr/sbin/dockerd
 COMPOSE=/usr/bin/docker-compose
+CONTAINERD=/usr/bin/containerd
 
 # ---- what is missing, from Debian ----
 missing=""
 [ -x $DOCKER ] && [ -x $DOCKERD ] || missing="$missing docker.io"
+[ -x $CONTAINERD ] || missing="$missing containerd"
 [ -x $COMPOSE ] || missing="$missing docker-compose"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
@@ -88,7 +90,7 @@ if [ -n "$missing" ]; then
   # a system docker/containerd the packages may have started anyway is the
   # packages' own business: this test only ever talks to its own daemon
 fi
-for t in $DOCKER $DOCKERD $COMPOSE; do [ -x "$t" ] || skip_all "$t not installed"; done
+for t in $DOCKER $DOCKERD $COMPOSE $CONTAINERD; do [ -x "$t" ] || skip_all "$t not installed"; done
 
 # the apt mirror the host uses, for debootstrap (deb822 first, then one-line)
 MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
@@ -132,6 +134,7 @@ snapshot "$TMP/before"
 
 # ---- cleanup: everything started, by PID; the host put back; compared ----
 DPID=""
+CPID=""
 LOGPIDS=""
 # every docker and docker-compose call names our daemon's socket: never the
 # system's /var/run/docker.sock, even from the cleanup
@@ -161,6 +164,11 @@ cleanup() {
     kill -TERM "$DPID" 2>/dev/null
     wait_for 30 "! kill -0 $DPID" || kill -KILL "$DPID" 2>/dev/null
     wait "$DPID" 2>/dev/null
+  fi
+  if [ -n "$CPID" ] && kill -0 "$CPID" 2>/dev/null; then
+    kill -TERM "$CPID" 2>/dev/null
+    wait_for 15 "! kill -0 $CPID" || kill -KILL "$CPID" 2>/dev/null
+    wait "$CPID" 2>/dev/null
   fi
   for p in $LOGPIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   # any process of ours still running (containerd, shims): its command line
@@ -223,15 +231,38 @@ trap cleanup EXIT
 TRAPPED=1
 trap 'exit 1' INT TERM
 
-# ---- a private dockerd ----
-mkdir -p "$TMP/data" "$TMP/exec" "$TMP/cfg"
+# ---- a private containerd and dockerd ----
+# our own containerd (dockerd would use a system one whose socket it finds
+# at /run/containerd/containerd.sock), its root, state and sockets ours
+mkdir -p "$TMP/data" "$TMP/exec" "$TMP/cfg" "$TMP/ctrd"
+CSOCK="$TMP/ctrd/containerd.sock"
+cat >"$TMP/ctrd/config.toml" <<EOF
+version = 2
+root = "$TMP/ctrd/root"
+state = "$TMP/ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CSOCK"
+[ttrpc]
+  address = "$CSOCK.ttrpc"
+[debug]
+  address = "$TMP/ctrd/debug.sock"
+EOF
+say "starting containerd and dockerd"
+$CONTAINERD --config "$TMP/ctrd/config.toml" >"$TMP/containerd.log" 2>&1 &
+CPID=$!
+wait_for 20 "! kill -0 $CPID || test -S '$CSOCK'"
+if ! [ -S "$CSOCK" ]; then
+  echo "containerd did not come up:"; tail -15 "$TMP/containerd.log"
+  skip_all "containerd cannot run here (log above)"
+fi
 cat >"$TMP/daemon.json" <<EOF
 {"iptables": false, "ip6tables": false, "ip-forward": false, "ip-masq": false,
  "bridge": "none", "cgroup-parent": "/$CGPARENT", "log-driver": "json-file",
  "userland-proxy": true, "live-restore": false}
 EOF
-say "starting dockerd"
 $DOCKERD --config-file "$TMP/daemon.json" --data-root "$TMP/data" --exec-root "$TMP/exec" \
+  --containerd "$CSOCK" --containerd-namespace "$PROJ" --containerd-plugins-namespace "${PROJ}p" \
   --pidfile "$TMP/dockerd.pid" -H "unix://$SOCK" >"$TMP/dockerd.log" 2>&1 &
 DPID=$!
 wait_for 40 "! kill -0 $DPID || $DOCKER version --format '{{.Server.Version}}'"
