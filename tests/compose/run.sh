@@ -174,7 +174,9 @@ cleanup() {
   # any process of ours still running (containerd, shims): its command line
   # names our temp dir; stopped by PID
   for pass in TERM KILL; do
-    for p in $(our_pids); do kill -"$pass" "$p" 2>/dev/null; done
+    left=$(our_pids)
+    [ -n "$left" ] || break
+    for p in $left; do kill -"$pass" "$p" 2>/dev/null; done
     sleep 1
   done
   # mounts under our temp dir, deepest first
@@ -198,11 +200,14 @@ cleanup() {
   comm -13 "$TMP/before/paths" <(ls -d /run/* /var/run/* /etc/docker /var/lib/docker \
     /var/lib/containerd /run/containerd /run/docker 2>/dev/null | sort -u) |
     while read -r p; do
+      # only empty directories go: dockerd's plugin dir (/run/docker/plugins,
+      # made whatever its exec root), the shims' socket dir (containerd 1.6
+      # puts it in /run/containerd/s whatever its root); anything with
+      # content there is not ours and stays (and the comparison says so)
       case "$p" in
-        /run/docker*|/var/run/docker*|/etc/docker) rm -rf "$p" ;;
-        # the shims' socket dir (containerd 1.6 puts it there whatever its
-        # root): removed when empty, as before the test
+        /run/docker|/var/run/docker) rmdir "$p/plugins" "$p" 2>/dev/null ;;
         /run/containerd|/var/run/containerd) rmdir "$p/s" "$p" 2>/dev/null ;;
+        /etc/docker) rmdir "$p" 2>/dev/null ;;
       esac
     done
   rm -rf "$TMP/after"
