@@ -142,7 +142,7 @@ SOCK="$TMP/docker.sock"
 export DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$TMP/cfg" COMPOSE_HTTP_TIMEOUT=120
 unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH COMPOSE_FILE COMPOSE_PROJECT_NAME
 DOCKER="$DOCKER -H unix://$SOCK"
-DC=($COMPOSE -H "unix://$SOCK" -p "$PROJ" -f "$ROOT/docker-compose.yml")
+DC=("$COMPOSE" -H "unix://$SOCK" -p "$PROJ" -f "$ROOT/docker-compose.yml")
 # ours: every process whose command line names our temp dir (dockerd's
 # containerd and shims, docker logs followers), but this shell
 our_pids() {
@@ -230,7 +230,8 @@ cleanup() {
   say "done"
   echo "$PASSED passed, $FAILED failed"
   [ $SKIPPED = 1 ] && echo "(skipped: see above)"
-  exit $([ "$FAILED" -eq 0 ] && echo 0 || echo 1)
+  [ "$FAILED" -eq 0 ]
+  exit
 }
 trap cleanup EXIT
 TRAPPED=1
@@ -304,6 +305,7 @@ else
   exit 1
 fi
 # builds: host networking (the daemon has no bridge), at most two make jobs
+# shellcheck disable=SC2206 # DOCKER is the binary and its -H, split on purpose
 BUILD=($DOCKER build --network host -q)
 say "building redis:7-bookworm"
 if "${BUILD[@]}" -t redis:7-bookworm -f "$ROOT/tests/compose/redis.Dockerfile" \
