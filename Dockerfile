@@ -13,7 +13,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN make -j"$(nproc)" all \
+# -j: every core, or --build-arg MAKE_JOBS=N
+ARG MAKE_JOBS
+RUN make -j"${MAKE_JOBS:-$(nproc)}" all \
  && make install PREFIX=/usr/local DESTDIR=/out \
  && install -m 0755 bin/mockprov /out/usr/local/bin/mockprov \
  && mkdir -p /out/usr/local/share/enrichfarm/samples \

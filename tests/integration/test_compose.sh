@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # docker-compose.yml, Dockerfile, .dockerignore and scripts/systemd/ cannot
-# rot.  No Docker engine runs here, so this test
+# rot.  This is the quick check `make test` runs without Docker (for the
+# real thing, containers and all, see tests/compose/run.sh: make
+# compose-test).  This test
 # (1) reads the compose file with a YAML parser and checks its structure,
 #     that every command is a program of the image and every --flag exists
 #     in that program's --help; the Dockerfile's stages, packages (the
@@ -184,6 +186,9 @@ check("compose: worker stops with SIGTERM", w.get("stop_signal", "SIGTERM") == "
 sd = services.get("statusd", {})
 check("compose: statusd published on 8080",
       any(str(p).endswith(":8080") for p in sd.get("ports") or []), sd.get("ports"))
+check("compose: statusd's host port is ${STATUSD_PORT:-8080}, on loopback",
+      "127.0.0.1:${STATUSD_PORT:-8080}:8080" in [str(p) for p in sd.get("ports") or []],
+      sd.get("ports"))
 sdcmd = sd.get("command") or []
 if "--listen" in sdcmd and not sdcmd[sdcmd.index("--listen") + 1].startswith("127."):
     check("compose: statusd beyond loopback has --read-only or a token",
@@ -362,7 +367,8 @@ sock = os.path.join(TMP, "compose-redis.sock")
 
 
 def map_value(v, host=False):
-    v = str(v)
+    # compose's ${NAME:-default}: the default, as with NAME unset
+    v = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", str(v))
     if v.startswith("redis://redis:6379"):
         return "unix://" + sock
     if host and v in services:  # a service host name (MOCK_HOST)
