@@ -8,7 +8,19 @@
  * curl as CURL_CSELECT_ERR).  curl_multi_info_read is drained after every
  * curl_multi_socket_action and each transfer's result is checked.
  * Connections are kept alive and reused; HTTP/2 is used where the server
- * offers it.  Redirects are not followed (a 3xx is the caller's to judge).
+ * offers it (over TLS), and then requests to one host are multiplexed over
+ * at most EF_HTTP_H2_HOST_CONNECTIONS connections.  Redirects are not
+ * followed (a 3xx is the caller's to judge).
+ *
+ * TLS: the peer's certificate and name are always verified (no option turns
+ * that off), against the system's CAs or against the request's ca_file
+ * only; client_cert and client_key give a client certificate for mutual
+ * TLS.  A certificate problem ends the transfer with EF_HTTP_E_TLS and an
+ * errmsg that names the cause, and is logged (at most one line every
+ * EF_HTTP_TLS_LOG_MS per client, with the peer's address, never the URL).
+ * Proxies come from the standard environment variables (http_proxy,
+ * https_proxy, all_proxy, no_proxy), which libcurl reads for every
+ * transfer; nothing here overrides them.
  *
  * Callbacks: ef_http_request() either returns an error and never calls back,
  * or calls back exactly once, never from inside ef_http_request().  The
@@ -26,6 +38,8 @@ typedef struct ef_http_s ef_http_t;
 #define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
 #define EF_HTTP_MAX_BODY_DEFAULT (1u << 20) /* bytes */
 #define EF_HTTP_HEADER_MAX (64u << 10)     /* bytes, all response header lines together */
+#define EF_HTTP_H2_HOST_CONNECTIONS 4      /* most HTTP/2 connections opened to one host */
+#define EF_HTTP_TLS_LOG_MS 10000           /* ms between two log lines about TLS failures */
 
 typedef struct {
     long max_total_connections; /* 0 = unlimited */
@@ -44,6 +58,10 @@ typedef struct {
     long timeout_ms;              /* whole transfer; 0 = EF_HTTP_TIMEOUT_DEFAULT_MS */
     long connect_timeout_ms;      /* 0 = min(timeout, 5000) */
     size_t max_body;              /* response cap; 0 = EF_HTTP_MAX_BODY_DEFAULT */
+    const char *ca_file;          /* PEM CAs trusted for https:// instead of the system's; NULL =
+                                     the system's */
+    const char *client_cert;      /* PEM client certificate (mutual TLS) or NULL */
+    const char *client_key;       /* PEM private key of client_cert; NULL = in client_cert */
 } ef_http_req_t;
 
 typedef enum {
@@ -55,6 +73,8 @@ typedef enum {
     EF_HTTP_E_PROTOCOL,  /* malformed HTTP, a header over EF_HTTP_HEADER_MAX, a body in a
                             Content-Encoding nobody asked for */
     EF_HTTP_E_ABORTED,   /* ef_http_close() ended it */
+    EF_HTTP_E_TLS,       /* the TLS peer's certificate failed verification, or a CA file,
+                            client certificate or key could not be used (errmsg says which) */
     EF_HTTP_E_OTHER
 } ef_http_err_t;
 
