@@ -561,7 +561,7 @@ static void test_judge_single(void **st) {
           "<html>\r\n<head><TITLE>400 No required SSL certificate was sent</title></head>", &sc,
           EF_STEP_ERROR, "E:HTTP 400 (400 No required SSL certificate was sent)");
     JUDGE(rc, 0, 403, "<title>\n  a\x01\tb  \xc3\xa9 </title>", &sc, EF_STEP_ERROR,
-          "E:HTTP 403 (a b ??)");
+          "E:HTTP 403 (a b ?" "?)");
     JUDGE(rc, 0, 403, "<title></title>", &sc, EF_STEP_ERROR, "E:HTTP 403");
     JUDGE(rc, 0, 403, "<title>no end", &sc, EF_STEP_ERROR, "E:HTTP 403 (no end)");
     JUDGE(rc, 0, 403, "<titl", &sc, EF_STEP_ERROR, "E:HTTP 403");
