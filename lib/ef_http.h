@@ -8,9 +8,11 @@
  * curl as CURL_CSELECT_ERR).  curl_multi_info_read is drained after every
  * curl_multi_socket_action and each transfer's result is checked.
  * Connections are kept alive and reused; HTTP/2 is used where the server
- * offers it (over TLS), and then requests to one host are multiplexed over
- * at most EF_HTTP_H2_HOST_CONNECTIONS connections.  Redirects are not
- * followed (a 3xx is the caller's to judge).
+ * offers it (over TLS), and then the requests to one host share one
+ * connection as long as its streams suffice (the server's limit, often 100
+ * or 128; curl's own is 100): a request to an https:// host waits for the
+ * first connection's handshake rather than opening its own.  Redirects are
+ * not followed (a 3xx is the caller's to judge).
  *
  * TLS: the peer's certificate and name are always verified (no option turns
  * that off), against the system's CAs or against the request's ca_file
@@ -38,7 +40,6 @@ typedef struct ef_http_s ef_http_t;
 #define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
 #define EF_HTTP_MAX_BODY_DEFAULT (1u << 20) /* bytes */
 #define EF_HTTP_HEADER_MAX (64u << 10)     /* bytes, all response header lines together */
-#define EF_HTTP_H2_HOST_CONNECTIONS 4      /* most HTTP/2 connections opened to one host */
 #define EF_HTTP_TLS_LOG_MS 10000           /* ms between two log lines about TLS failures */
 
 typedef struct {
