@@ -33,7 +33,9 @@
  * like the previous one) sets only its URL and what changed; any other
  * request starts from curl_easy_reset().  CURLOPT_BUFFERSIZE is set again
  * after every reset (a reset restores curl's 16 kB default while the handle
- * keeps the smaller receive buffer it allocated, which overflows it).
+ * keeps the smaller receive buffer it allocated, which overflows it); curl
+ * refuses it on a handle that still holds that buffer (its last connection
+ * was closed rather than kept), and such a handle is replaced by a new one.
  *
  * Responses: the body is kept up to max_body; past it (or when Content-Length
  * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG, so
@@ -983,6 +985,18 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
     if (!get || !x->plain_get || !same_tls) {
         /* also after a failed setup (configured 0) that left options set */
         curl_easy_reset(e);
+        if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF) != CURLE_OK) {
+            /* curl keeps the receive buffer of a transfer whose connection
+             * it closed, refuses a new size while it has one, and the reset
+             * has put the size back to 16 kB: reading 16 kB into our 2 kB
+             * buffer would overflow it.  Such a handle is replaced. */
+            CURL *fresh = curl_easy_init();
+            if (!fresh)
+                return CURLE_OUT_OF_MEMORY;
+            curl_easy_cleanup(e);
+            x->easy = e = fresh;
+            rc = curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF);
+        }
         curl_slist_free_all(x->headers);
         x->headers = NULL;
         x->configured = 0;
@@ -991,7 +1005,6 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
         SETOPT(CURLOPT_NOSIGNAL, 1L);
         SETOPT(CURLOPT_TCP_NODELAY, 1L);
-        SETOPT(CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF);
         SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
         SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
         SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -163,13 +163,36 @@ eq "mtls without a client certificate: every entity is an error" "0 0 0 5" "$(co
 contains "mtls without a client certificate: the error log says so" "No required SSL certificate was sent" \
   "$(last_error "$id")"
 stop_worker
-recipe "$D/mtls.json" "$MTLS_PORT" \
-  ", \"ca_file\": \"$D/ca.pem\", \"client_cert\": \"$D/client.pem\", \"client_key\": \"$D/client.key\""
+# examples/https-mtls.json with this test's port and files
+sed -e "s|127.0.0.1:8443|127.0.0.1:$MTLS_PORT|" -e "s|/etc/enrichfarm/provider-ca.pem|$D/ca.pem|" \
+  -e "s|/etc/enrichfarm/worker-cert.pem|$D/client.pem|" -e "s|/etc/enrichfarm/worker-key.pem|$D/client.key|" \
+  -e 's|"requests": 200|"requests": 2000|' "$EF_ROOT/examples/https-mtls.json" >"$D/mtls.json"
 id=$("$ENQ" --provider items --chunk-size 100 "$D/ids" 2>/dev/null)
 ef_worker_start "$D/w4.log" --providers "$D/mtls.json" --concurrency 64; WPID=$EF_LAST_PID
 if ef_wait_job "$id" completed 40; then ok "mtls with the client certificate: the job completed"; else
   fail "mtls with the client certificate: the job completes" "status $(job_field "$id" status); $(rcli LRANGE "farm:{default}:job:$id:errors" 0 2)"; fi
 eq "mtls with the client certificate: exact counts" "$want" "$(counts "$id")"
+stop_worker
+# one worker, two recipes to the same host, with and without the client
+# certificate: a connection made with it never carries a request without it
+cat >"$D/two.json" <<JSON
+{"providers": {
+  "withcert": {"steps": [{"method": "GET", "url": "https://127.0.0.1:$MTLS_PORT/item/{id}"}],
+    "extract": {"title": "/title"}, "retries": 0, "ca_file": "$D/ca.pem",
+    "client_cert": "$D/client.pem", "client_key": "$D/client.key"},
+  "nocert": {"steps": [{"method": "GET", "url": "https://127.0.0.1:$MTLS_PORT/item/{id}"}],
+    "extract": {"title": "/title"}, "retries": 0, "ca_file": "$D/ca.pem"}}}
+JSON
+seq 1 50 >"$D/ids50"
+want50=$(expected "$D/ids50")
+ef_worker_start "$D/w8.log" --providers "$D/two.json" --concurrency 16 --log-level debug; WPID=$EF_LAST_PID
+ef_wait_for 10 '[ "$(rcli HEXISTS farm:providers nocert)" = 1 ]'
+id1=$("$ENQ" --provider withcert --chunk-size 5 "$D/ids50" 2>/dev/null)
+id2=$("$ENQ" --provider nocert --chunk-size 5 "$D/ids50" 2>/dev/null)
+ef_wait_job "$id1" completed 20 && ef_wait_job "$id2" completed 20 || fail "two recipes: the jobs end" "$(job_field "$id1" status) $(job_field "$id2" status)"
+eq "two recipes: exact counts with the client certificate" "$want50" "$(counts "$id1")"
+rcli LRANGE "farm:{default}:job:$id1:errors" 0 3 >&2
+eq "two recipes: every entity an error without it, on the same worker" "0 0 0 50" "$(counts "$id2")"
 stop_worker
 # a key that is not the certificate's: a clear error naming the certificate
 recipe "$D/badkey.json" "$MTLS_PORT" \
