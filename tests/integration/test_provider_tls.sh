@@ -68,6 +68,11 @@ http {
     ssl_certificate $D/server.pem;
     ssl_certificate_key $D/server.key;
     location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    # a POST endpoint: /post/item/ID is mockprov's GET /item/ID
+    location /post/ {
+      proxy_method GET; proxy_pass_request_body off; proxy_set_header Content-Length "";
+      proxy_pass http://mock/; proxy_http_version 1.1; proxy_set_header Connection "";
+    }
   }
   server {
     listen 127.0.0.1:$MTLS_PORT ssl http2;
@@ -136,6 +141,21 @@ eq "ca_file: nginx saw every request once" "$N" "$(printf '%s\n' "$lines" | grep
 eq "ca_file: every request was HTTP/2" "$N" "$(printf '%s\n' "$lines" | grep '/item/' | grep -c ' HTTP/2.0 ')"
 conns=$(printf '%s\n' "$lines" | awk '/\/item\// {print $1}' | sort -u | wc -l)
 check "http2: $N requests, 64 in flight, over at most 4 connections (saw $conns)" test "$conns" -ge 1 -a "$conns" -le 4
+
+# ---- POST over HTTP/2, 64 in flight: every request reconfigures its handle ----
+# (curl keeps the receive buffer of a transfer that ends while others still
+# share its connection, and then refuses the buffer size a reset handle needs)
+cat >"$D/post.json" <<JSON
+{"providers": {"items": {
+   "steps": [{"method": "POST", "url": "https://127.0.0.1:$TLS_PORT/post/item/{id}", "body": "id={id}"}],
+   "extract": {"title": "/title"}, "timeout_ms": 5000, "retries": 2, "ca_file": "$D/ca.pem"}}}
+JSON
+id=$("$ENQ" --provider items --chunk-size 100 "$D/ids" 2>/dev/null)
+ef_worker_start "$D/wp.log" --providers "$D/post.json" --concurrency 64; WPID=$EF_LAST_PID
+ef_wait_job "$id" completed 40 || fail "POST over HTTP/2: the job ends" "status $(job_field "$id" status)"
+eq "POST over HTTP/2: exact counts" "$want" "$(counts "$id")"
+eq "POST over HTTP/2: nginx saw every POST once" "$N" "$(log_lines "$TLS_PORT" | grep -c '/post/item/')"
+stop_worker
 
 # ---- without ca_file: the private CA is not trusted, no fallback ----
 recipe "$D/noca.json" "$TLS_PORT"
