@@ -261,4 +261,6 @@ eq "no_proxy: exact counts, straight to the provider" "$want5" "$(counts "$id")"
 stop_worker
 
 nginx_stop
+eq "no sanitizer report in a worker's log" "" \
+  "$(grep -l -E 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$D"/w*.log 2>/dev/null | xargs -r -n1 basename)"
 ef_finish
