@@ -224,6 +224,16 @@ contains "mtls with the wrong key: the error log names the client certificate" "
   "$(last_error "$id")"
 stop_worker
 
+# ---- https:// to a server that speaks plain HTTP: the handshake error is named ----
+recipe "$D/plain.json" "$PLAIN_PORT" ", \"ca_file\": \"$D/ca.pem\""
+sed -i 's/"retries": 2/"retries": 0/' "$D/plain.json"
+id=$("$ENQ" --provider items "$D/ids5" 2>/dev/null)
+ef_worker_start "$D/w9.log" --providers "$D/plain.json" --concurrency 8; WPID=$EF_LAST_PID
+ef_wait_job "$id" completed 20 || fail "handshake: the job ends" "status $(job_field "$id" status)"
+eq "handshake: every entity is an error" "0 0 0 5" "$(counts "$id")"
+contains "handshake: the error log names the TLS handshake" "TLS handshake failed: " "$(last_error "$id")"
+stop_worker
+
 # ---- a recipe whose ca_file is missing or not PEM is refused at load ----
 recipe "$D/missing.json" "$TLS_PORT" ", \"ca_file\": \"$D/nope.pem\""
 out=$(timeout 10 "$BIN/worker" --providers "$D/missing.json" --concurrency 1 2>&1); rc=$?
