@@ -34,8 +34,9 @@
  * request starts from curl_easy_reset().  CURLOPT_BUFFERSIZE is set again
  * after every reset (a reset restores curl's 16 kB default while the handle
  * keeps the smaller receive buffer it allocated, which overflows it); curl
- * refuses it on a handle that still holds that buffer (its last connection
- * was closed rather than kept), and such a handle is replaced by a new one.
+ * refuses it on a handle that still holds that buffer (a transfer that ended
+ * while others still shared its HTTP/2 connection keeps it), and such a
+ * handle is replaced by a new one.
  *
  * Responses: the body is kept up to max_body; past it (or when Content-Length
  * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG, so
@@ -908,7 +909,8 @@ static void drain(ef_http_t *h) {
         LIST_UNLINK(h->active, x);
         h->inflight--;
         err = xfer_explain(x, code, msg, sizeof(msg));
-        if (err == EF_HTTP_E_TLS || code == CURLE_SSL_CONNECT_ERROR)
+        if (err == EF_HTTP_E_TLS || code == CURLE_SSL_CONNECT_ERROR ||
+            (err == EF_HTTP_E_RESET && x->hdr_bytes == 0 && strstr(x->errbuf, "SSL")))
             tls_log(h, x, msg[0] ? msg : x->errbuf);
         xfer_finish(x, code, err, msg[0] ? msg : NULL);
         xfer_recycle(x);
@@ -986,10 +988,11 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         /* also after a failed setup (configured 0) that left options set */
         curl_easy_reset(e);
         if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF) != CURLE_OK) {
-            /* curl keeps the receive buffer of a transfer whose connection
-             * it closed, refuses a new size while it has one, and the reset
-             * has put the size back to 16 kB: reading 16 kB into our 2 kB
-             * buffer would overflow it.  Such a handle is replaced. */
+            /* curl frees a transfer's receive buffer at its end only when
+             * no other transfer shares the connection (HTTP/2), refuses a
+             * new size while the handle has one, and the reset has put the
+             * size back to 16 kB: reading 16 kB into that 2 kB buffer would
+             * overflow it.  Such a handle is replaced. */
             CURL *fresh = curl_easy_init();
             if (!fresh)
                 return CURLE_OUT_OF_MEMORY;

@@ -18,8 +18,11 @@
  * that off), against the system's CAs or against the request's ca_file
  * only; client_cert and client_key give a client certificate for mutual
  * TLS.  A certificate problem ends the transfer with EF_HTTP_E_TLS and an
- * errmsg that names the cause, and is logged (at most one line every
- * EF_HTTP_TLS_LOG_MS per client, with the peer's address, never the URL).
+ * errmsg that names the cause (not retried by the worker); a failed
+ * handshake is EF_HTTP_E_CONNECT and a TLS alert before any answer (a client
+ * certificate required) EF_HTTP_E_RESET, each with OpenSSL's reason in
+ * errmsg.  All of them are logged (at most one line every EF_HTTP_TLS_LOG_MS
+ * per client, with the peer's address, never the URL).
  * Proxies come from the standard environment variables (http_proxy,
  * https_proxy, all_proxy, no_proxy), which libcurl reads for every
  * transfer; nothing here overrides them.

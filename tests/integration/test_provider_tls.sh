@@ -193,6 +193,27 @@ if ef_wait_job "$id" completed 40; then ok "mtls with the client certificate: th
   fail "mtls with the client certificate: the job completes" "status $(job_field "$id" status); $(rcli LRANGE "farm:{default}:job:$id:errors" 0 2)"; fi
 eq "mtls with the client certificate: exact counts" "$want" "$(counts "$id")"
 stop_worker
+# a server that ends the handshake without a client certificate (openssl
+# s_server, TLS 1.3: the "certificate required" alert): the alert is named
+SS_PORT=$(free_port)
+ef_spawn "$D/s_server.log" openssl s_server -accept "127.0.0.1:$SS_PORT" -cert "$D/server.pem" \
+  -key "$D/server.key" -CAfile "$D/ca.pem" -Verify 1 -verify_return_error -www -quiet
+SS_PID=$EF_LAST_PID
+recipe "$D/alert.json" "$SS_PORT" ", \"ca_file\": \"$D/ca.pem\""
+sed -i 's/"retries": 2/"retries": 0/' "$D/alert.json"
+if ef_wait_for 5 "curl -s -o /dev/null --max-time 1 --cacert '$D/ca.pem' https://127.0.0.1:$SS_PORT/; [ \$? -ne 7 ]"; then
+  id=$("$ENQ" --provider items "$D/ids5" 2>/dev/null)
+  ef_worker_start "$D/w10.log" --providers "$D/alert.json" --concurrency 1; WPID=$EF_LAST_PID
+  ef_wait_job "$id" completed 20 || fail "mtls alert: the job ends" "status $(job_field "$id" status)"
+  eq "mtls alert: every entity is an error" "0 0 0 5" "$(counts "$id")"
+  contains "mtls alert: the error log names the alert" "alert certificate required" "$(last_error "$id")"
+  stop_worker
+  contains "mtls alert: the worker log names it too" "alert certificate required" "$(grep 'TLS with' "$D/w10.log")"
+else
+  fail "mtls alert: openssl s_server starts" "$(tail -3 "$D/s_server.log")"
+fi
+kill "$SS_PID" 2>/dev/null
+
 # one worker, two recipes to the same host, with and without the client
 # certificate: a connection made with it never carries a request without it
 cat >"$D/two.json" <<JSON
