@@ -6,12 +6,17 @@
 # here with openssl, and proxies to a mockprov.  Its access log records
 # $connection and $server_protocol, so the test counts the connections the
 # worker opened and sees HTTP/2.  Checks: exact counts through https with
-# ca_file; 64 requests in flight over at most 4 connections; mutual TLS
-# refused without the client certificate (a clear error in the job's error
-# log) and exact counts with it; without ca_file the private CA is not
-# trusted (a clear verification error, no fallback); a recipe naming a
-# missing ca_file is refused at load; http_proxy / no_proxy from the
-# environment are honoured.  Skips where nginx cannot be installed.
+# ca_file; 64 requests in flight over at most 4 connections; POSTs over
+# HTTP/2 (each one resets its curl handle); without ca_file the private CA
+# is not trusted (a clear verification error in the job's error log and the
+# worker's log, no fallback); mutual TLS refused without the client
+# certificate (nginx's error page, or openssl s_server's TLS alert, named
+# in the error log) and exact counts with it (examples/https-mtls.json),
+# also from one worker serving a recipe with and one without the
+# certificate; a key that is not the certificate's and a handshake with a
+# plain-HTTP server named; a missing or non-PEM ca_file refused at load;
+# http_proxy and no_proxy from the environment honoured.  Skips where nginx
+# cannot be installed.
 source "$(dirname "$0")/lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 if ! command -v nginx >/dev/null 2>&1 && [ -x /usr/sbin/nginx ]; then PATH=$PATH:/usr/sbin; fi
