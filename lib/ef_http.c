@@ -33,7 +33,10 @@
  * like the previous one) sets only its URL and what changed; any other
  * request starts from curl_easy_reset().  CURLOPT_BUFFERSIZE is set again
  * after every reset (a reset restores curl's 16 kB default while the handle
- * keeps the smaller receive buffer it allocated, which overflows it).
+ * keeps the smaller receive buffer it allocated, which overflows it); curl
+ * refuses it on a handle that still holds that buffer (a transfer that ended
+ * while others still shared its HTTP/2 connection keeps it), and such a
+ * handle is replaced by a new one.
  *
  * Responses: the body is kept up to max_body; past it (or when Content-Length
  * announces more) the transfer is aborted and reported EF_HTTP_E_TOO_BIG, so
@@ -44,6 +47,18 @@
  * comes encoded anyway is an error that says so.  Errors name their cause
  * (a reset after how many body bytes, which limit was passed), not curl's
  * generic words.
+ *
+ * TLS: verification of the peer's certificate and name is set on every
+ * reset handle and never turned off.  A request's ca_file, client_cert and
+ * client_key are kept (as copies) with the options on the handle; a request
+ * whose TLS settings differ from the handle's starts from a reset, the only
+ * way back to curl's built-in CA store.  curl keeps connections apart by
+ * those settings, so one made with a client certificate never carries a
+ * request without it.  HTTP/2: curl multiplexes by default
+ * (CURLMOPT_PIPELINING); PIPEWAIT on https:// makes a request wait for the
+ * first connection to a host to tell whether it speaks HTTP/2 rather than
+ * open its own, and CURLMOPT_MAX_HOST_CONNECTIONS bounds what HTTP/1.1
+ * needs, so opts->max_host_connections is the caller's (for HTTP/1.1).
  *
  * curl_global_init() runs once per process from ef_http_create() through a
  * uv_once_t, the one piece of global state in this module; curl_global_cleanup()
@@ -123,6 +138,7 @@ typedef struct ef_http_xfer_s {
     int plain_get;                    /* left as a GET with no body: the fast path applies */
     long cfg_timeout, cfg_ctimeout;   /* ms, as set on the handle */
     long cfg_pipewait;
+    char *cfg_ca, *cfg_cert, *cfg_key;/* TLS files set on the handle (copies), NULL = none */
     struct ef_http_xfer_s *prev, *next;
 } ef_http_xfer_t;
 
@@ -147,6 +163,9 @@ struct ef_http_s {
     ef_http_fd_t *fds;                /* indexed by fd, grown on demand */
     size_t nfds;
     unsigned nhandles;                /* uv handles not yet through their close callback */
+    int tls_logged;                   /* a TLS failure has been logged */
+    uint64_t tls_logged_ms;           /* uv_now() of that line */
+    unsigned long tls_unlogged;       /* TLS failures since that line, not logged */
     int closed;                       /* ef_http_close() was called */
     void (*done)(void *arg);
     void *done_arg;
@@ -656,6 +675,15 @@ static ef_http_err_t map_code(const ef_http_xfer_t *x, CURLcode code) {
         return EF_HTTP_E_RESET;
     case CURLE_WRITE_ERROR:
         return x->too_big ? EF_HTTP_E_TOO_BIG : EF_HTTP_E_OTHER;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+        return EF_HTTP_E_TLS;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_BAD_CONTENT_ENCODING:
@@ -663,6 +691,60 @@ static ef_http_err_t map_code(const ef_http_xfer_t *x, CURLcode code) {
     default:
         return EF_HTTP_E_OTHER;
     }
+}
+
+/* Writes into msg what went wrong with TLS: curl's own words (OpenSSL's
+ * reason) after what it means for the recipe. */
+static void tls_explain(const ef_http_xfer_t *x, CURLcode code, char *msg, size_t cap) {
+    const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+
+    switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        if (x->cfg_ca)
+            snprintf(msg, cap, "TLS: the provider's certificate failed verification against "
+                               "ca_file %s: %s", x->cfg_ca, why);
+        else
+            snprintf(msg, cap, "TLS: the provider's certificate failed verification against "
+                               "the system's CAs (a private CA needs ca_file): %s", why);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(msg, cap, "TLS: cannot use ca_file %s: %s", x->cfg_ca ? x->cfg_ca : "(system)",
+                 why);
+        break;
+    case CURLE_SSL_CERTPROBLEM:
+        snprintf(msg, cap, "TLS: cannot use client_cert %s or its key: %s",
+                 x->cfg_cert ? x->cfg_cert : "(none)", why);
+        break;
+    default:
+        snprintf(msg, cap, "TLS: %s", why);
+        break;
+    }
+}
+
+/* Logs a TLS failure with the peer's address (never the URL, which may hold
+ * a secret): at most one line every EF_HTTP_TLS_LOG_MS per client, which
+ * counts the failures it did not log. */
+static void tls_log(ef_http_t *h, ef_http_xfer_t *x, const char *msg) {
+    uint64_t now = uv_now(h->loop);
+    char *ip = NULL;
+    long port = 0;
+
+    if (h->tls_logged && now - h->tls_logged_ms < EF_HTTP_TLS_LOG_MS) {
+        h->tls_unlogged++;
+        return;
+    }
+    if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || !ip)
+        ip = NULL;
+    if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &port) != CURLE_OK)
+        port = 0;
+    if (h->tls_unlogged > 0)
+        ef_warn("http: TLS with %s port %ld: %s (and %lu more such failures not logged)",
+                ip && *ip ? ip : "(no address)", port, msg, h->tls_unlogged);
+    else
+        ef_warn("http: TLS with %s port %ld: %s", ip && *ip ? ip : "(no address)", port, msg);
+    h->tls_logged = 1;
+    h->tls_logged_ms = now;
+    h->tls_unlogged = 0;
 }
 
 /* Classifies a finished transfer and, where curl's own words would mislead
@@ -691,10 +773,22 @@ static ef_http_err_t xfer_explain(ef_http_xfer_t *x, CURLcode code, char *msg, s
     case EF_HTTP_E_TOO_BIG:
         snprintf(msg, cap, "response body over %zu bytes (max_body)", x->max_body);
         break;
+    case EF_HTTP_E_TLS:
+        tls_explain(x, code, msg, cap);
+        break;
+    case EF_HTTP_E_CONNECT:
+        if (code == CURLE_SSL_CONNECT_ERROR)
+            snprintf(msg, cap, "TLS handshake failed: %s",
+                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+        break;
     case EF_HTTP_E_RESET:
         if (code == CURLE_PARTIAL_FILE)
             snprintf(msg, cap, "connection closed by provider after %zu body bytes, before the "
                                "announced end", x->len);
+        else if (x->hdr_bytes == 0 && strstr(x->errbuf, "SSL"))
+            /* a TLS alert (a client certificate required, refused) says why */
+            snprintf(msg, cap, "connection %s by provider before any answer (%s)",
+                     code == CURLE_GOT_NOTHING ? "closed" : "reset", x->errbuf);
         else if (x->hdr_bytes == 0)
             snprintf(msg, cap, "connection %s by provider before any answer",
                      code == CURLE_GOT_NOTHING ? "closed" : "reset");
@@ -719,6 +813,9 @@ static ef_http_err_t xfer_explain(ef_http_xfer_t *x, CURLcode code, char *msg, s
 /* ---- Transfers ---- */
 
 static void xfer_destroy(ef_http_xfer_t *x) {
+    free(x->cfg_ca);
+    free(x->cfg_cert);
+    free(x->cfg_key);
     curl_slist_free_all(x->headers);
     curl_easy_cleanup(x->easy);
     free(x->buf);
@@ -790,7 +887,7 @@ static void drain(ef_http_t *h) {
         char *priv = NULL;
         CURLcode code = m->data.result;
         ef_http_err_t err;
-        char msg[160];
+        char msg[CURL_ERROR_SIZE + 160];
 
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -812,6 +909,9 @@ static void drain(ef_http_t *h) {
         LIST_UNLINK(h->active, x);
         h->inflight--;
         err = xfer_explain(x, code, msg, sizeof(msg));
+        if (err == EF_HTTP_E_TLS || code == CURLE_SSL_CONNECT_ERROR ||
+            (err == EF_HTTP_E_RESET && x->hdr_bytes == 0 && strstr(x->errbuf, "SSL")))
+            tls_log(h, x, msg[0] ? msg : x->errbuf);
         xfer_finish(x, code, err, msg[0] ? msg : NULL);
         xfer_recycle(x);
     }
@@ -846,9 +946,20 @@ static int headers_same(const struct curl_slist *l, const ef_http_req_t *req) {
     return !l && i == req->nheaders;
 }
 
+/* Both NULL or equal strings. */
+static int str_same(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Replaces the copy *slot by one of s (NULL stays NULL). */
+static void str_keep(char **slot, const char *s) {
+    free(*slot);
+    *slot = s ? ef_strdup(s) : NULL;
+}
+
 /* Applies one request's options to x's easy handle: only what changed for a
- * GET on a handle whose last request was a GET, everything after a reset
- * otherwise. */
+ * GET on a handle whose last request was a GET with the same TLS files,
+ * everything after a reset otherwise. */
 static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
     ef_http_t *h = x->h;
     CURL *e = x->easy;
@@ -863,6 +974,8 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
      * its first connection, and a hung answer would time them all out
      * unsent. */
     long pipewait = strncmp(req->url, "https://", 8) == 0 ? 1L : 0L;
+    int same_tls = str_same(x->cfg_ca, req->ca_file) && str_same(x->cfg_cert, req->client_cert) &&
+                   str_same(x->cfg_key, req->client_key);
     CURLcode rc = CURLE_OK;
 
 #define SETOPT(opt, val)                                                                       \
@@ -871,9 +984,22 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
             rc = curl_easy_setopt(e, opt, val);                                                \
     } while (0)
 
-    if (!get || !x->plain_get) {
-        if (x->configured)
-            curl_easy_reset(e);
+    if (!get || !x->plain_get || !same_tls) {
+        /* also after a failed setup (configured 0) that left options set */
+        curl_easy_reset(e);
+        if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF) != CURLE_OK) {
+            /* curl frees a transfer's receive buffer at its end only when
+             * no other transfer shares the connection (HTTP/2), refuses a
+             * new size while the handle has one, and the reset has put the
+             * size back to 16 kB: reading 16 kB into that 2 kB buffer would
+             * overflow it.  Such a handle is replaced. */
+            CURL *fresh = curl_easy_init();
+            if (!fresh)
+                return CURLE_OUT_OF_MEMORY;
+            curl_easy_cleanup(e);
+            x->easy = e = fresh;
+            rc = curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF);
+        }
         curl_slist_free_all(x->headers);
         x->headers = NULL;
         x->configured = 0;
@@ -882,7 +1008,6 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
         SETOPT(CURLOPT_NOSIGNAL, 1L);
         SETOPT(CURLOPT_TCP_NODELAY, 1L);
-        SETOPT(CURLOPT_BUFFERSIZE, (long)EF_HTTP_RECV_BUF);
         SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
         SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
         SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -895,8 +1020,27 @@ static CURLcode xfer_setup(ef_http_xfer_t *x, const ef_http_req_t *req) {
         SETOPT(CURLOPT_OPENSOCKETDATA, h);
         SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
         SETOPT(CURLOPT_CLOSESOCKETDATA, h);
+        /* curl's defaults, said out loud: verification is never turned off */
+        SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+        SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+        if (req->ca_file) {
+            /* the recipe's CAs replace the system's, directory included */
+            SETOPT(CURLOPT_CAINFO, req->ca_file);
+            SETOPT(CURLOPT_CAPATH, NULL);
+        }
+        if (req->client_cert) {
+            SETOPT(CURLOPT_SSLCERT, req->client_cert);
+            SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+        }
+        if (req->client_cert && req->client_key) {
+            SETOPT(CURLOPT_SSLKEY, req->client_key);
+            SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+        }
+        str_keep(&x->cfg_ca, req->ca_file);
+        str_keep(&x->cfg_cert, req->client_cert);
+        str_keep(&x->cfg_key, req->client_key);
         if (rc != CURLE_OK)
-            return rc;
+            return rc; /* plain_get is 0: the next request starts from a reset */
         x->configured = 1;
         x->cfg_timeout = x->cfg_ctimeout = x->cfg_pipewait = -1;
     }

@@ -8,7 +8,24 @@
  * curl as CURL_CSELECT_ERR).  curl_multi_info_read is drained after every
  * curl_multi_socket_action and each transfer's result is checked.
  * Connections are kept alive and reused; HTTP/2 is used where the server
- * offers it.  Redirects are not followed (a 3xx is the caller's to judge).
+ * offers it (over TLS), and then the requests to one host share one
+ * connection as long as its streams suffice (the server's limit, often 100
+ * or 128; curl's own is 100): a request to an https:// host waits for the
+ * first connection's handshake rather than opening its own.  Redirects are
+ * not followed (a 3xx is the caller's to judge).
+ *
+ * TLS: the peer's certificate and name are always verified (no option turns
+ * that off), against the system's CAs or against the request's ca_file
+ * only; client_cert and client_key give a client certificate for mutual
+ * TLS.  A certificate problem ends the transfer with EF_HTTP_E_TLS and an
+ * errmsg that names the cause (not retried by the worker); a failed
+ * handshake is EF_HTTP_E_CONNECT and a TLS alert before any answer (a client
+ * certificate required) EF_HTTP_E_RESET, each with OpenSSL's reason in
+ * errmsg.  All of them are logged (at most one line every EF_HTTP_TLS_LOG_MS
+ * per client, with the peer's address, never the URL).
+ * Proxies come from the standard environment variables (http_proxy,
+ * https_proxy, all_proxy, no_proxy), which libcurl reads for every
+ * transfer; nothing here overrides them.
  *
  * Callbacks: ef_http_request() either returns an error and never calls back,
  * or calls back exactly once, never from inside ef_http_request().  The
@@ -26,6 +43,7 @@ typedef struct ef_http_s ef_http_t;
 #define EF_HTTP_TIMEOUT_DEFAULT_MS 10000
 #define EF_HTTP_MAX_BODY_DEFAULT (1u << 20) /* bytes */
 #define EF_HTTP_HEADER_MAX (64u << 10)     /* bytes, all response header lines together */
+#define EF_HTTP_TLS_LOG_MS 10000           /* ms between two log lines about TLS failures */
 
 typedef struct {
     long max_total_connections; /* 0 = unlimited */
@@ -44,6 +62,10 @@ typedef struct {
     long timeout_ms;              /* whole transfer; 0 = EF_HTTP_TIMEOUT_DEFAULT_MS */
     long connect_timeout_ms;      /* 0 = min(timeout, 5000) */
     size_t max_body;              /* response cap; 0 = EF_HTTP_MAX_BODY_DEFAULT */
+    const char *ca_file;          /* PEM CAs trusted for https:// instead of the system's; NULL =
+                                     the system's */
+    const char *client_cert;      /* PEM client certificate (mutual TLS) or NULL */
+    const char *client_key;       /* PEM private key of client_cert; NULL = in client_cert */
 } ef_http_req_t;
 
 typedef enum {
@@ -55,6 +77,8 @@ typedef enum {
     EF_HTTP_E_PROTOCOL,  /* malformed HTTP, a header over EF_HTTP_HEADER_MAX, a body in a
                             Content-Encoding nobody asked for */
     EF_HTTP_E_ABORTED,   /* ef_http_close() ended it */
+    EF_HTTP_E_TLS,       /* the TLS peer's certificate failed verification, or a CA file,
+                            client certificate or key could not be used (errmsg says which) */
     EF_HTTP_E_OTHER
 } ef_http_err_t;
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TMPL_MAX_BYTES (64u * 1024) /* bytes, a template and its filled text */
 #define NAME_MAX_BYTES 64           /* bytes, a {name}, an extract or "as" name */
@@ -650,13 +651,74 @@ static void recipe_clear(ef_recipe_t *rc) {
     maps_free(rc->extract, rc->nextract);
     free(rc->name);
     free(rc->result_key);
+    free(rc->ca_file);
+    free(rc->client_cert);
+    free(rc->client_key);
+}
+
+/* ---- TLS files ---- */
+
+#define TLS_PATH_MAX 4096         /* bytes */
+#define TLS_FILE_MAX (1 << 20)    /* bytes, largest CA bundle, certificate or key */
+
+/* Reads the file named by key (a path) and checks that it holds PEM, so
+ * that a wrong path fails when the recipe loads, not at the first request.
+ * *out is a copy of the path (NULL when key is absent). */
+static int tls_file(const pctx_t *c, const cJSON *js, const char *key, char **out) {
+    const char *path;
+    char *buf;
+    size_t n;
+    FILE *f;
+    int pem, big;
+
+    *out = NULL;
+    if (get_str(c, js, "", key, &path) < 0)
+        return -1;
+    if (!path)
+        return 0;
+    if (!*path || strlen(path) > TLS_PATH_MAX)
+        return perr(c, key, "must be a file path of 1 to %d bytes", TLS_PATH_MAX);
+    f = fopen(path, "rb");
+    if (!f)
+        return perr(c, key, "cannot read %s: %s", path, strerror(errno));
+    buf = ef_malloc(TLS_FILE_MAX + 1);
+    n = fread(buf, 1, TLS_FILE_MAX + 1, f);
+    big = n > TLS_FILE_MAX;
+    if (ferror(f)) {
+        int e = errno;
+        free(buf);
+        fclose(f);
+        return perr(c, key, "cannot read %s: %s", path, strerror(e));
+    }
+    fclose(f);
+    buf[big ? TLS_FILE_MAX : n] = '\0';
+    pem = strstr(buf, "-----BEGIN ") != NULL;
+    free(buf);
+    if (big)
+        return perr(c, key, "%s is larger than %d bytes", path, TLS_FILE_MAX);
+    if (!pem)
+        return perr(c, key, "%s holds no PEM block (-----BEGIN ...)", path);
+    *out = ef_strdup(path);
+    return 0;
+}
+
+/* Parses the TLS members of a recipe: ca_file, client_cert, client_key. */
+static int parse_tls(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
+    if (tls_file(c, js, "ca_file", &rc->ca_file) < 0 ||
+        tls_file(c, js, "client_cert", &rc->client_cert) < 0 ||
+        tls_file(c, js, "client_key", &rc->client_key) < 0)
+        return -1;
+    if (rc->client_key && !rc->client_cert)
+        return perr(c, "client_key", "needs client_cert");
+    return 0;
 }
 
 /* Parses one recipe into rc (rc->name already set); -1 with the error. */
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
-                                       "max_body",   "max_pause_s", NULL};
+                                       "max_body",   "max_pause_s", "ca_file",
+                                       "client_cert", "client_key", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -701,7 +763,7 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         0)
         return -1;
     rc->max_body = (size_t)v;
-    return 0;
+    return parse_tls(c, js, rc);
 }
 
 /* Parses UTF-8 JSON text of exactly len bytes; NULL with err on failure. */
@@ -945,6 +1007,37 @@ static int finite_numbers(const cJSON *v) {
     return 1;
 }
 
+#define TITLE_MAX 120      /* bytes of an error page's <title> kept in an error */
+#define TITLE_SCAN 4096    /* bytes of an error body searched for it */
+
+/* Copies the <title> of an HTML error page (a proxy's "400 No required SSL
+ * certificate was sent") into out, printable ASCII only, spaces collapsed,
+ * at most cap - 1 bytes; returns its length, 0 when the body has none. */
+static size_t html_title(const char *body, size_t len, char *out, size_t cap) {
+    size_t n = len < TITLE_SCAN ? len : TITLE_SCAN, i, o = 0;
+
+    out[0] = '\0';
+    for (i = 0; i + 7 <= n; i++)
+        if (strncasecmp(body + i, "<title>", 7) == 0)
+            break;
+    if (i + 7 > n)
+        return 0;
+    for (i += 7; i < n && body[i] != '<' && o + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        if (ch < 0x20 || ch == 0x7f)
+            ch = ' ';
+        else if (ch > 0x7e)
+            ch = '?';
+        if (ch == ' ' && (o == 0 || out[o - 1] == ' '))
+            continue;
+        out[o++] = (char)ch;
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    return o;
+}
+
 ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long status, const char *body,
                                   size_t body_len, ef_recipe_scope_t *scope, cJSON **fields,
                                   char *err) {
@@ -963,7 +1056,11 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
         return EF_STEP_RETRY;
     }
     if (status < 200 || status > 299) {
-        ef_seterr(err, "HTTP %ld", status);
+        char why[TITLE_MAX + 1];
+        if (html_title(body, body_len, why, sizeof why) > 0)
+            ef_seterr(err, "HTTP %ld (%s)", status, why);
+        else
+            ef_seterr(err, "HTTP %ld", status);
         return EF_STEP_ERROR;
     }
     if (body_len == 0 && !last && !st->results && st->nsave == 0)

@@ -18,6 +18,8 @@
  * several equally good matches are a conflict; "first" = the first match).
  * The last step's body gives the extracted fields ("extract": name -> JSON
  * Pointer, where a "*" segment maps over an array).
+ * TLS: "ca_file", "client_cert" and "client_key" name PEM files, checked
+ * (readable, PEM) when the recipe loads; verification cannot be turned off.
  */
 #ifndef EF_RECIPE_H
 #define EF_RECIPE_H
@@ -80,6 +82,9 @@ typedef struct {
     long cache_ttl_s;      /* response cache TTL, 0 = no cache */
     size_t max_body;       /* response size cap, bytes */
     long max_pause_s;      /* a 429's Retry-After pauses the farm at most this long */
+    char *ca_file;         /* PEM CAs trusted instead of the system's for https://, or NULL */
+    char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
+    char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;

@@ -20,6 +20,9 @@ need_cmd python3 python3
 need_cmd valgrind valgrind
 need_cmd promtool prometheus
 need_cmd faketime faketime
+# an HTTPS + HTTP/2 provider for tests/integration/test_provider_tls.sh
+need_cmd nginx nginx-light
+need_cmd openssl openssl
 # Debian's python3 (not one first on PATH, such as a pyenv shim) with redis-py,
 # for the docs' "a job by hand" recipe (tests/integration/test_redis_py.sh)
 need_py() { /usr/bin/python3 -c "import $1" 2>/dev/null || missing="$missing $2"; }

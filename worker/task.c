@@ -380,6 +380,9 @@ static void send_request(ef_task_t *t) {
             .body_len = body.len,
             .timeout_ms = rc->timeout_ms,
             .max_body = rc->max_body,
+            .ca_file = rc->ca_file,
+            .client_cert = rc->client_cert,
+            .client_key = rc->client_key,
         };
         if (w->http && ef_http_request(w->http, &req, on_response, t) == 0) {
             t->requests++;

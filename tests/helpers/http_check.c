@@ -132,8 +132,8 @@ static void report(check_t *c, const char *name, int ok, const char *fmt, ...) {
 }
 
 static const char *err_name(ef_http_err_t e) {
-    static const char *const names[] = {"OK",       "TIMEOUT",  "CONNECT", "RESET",
-                                        "TOO_BIG",  "PROTOCOL", "ABORTED", "OTHER"};
+    static const char *const names[] = {"OK",      "TIMEOUT", "CONNECT", "RESET", "TOO_BIG",
+                                        "PROTOCOL", "ABORTED", "TLS",     "OTHER"};
     return (unsigned)e < EF_ARRAY_LEN(names) ? names[e] : "?";
 }
 
@@ -967,9 +967,78 @@ static void step_blackhole(check_t *c) {
     }
 }
 
+/* ---- TLS settings and errors ---- */
+
+/* One https:// request to the plain test server with TLS files that cannot
+ * be used (curl fails before any byte is sent): each failure names its
+ * cause, and the handle is clean for the next, plain http://, request. */
+typedef struct {
+    const char *name;
+    const char *scheme;
+    const char *ca_file, *client_cert;
+    ef_http_err_t err;
+    const char *want_msg; /* NULL: any */
+} tls_case_t;
+
+static const tls_case_t tls_cases[] = {
+    {"tls_ca_file_unusable", "https", "/nonexistent/ca.pem", NULL, EF_HTTP_E_TLS,
+     "TLS: cannot use ca_file /nonexistent/ca.pem"},
+    {"tls_client_cert_unusable", "https", NULL, "/nonexistent/client.pem", EF_HTTP_E_TLS,
+     "TLS: cannot use client_cert /nonexistent/client.pem"},
+    {"tls_settings_gone_for_http", "http", NULL, NULL, EF_HTTP_OK, NULL},
+};
+
+static void tls_run(check_t *c);
+
+static void on_tls(const ef_http_resp_t *r, void *arg) {
+    check_t *c = arg;
+    const tls_case_t *k = &tls_cases[c->kase];
+
+    if (r->err != k->err)
+        report(c, k->name, 0, "err %s, want %s (curl %d: %s)", err_name(r->err),
+               err_name(k->err), r->curl_code, r->errmsg ? r->errmsg : "");
+    else if (k->want_msg && (!r->errmsg || !strstr(r->errmsg, k->want_msg)))
+        report(c, k->name, 0, "errmsg \"%s\", want \"%s\"", r->errmsg ? r->errmsg : "(none)",
+               k->want_msg);
+    else if (k->err == EF_HTTP_OK && strcmp(r->body, "hello world") != 0)
+        report(c, k->name, 0, "body \"%.100s\"", r->body);
+    else
+        report(c, k->name, 1, "%s", "");
+    c->kase++;
+    tls_run(c);
+}
+
+static void tls_run(check_t *c) {
+    const tls_case_t *k;
+    char url[128];
+    ef_http_req_t req;
+
+    if (c->kase >= EF_ARRAY_LEN(tls_cases)) {
+        next_step(c);
+        return;
+    }
+    k = &tls_cases[c->kase];
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d/ok", k->scheme, c->port);
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.timeout_ms = 3000;
+    req.ca_file = k->ca_file;
+    req.client_cert = k->client_cert;
+    if (issue(c, c->http, &req, on_tls, c) < 0) {
+        report(c, k->name, 0, "ef_http_request failed");
+        c->kase++;
+        tls_run(c);
+    }
+}
+
+static void step_tls(check_t *c) {
+    c->kase = 0;
+    tls_run(c);
+}
+
 static void (*const steps[])(check_t *) = {
-    step_pct,   step_cases, step_async,          step_keepalive,    step_wide,
-    step_churn, step_blackhole, step_close_inflight, step_close_inside, step_finish,
+    step_pct,       step_cases,          step_tls,          step_async, step_keepalive, step_wide,
+    step_churn,     step_blackhole,      step_close_inflight, step_close_inside, step_finish,
 };
 
 static void next_step(check_t *c) {

@@ -556,6 +556,15 @@ static void test_judge_single(void **st) {
     JUDGE(rc, 0, 403, "{}", &sc, EF_STEP_ERROR, "E:HTTP 403");
     JUDGE(rc, 0, 400, "{}", &sc, EF_STEP_ERROR, "E:HTTP 400");
     JUDGE(rc, 0, 301, "", &sc, EF_STEP_ERROR, "E:HTTP 301");
+    /* an HTML error page's title says why (a TLS proxy refusing the client) */
+    JUDGE(rc, 0, 400,
+          "<html>\r\n<head><TITLE>400 No required SSL certificate was sent</title></head>", &sc,
+          EF_STEP_ERROR, "E:HTTP 400 (400 No required SSL certificate was sent)");
+    JUDGE(rc, 0, 403, "<title>\n  a\x01\tb  \xc3\xa9 </title>", &sc, EF_STEP_ERROR,
+          "E:HTTP 403 (a b ?" "?)");
+    JUDGE(rc, 0, 403, "<title></title>", &sc, EF_STEP_ERROR, "E:HTTP 403");
+    JUDGE(rc, 0, 403, "<title>no end", &sc, EF_STEP_ERROR, "E:HTTP 403 (no end)");
+    JUDGE(rc, 0, 403, "<titl", &sc, EF_STEP_ERROR, "E:HTTP 403");
     JUDGE(rc, 0, 101, "", &sc, EF_STEP_ERROR, "E:HTTP 101");
     JUDGE(rc, 0, 600, "", &sc, EF_STEP_ERROR, "E:HTTP 600");
     JUDGE(rc, 0, 0, "", &sc, EF_STEP_ERROR, "E:HTTP 0");
