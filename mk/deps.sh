@@ -11,6 +11,7 @@ need_pkg hiredis libhiredis-dev
 need_pkg libuv libuv1-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg libcjson libcjson-dev
+need_pkg openssl libssl-dev
 need_pkg cmocka libcmocka-dev
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
