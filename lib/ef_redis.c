@@ -44,7 +44,7 @@
  * not fix (certificate, alert, not TLS) before the first READY is refused
  * like bad credentials (on_state -1).  Functions that know about TLS:
  * ef_redis_create, handle_gone (the SSL_CTX), conn_start, tls_steal,
- * on_tls_fail, hook_cleanup, on_deadline, watch_start.
+ * on_tls_fail, hook_cleanup, on_deadline, on_conn_timer, watch_start.
  */
 #include "ef_redis.h"
 
@@ -733,8 +733,12 @@ static void on_conn_timer(uv_timer_t *t) {
     ef_redis_t *r = t->data;
     char why[EF_REDIS_WHY_LEN];
     if (r->state == EF_REDIS_ST_CONNECTING) {
-        snprintf(why, sizeof why, "not ready within %d ms",
-                 r->resolving ? EF_SENTINEL_TIMEOUT_MS : r->o.connect_timeout_ms);
+        const ef_redis_sock_t *s = r->ac ? r->ac->ev.data : NULL;
+        int ms = r->resolving ? EF_SENTINEL_TIMEOUT_MS : r->o.connect_timeout_ms;
+        if (s && s->tls && !ef_tls_uv_open(s->tls))
+            snprintf(why, sizeof why, "TLS: no handshake within %d ms (is it a TLS port?)", ms);
+        else
+            snprintf(why, sizeof why, "not ready within %d ms", ms);
         conn_down(r, why, 1);
     } else if (r->state == EF_REDIS_ST_WAITING) {
         conn_start(r);

@@ -151,10 +151,11 @@ static int settle(ef_tls_t *t, int rc) {
                  X509_verify_cert_error_string(v));
     else if (ERR_GET_REASON(code) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
         snprintf(t->err, sizeof t->err,
-                 "TLS: the server requires a client certificate (%s): give cert= and key=", why);
+                 "TLS: the server requires a client certificate (%s): give cert= and key=",
+                 why);
     else if (ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER ||
              ERR_GET_REASON(code) == SSL_R_PACKET_LENGTH_TOO_LONG)
-        snprintf(t->err, sizeof t->err, "TLS: the server does not speak TLS here (%s)", why);
+        snprintf(t->err, sizeof t->err, "TLS: the server does not speak TLS here (%s): is it a TLS port?", why);
     else
         snprintf(t->err, sizeof t->err, "TLS error%s with '%s': %s", during, t->name, why);
     t->state = EF_TLS_FAILED;

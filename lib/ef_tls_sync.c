@@ -122,8 +122,11 @@ static int wait_for(ef_tls_pump_t *p, uint64_t deadline, int (*want)(ef_tls_pump
         if (want(p))
             return 0;
         if (poll(&pf, 1, ms_left(deadline)) <= 0) {
-            ef_seterr(err, "TLS: no answer from the server within the timeout%s",
-                      ef_tls_state(p->tls) == EF_TLS_HANDSHAKE ? " (handshake)" : "");
+            if (ef_tls_state(p->tls) == EF_TLS_HANDSHAKE)
+                ef_seterr(err, "TLS: the server did not answer the TLS handshake within the "
+                               "timeout (is it a TLS port?)");
+            else
+                ef_seterr(err, "TLS: no answer from the server within the timeout");
             return -1;
         }
         n = recv(p->net_fd, buf, sizeof buf, 0);

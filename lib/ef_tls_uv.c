@@ -240,6 +240,8 @@ err:
     return rc;
 }
 
+int ef_tls_uv_open(const ef_tls_uv_t *l) { return l && ef_tls_state(l->tls) == EF_TLS_OPEN; }
+
 static void on_closed(uv_handle_t *h) {
     ef_tls_uv_t *l = h->data;
     void (*done)(void *arg) = l->done;

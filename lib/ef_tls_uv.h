@@ -36,6 +36,9 @@ typedef void (*ef_tls_uv_fail_cb)(ef_tls_uv_t *l, const char *why, int refused, 
 int ef_tls_uv_start(ef_tls_uv_t **out, uv_loop_t *loop, SSL_CTX *ctx, const char *name,
                     int tcp_fd, int app_fd, ef_tls_uv_fail_cb cb, void *arg, char *err);
 
+/* 1 once the TLS session is open (the handshake is over). */
+int ef_tls_uv_open(const ef_tls_uv_t *l);
+
 /* Sends a close_notify if it can, closes both handles and fds and frees
  * the transport; done (may be NULL) fires once that is over.  Accepts NULL
  * (done does not fire then). */
