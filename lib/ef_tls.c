@@ -138,9 +138,13 @@ static int settle(ef_tls_t *t, int rc) {
         return 0;
     }
     why = ssl_reason(&code, "unknown error");
-    if (e == SSL_ERROR_ZERO_RETURN ||
-        (t->eof && (e == SSL_ERROR_SYSCALL ||
-                    ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING))) {
+    if (e == SSL_ERROR_ZERO_RETURN) { /* a close_notify: a goodbye, not a refusal */
+        snprintf(t->err, sizeof t->err, "TLS: connection closed by the server");
+        t->state = EF_TLS_CLOSED;
+        return -1;
+    }
+    if (t->eof &&
+        (e == SSL_ERROR_SYSCALL || ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
         lost(t, "closed");
         return -1;
     }
