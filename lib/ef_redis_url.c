@@ -220,8 +220,10 @@ static int parse_query(const char *q, ef_redis_url_t *out, const char *what, cha
             if (strlen(url_params[i].name) == klen && memcmp(p, url_params[i].name, klen) == 0)
                 break;
         if (i < EF_ARRAY_LEN(url_params) && url_params[i].tls && !out->tls) {
-            ef_seterr(err, "%s= needs a TLS URL (rediss://, rediss+sentinel://, "
-                           "rediss+cluster://)", url_params[i].name);
+            ef_seterr(err,
+                      "%s= needs a TLS URL (rediss://, rediss+sentinel://, "
+                      "rediss+cluster://)",
+                      url_params[i].name);
             return -1;
         }
         if (i == EF_ARRAY_LEN(url_params) || (!url_params[i].tls && !sentinel)) {
@@ -231,11 +233,13 @@ static int parse_query(const char *q, ef_redis_url_t *out, const char *what, cha
                 ef_seterr(err, "unknown parameter '%.*s' in %s (known: %s%s)",
                           (int)(klen > 40 ? 40 : klen), p, what,
                           sentinel ? "sentinel_user, sentinel_password" : "",
-                          out->tls ? (sentinel ? ", cacert, cert, key, sni" : "cacert, cert, key, sni")
-                                   : "");
+                          out->tls
+                              ? (sentinel ? ", cacert, cert, key, sni" : "cacert, cert, key, sni")
+                              : "");
             return -1;
         }
-        if (vlen == 0 || pct_copy((char *)out + url_params[i].off, url_params[i].cap, eq + 1, vlen) != 0) {
+        if (vlen == 0 ||
+            pct_copy((char *)out + url_params[i].off, url_params[i].cap, eq + 1, vlen) != 0) {
             ef_seterr(err, "bad %s in %s", url_params[i].name, what);
             return -1;
         }
@@ -246,7 +250,8 @@ static int parse_query(const char *q, ef_redis_url_t *out, const char *what, cha
         return -1;
     }
     if (!out->tls_cert[0] != !out->tls_key[0]) {
-        ef_seterr(err, "cert= and key= go together in %s (the client certificate and its key)", what);
+        ef_seterr(err, "cert= and key= go together in %s (the client certificate and its key)",
+                  what);
         return -1;
     }
     return 0;
@@ -430,7 +435,8 @@ void ef_redis_url_redacted(const ef_redis_url_t *u, char *buf, size_t len) {
     char host[300];
     size_t o;
     if (u->path[0]) {
-        snprintf(buf, len, "unix://%s?db=%d%s", u->path, u->db, u->password[0] ? "&password=***" : "");
+        snprintf(buf, len, "unix://%s?db=%d%s", u->path, u->db,
+                 u->password[0] ? "&password=***" : "");
         return;
     }
     o = (size_t)snprintf(buf, len, "%s://%s%s%s", scheme, u->user, u->password[0] ? ":***" : "",

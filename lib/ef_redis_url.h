@@ -64,10 +64,10 @@ typedef struct {
     char master[EF_REDIS_MASTER_MAX_LEN + 1]; /* Sentinel: the master's name */
     char sentinel_user[128];
     char sentinel_password[256];
-    int tls;              /* rediss://, rediss+sentinel://, rediss+cluster:// */
-    char tls_cacert[256]; /* PEM CA file; empty: the system store */
-    char tls_cert[256];   /* PEM client certificate (chain); empty: none */
-    char tls_key[256];    /* PEM key of tls_cert */
+    int tls;                         /* rediss://, rediss+sentinel://, rediss+cluster:// */
+    char tls_cacert[256];            /* PEM CA file; empty: the system store */
+    char tls_cert[256];              /* PEM client certificate (chain); empty: none */
+    char tls_key[256];               /* PEM key of tls_cert */
     char tls_sni[EF_REDIS_HOST_LEN]; /* name to verify; empty: the host */
 } ef_redis_url_t;
 

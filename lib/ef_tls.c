@@ -155,11 +155,11 @@ static int settle(ef_tls_t *t, int rc) {
                  X509_verify_cert_error_string(v));
     else if (ERR_GET_REASON(code) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
         snprintf(t->err, sizeof t->err,
-                 "TLS: the server requires a client certificate (%s): give cert= and key=",
-                 why);
+                 "TLS: the server requires a client certificate (%s): give cert= and key=", why);
     else if (ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER ||
              ERR_GET_REASON(code) == SSL_R_PACKET_LENGTH_TOO_LONG)
-        snprintf(t->err, sizeof t->err, "TLS: the server does not speak TLS here (%s): is it a TLS port?", why);
+        snprintf(t->err, sizeof t->err,
+                 "TLS: the server does not speak TLS here (%s): is it a TLS port?", why);
     else
         snprintf(t->err, sizeof t->err, "TLS error%s with '%s': %s", during, t->name, why);
     t->state = EF_TLS_FAILED;
@@ -221,11 +221,17 @@ void ef_tls_free(ef_tls_t *t) {
     free(t);
 }
 
-ef_tls_state_t ef_tls_state(const ef_tls_t *t) { return t->state; }
+ef_tls_state_t ef_tls_state(const ef_tls_t *t) {
+    return t->state;
+}
 
-const char *ef_tls_error(const ef_tls_t *t) { return t->err[0] ? t->err : "TLS: no error"; }
+const char *ef_tls_error(const ef_tls_t *t) {
+    return t->err[0] ? t->err : "TLS: no error";
+}
 
-int ef_tls_refused(const ef_tls_t *t) { return t->state == EF_TLS_FAILED && t->refused; }
+int ef_tls_refused(const ef_tls_t *t) {
+    return t->state == EF_TLS_FAILED && t->refused;
+}
 
 /* ---- Bytes in and out ---- */
 
@@ -249,7 +255,9 @@ void ef_tls_net_eof(ef_tls_t *t) {
     advance(t);
 }
 
-size_t ef_tls_net_pending(const ef_tls_t *t) { return BIO_ctrl_pending(t->wbio); }
+size_t ef_tls_net_pending(const ef_tls_t *t) {
+    return BIO_ctrl_pending(t->wbio);
+}
 
 size_t ef_tls_net_out(ef_tls_t *t, void *buf, size_t cap) {
     int n;

@@ -35,8 +35,8 @@
 
 #include "ef_redis_url.h"
 
-#define EF_TLS_RECORD_MAX 16384     /* bytes, the largest TLS record payload */
-#define EF_TLS_BACKLOG_MAX 262144   /* bytes of ciphertext queued before the pump stops reading */
+#define EF_TLS_RECORD_MAX 16384   /* bytes, the largest TLS record payload */
+#define EF_TLS_BACKLOG_MAX 262144 /* bytes of ciphertext queued before the pump stops reading */
 
 typedef enum {
     EF_TLS_HANDSHAKE = 0,

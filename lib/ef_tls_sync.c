@@ -31,7 +31,9 @@ typedef struct {
     size_t wire_len, wire_off;
 } ef_tls_pump_t;
 
-static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+static int would_block(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
 
 static int ms_left(uint64_t deadline) {
     uint64_t now = ef_mono_ms();
@@ -139,7 +141,9 @@ static int wait_for(ef_tls_pump_t *p, uint64_t deadline, int (*want)(ef_tls_pump
     }
 }
 
-static int is_open(ef_tls_pump_t *p) { return ef_tls_state(p->tls) == EF_TLS_OPEN; }
+static int is_open(ef_tls_pump_t *p) {
+    return ef_tls_state(p->tls) == EF_TLS_OPEN;
+}
 
 /* The PING's one-line answer (+PONG, or -NOAUTH before AUTH) is in. */
 static int has_line(ef_tls_pump_t *p) {

@@ -77,7 +77,9 @@ static void fail(ef_tls_uv_t *l, const char *why, int refused) {
     l->cb(l, why, refused, l->arg);
 }
 
-static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+static int would_block(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
 
 /* Sends queued ciphertext until the socket is full; -1 when it failed. */
 static int flush_net(ef_tls_uv_t *l) {
@@ -114,8 +116,8 @@ static void pump(ef_tls_uv_t *l) {
             l->plain_len = m > 0 ? (size_t)m : 0;
         }
         if (l->plain_off < l->plain_len) {
-            ssize_t n = send(l->app_fd, l->plain + l->plain_off, l->plain_len - l->plain_off,
-                             MSG_NOSIGNAL);
+            ssize_t n =
+                send(l->app_fd, l->plain + l->plain_off, l->plain_len - l->plain_off, MSG_NOSIGNAL);
             if (n > 0) {
                 l->plain_off += (size_t)n;
                 progress = 1;
@@ -199,10 +201,12 @@ static void on_app(uv_poll_t *h, int status, int events) {
     pump(l);
 }
 
-static void on_start_undone(uv_handle_t *h) { free(h->data); }
+static void on_start_undone(uv_handle_t *h) {
+    free(h->data);
+}
 
-int ef_tls_uv_start(ef_tls_uv_t **out, uv_loop_t *loop, SSL_CTX *ctx, const char *name,
-                    int tcp_fd, int app_fd, ef_tls_uv_fail_cb cb, void *arg, char *err) {
+int ef_tls_uv_start(ef_tls_uv_t **out, uv_loop_t *loop, SSL_CTX *ctx, const char *name, int tcp_fd,
+                    int app_fd, ef_tls_uv_fail_cb cb, void *arg, char *err) {
     ef_tls_uv_t *l = ef_calloc(1, sizeof *l);
     int rc;
     l->net_fd = tcp_fd;
@@ -240,7 +244,9 @@ err:
     return rc;
 }
 
-int ef_tls_uv_open(const ef_tls_uv_t *l) { return l && ef_tls_state(l->tls) == EF_TLS_OPEN; }
+int ef_tls_uv_open(const ef_tls_uv_t *l) {
+    return l && ef_tls_state(l->tls) == EF_TLS_OPEN;
+}
 
 static void on_closed(uv_handle_t *h) {
     ef_tls_uv_t *l = h->data;

@@ -33,8 +33,8 @@ typedef void (*ef_tls_uv_fail_cb)(ef_tls_uv_t *l, const char *why, int refused, 
  * blocking) and app_fd (non blocking), verifying the server as name.  Both
  * fds belong to the transport from now on, even when this fails (0 or a
  * negative error with err filled). */
-int ef_tls_uv_start(ef_tls_uv_t **out, uv_loop_t *loop, SSL_CTX *ctx, const char *name,
-                    int tcp_fd, int app_fd, ef_tls_uv_fail_cb cb, void *arg, char *err);
+int ef_tls_uv_start(ef_tls_uv_t **out, uv_loop_t *loop, SSL_CTX *ctx, const char *name, int tcp_fd,
+                    int app_fd, ef_tls_uv_fail_cb cb, void *arg, char *err);
 
 /* 1 once the TLS session is open (the handshake is over). */
 int ef_tls_uv_open(const ef_tls_uv_t *l);

@@ -210,10 +210,11 @@ static void test_tls_forms(void **st) {
     ef_redis_url_t u;
     char err[EF_ERR_LEN], red[2048];
     (void)st;
-    assert_int_equal(ef_redis_url_parse("rediss://farm:pw@redis.example:6380/2?cacert=/etc/ca%20x.pem"
-                                        "&cert=/c.pem&key=/k.pem&sni=r.example",
-                                        &u, err),
-                     0);
+    assert_int_equal(
+        ef_redis_url_parse("rediss://farm:pw@redis.example:6380/2?cacert=/etc/ca%20x.pem"
+                           "&cert=/c.pem&key=/k.pem&sni=r.example",
+                           &u, err),
+        0);
     assert_int_equal(u.kind, EF_REDIS_URL_TCP);
     assert_int_equal(u.tls, 1);
     assert_string_equal(u.host, "redis.example");

@@ -61,7 +61,8 @@ static X509 *cert_new(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ike
     X509_set_pubkey(x, key);
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    add_ext(x, issuer ? issuer : x, NID_basic_constraints, issuer ? "CA:FALSE" : "critical,CA:TRUE");
+    add_ext(x, issuer ? issuer : x, NID_basic_constraints,
+            issuer ? "CA:FALSE" : "critical,CA:TRUE");
     add_ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
     if (!issuer)
         add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -111,8 +112,7 @@ static int teardown(void **st) {
     (void)st;
     unlink(ca_path), unlink(other_path), unlink(cli_crt_path), unlink(cli_key_path);
     X509_free(ca_crt), X509_free(srv_crt), X509_free(cli_crt), X509_free(other_crt);
-    EVP_PKEY_free(ca_key), EVP_PKEY_free(srv_key), EVP_PKEY_free(cli_key),
-        EVP_PKEY_free(other_key);
+    EVP_PKEY_free(ca_key), EVP_PKEY_free(srv_key), EVP_PKEY_free(cli_key), EVP_PKEY_free(other_key);
     return 0;
 }
 
@@ -199,13 +199,15 @@ static void cli_step(sess_t *x) {
     while (x->got_len < sizeof x->got &&
            (n = ef_tls_plain_out(x->c, x->got + x->got_len, sizeof x->got - x->got_len)) > 0)
         x->got_len += (size_t)n;
-    while (x->sent < sizeof req && (n = ef_tls_plain_in(x->c, req + x->sent, sizeof req - x->sent)) > 0)
+    while (x->sent < sizeof req &&
+           (n = ef_tls_plain_in(x->c, req + x->sent, sizeof req - x->sent)) > 0)
         x->sent += (size_t)n;
 }
 
 /* Delivers buf[0..n) in pieces: cut once at `once` (when piece is 0), or
  * in pieces of `piece` bytes; after each piece the receiver runs. */
-static void deliver(sess_t *x, int to_client, const char *buf, size_t n, size_t once, size_t piece) {
+static void deliver(sess_t *x, int to_client, const char *buf, size_t n, size_t once,
+                    size_t piece) {
     size_t off = 0;
     if (n > x->max_flight)
         x->max_flight = n;
@@ -466,8 +468,8 @@ static void test_ctx_errors(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_cut),       cmocka_unit_test(test_no_plaintext_before_open),
-        cmocka_unit_test(test_failures),        cmocka_unit_test(test_eof_and_not_tls),
+        cmocka_unit_test(test_every_cut),  cmocka_unit_test(test_no_plaintext_before_open),
+        cmocka_unit_test(test_failures),   cmocka_unit_test(test_eof_and_not_tls),
         cmocka_unit_test(test_ctx_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
