@@ -16,6 +16,7 @@ need_pkg cmocka libcmocka-dev
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
 need_cmd curl curl
+need_cmd openssl openssl
 need_cmd ip iproute2
 need_cmd python3 python3
 need_cmd valgrind valgrind
