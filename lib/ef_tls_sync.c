@@ -160,7 +160,7 @@ static int has_line(ef_tls_pump_t *p) {
 static void *pump_main(void *arg) {
     ef_tls_pump_t *p = arg;
     char buf[EF_TLS_RECORD_MAX];
-    int app_eof = 0, net_eof = 0;
+    int app_eof = 0, net_eof = 0, app_fd = p->app_fd;
     while (!app_eof && ef_tls_state(p->tls) == EF_TLS_OPEN) {
         struct pollfd pf[2] = {{.fd = p->net_fd}, {.fd = p->app_fd}};
         ssize_t n;
@@ -185,11 +185,9 @@ static void *pump_main(void *arg) {
             n = recv(p->net_fd, buf, sizeof buf, 0);
             if (n > 0)
                 ef_tls_net_in(p->tls, buf, (size_t)n);
-            else if (n == 0 || !would_block()) {
+            else if (n == 0 || !would_block()) { /* what was decrypted still goes out */
                 net_eof = 1;
                 ef_tls_net_eof(p->tls);
-                if (ef_tls_state(p->tls) == EF_TLS_OPEN)
-                    break;
             }
         }
         if ((pf[0].revents & POLLOUT) && p->wire_off < p->wire_len) {
@@ -224,9 +222,9 @@ static void *pump_main(void *arg) {
     }
     ef_tls_free(p->tls);
     close(p->net_fd);
-    OPENSSL_thread_stop();
-    close(p->app_fd); /* the last act: ef_tls_sync_free() waits for it */
     free(p);
+    OPENSSL_thread_stop();
+    close(app_fd); /* the last act: ef_tls_sync_free() waits for it */
     return NULL;
 }
 

@@ -167,4 +167,5 @@ contains "restart: connection loss logged" "connection lost" "$(cat "$D/rr.log")
 contains "restart: reconnected (handshake again)" "reconnected after" "$(cat "$D/rr.log")"
 check "restart: the worker is alive" kill -0 "$rw"
 stop "$rw"
+check "no sanitizer report in any log" sh -c "! grep -l Sanitizer $D/*.log $D/*.err"
 ef_finish
