@@ -167,5 +167,37 @@ contains "restart: connection loss logged" "connection lost" "$(cat "$D/rr.log")
 contains "restart: reconnected (handshake again)" "reconnected after" "$(cat "$D/rr.log")"
 check "restart: the worker is alive" kill -0 "$rw"
 stop "$rw"
+
+# ---- Sentinel over TLS: a TLS sentinel names the TLS master ----
+SP=$((TP + 5)); mkdir -p "$D/s1"
+cat >"$D/s1.conf" <<CONF
+bind 127.0.0.1
+port 0
+tls-port $SP
+tls-cert-file $D/server.crt
+tls-key-file $D/server.key
+tls-ca-cert-file $D/ca.crt
+tls-auth-clients no
+tls-replication yes
+dir $D/s1
+logfile $D/s1.log
+sentinel monitor m 127.0.0.1 $TP 1
+CONF
+redis-server "$D/s1.conf" --sentinel &
+EF_PIDS+=("$!")
+scli() { redis-cli --tls --cacert "$D/ca.crt" -p "$SP" "$@"; }
+if ef_wait_for 10 'scli SENTINEL get-master-addr-by-name m | grep -q 127.0.0.1'; then
+  SURL="rediss+sentinel://localhost:$SP/m/0?$CA&cert=$D/client.crt&key=$D/client.key"
+  seq 7001 7500 >"$D/ids500"
+  sid=$("$ENQ" --redis "$SURL" --provider items --chunk-size 50 "$D/ids500" 2>"$D/senq.err")
+  check "sentinel tls: enqueuer resolves and submits" test -n "$sid"
+  ef_worker_start "$D/sw.log" --redis "$SURL" --providers "$D/items.json" --concurrency 16; sw=$EF_LAST_PID
+  if ef_wait_job "$sid" completed 30; then ok "sentinel tls: job completes"; else fail "sentinel tls: job completes" "$(cat "$D/senq.err") $(tail -3 "$D/sw.log")"; fi
+  eq "sentinel tls: exact counts" "$(truth "$D/ids500")" "$(counts "$sid")"
+  contains "sentinel tls: the worker found the master" "connected to master m at 127.0.0.1:$TP" "$(cat "$D/sw.log")"
+  stop "$sw"
+else
+  skip "sentinel tls" "a TLS sentinel did not start here: $(tail -2 "$D/s1.log" 2>/dev/null)"
+fi
 check "no sanitizer report in any log" sh -c "! grep -l Sanitizer $D/*.log $D/*.err"
 ef_finish
