@@ -624,9 +624,9 @@ static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply)
     }
 }
 
-/* The TLS transport failed: for the current socket, a fault that the
- * deadline timer acts on (we are in the transport's poll callback, and
- * hiredis may be in the middle of nothing, but one path for all faults). */
+/* The TLS transport of the current socket failed: recorded as a fault, so
+ * the connection goes down from the deadline timer like every other fault
+ * (the one path that may free the hiredis context). */
 static void on_tls_fail(ef_tls_uv_t *l, const char *why, int refused, void *arg) {
     ef_redis_sock_t *s = arg;
     ef_redis_t *r = s->r;
@@ -698,8 +698,7 @@ static void conn_start(ef_redis_t *r) {
     s = ef_calloc(1, sizeof *s);
     s->r = r;
     s->ac = ac;
-    if (r->tls_ctx &&
-        tls_steal(r, s, to ? to->host : r->url.host, why) != 0) { /* why: EF_ERR_LEN-safe */
+    if (r->tls_ctx && tls_steal(r, s, to ? to->host : r->url.host, why) != 0) {
         free(s);
         redisAsyncFree(ac);
         conn_down(r, why, 0);
@@ -891,9 +890,9 @@ static void on_watch_closed(void *arg) {
     handle_gone(arg);
 }
 
-/* Opens the watcher: a one-node connection (TLS if the URL's is) to the
- * first sentinel with the sentinel credentials.  Optional: without it a switch is still noticed by
- * the first failed or READONLY-style reply. */
+/* Opens the watcher: a one-node connection (TLS when the URL's is) to the
+ * first sentinel with the sentinel credentials.  Optional: without it a
+ * switch is still noticed by the first failed or READONLY-style reply. */
 static void watch_start(ef_redis_t *r) {
     ef_redis_url_t *wu = ef_calloc(1, sizeof *wu);
     ef_redis_opts_t wo = {
