@@ -8,6 +8,8 @@
 #   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
 #                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
 #
+# URL: redis://, unix://, redis+sentinel://, or over TLS rediss:// and
+# rediss+sentinel:// with ?cacert=PATH&cert=PATH&key=PATH&sni=NAME.
 # The whole file is checked before anything is written: a bad line (empty
 # id is skipped as a blank line; over 512 bytes, a control character,
 # invalid UTF-8) aborts with its line number and leaves Redis untouched.
@@ -26,7 +28,7 @@ ttl=30000
 batch_chunks=64
 
 die() { echo "enqueue.sh: $*" >&2; exit 1; }
-usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
