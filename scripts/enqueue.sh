@@ -10,6 +10,7 @@
 #
 # URL: redis://, unix://, redis+sentinel://, or over TLS rediss:// and
 # rediss+sentinel:// with ?cacert=PATH&cert=PATH&key=PATH&sni=NAME.
+#
 # The whole file is checked before anything is written: a bad line (empty
 # id is skipped as a blank line; over 512 bytes, a control character,
 # invalid UTF-8) aborts with its line number and leaves Redis untouched.
