@@ -29,7 +29,7 @@ ttl=30000
 batch_chunks=64
 
 die() { echo "enqueue.sh: $*" >&2; exit 1; }
-usage() { sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
