@@ -8,7 +8,9 @@
 # plain text); mutual TLS (tls-auth-clients yes): without a client
 # certificate the enqueuer and the worker exit 1 and statusd answers 503,
 # each saying TLS, and with one the counts are exact; Redis restarted
-# mid-job over TLS (reconnect, handshake again): exact counts.
+# mid-job over TLS (reconnect, handshake again): exact counts, statusd
+# healthy again, `enqueuer wait` reconnects; a TLS sentinel that names the
+# TLS master (rediss+sentinel://) to the enqueuer and a worker.
 source "$(dirname "$0")/lib.sh"
 
 ef_setup
@@ -157,11 +159,18 @@ curl -s "http://127.0.0.1:$MP/control?latency_ms=5" >/dev/null
 seq 1 3000 >"$D/ids3k"
 rid=$("$ENQ" --redis "$MURL" --provider items --chunk-size 50 "$D/ids3k" 2>/dev/null)
 ef_worker_start "$D/rr.log" --redis "$MURL" --providers "$D/items.json" --concurrency 16 --visibility-timeout 5; rw=$EF_LAST_PID
+ef_spawn "$D/rsd.log" "$BIN/statusd" --redis "$MURL" --listen "127.0.0.1:$SDP"; rsd=$EF_LAST_PID
+ef_spawn "$D/rwait.log" "$ENQ" --redis "$MURL" wait "$rid"; rwait=$EF_LAST_PID
 ef_wait_for 20 'test "$(job_field "$rid" processed)" -gt 500'
 tls_redis_stop
 sleep 1.5
 tls_redis --tls-auth-clients yes --appendonly yes --appendfsync always || fail "restart: TLS redis restarts" ""
 if ef_wait_job "$rid" completed 60; then ok "restart: job completes over TLS"; else fail "restart: job completes" "$(counts "$rid") $(tail -3 "$D/rr.log")"; fi
+if exits_within 15 "$rwait"; then eq "restart: enqueuer wait reconnects (sync TLS) and exits 0" 0 "$EXIT_RC"; else fail "restart: enqueuer wait exits" "$(tail -3 "$D/rwait.log")"; fi
+contains "restart: enqueuer wait reconnected" "reconnected to redis" "$(cat "$D/rwait.log")"
+ef_wait_for 10 'curl -s "http://127.0.0.1:$SDP/health" | grep -q "\"redis\": *\"up\""'
+contains "restart: statusd is healthy again" '"redis":"up"' "$(curl -s "http://127.0.0.1:$SDP/health" | tr -d ' ')"
+stop "$rsd"
 eq "restart: exact counts" "$(truth "$D/ids3k")" "$(counts "$rid")"
 contains "restart: connection loss logged" "connection lost" "$(cat "$D/rr.log")"
 contains "restart: reconnected (handshake again)" "reconnected after" "$(cat "$D/rr.log")"
