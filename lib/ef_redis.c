@@ -31,8 +31,20 @@
  * to the master frees the sentinel's context the deferred way (hiredis
  * frees it when the callback returns) and starts the master's socket from
  * the 0 ms connect timer.  The +switch-master watcher is a nested
- * ef_redis_t (plain TCP, so it has no watcher of its own) counted in
+ * ef_redis_t (one node, so it has no watcher of its own) counted in
  * nhandles until its close completes.
+ *
+ * TLS (rediss://, design in ef_tls.h) stays below all of this: conn_start()
+ * lets hiredis resolve and start connect(2) as usual, then moves that
+ * socket to an ef_tls_uv_t transport and puts one end of a socketpair
+ * under hiredis's fd number (dup2), so hiredis, the FIFO, the deadlines and
+ * the handshake see a socket that is only slow to answer while TLS
+ * negotiates.  The transport lives in ef_redis_sock_t and is closed with it
+ * (hook_cleanup); its failure becomes a fault, and a failure retrying will
+ * not fix (certificate, alert, not TLS) before the first READY is refused
+ * like bad credentials (on_state -1).  Functions that know about TLS:
+ * ef_redis_create, handle_gone (the SSL_CTX), conn_start, tls_steal,
+ * on_tls_fail, hook_cleanup, on_deadline, on_conn_timer, watch_start.
  */
 #include "ef_redis.h"
 
@@ -46,6 +58,12 @@
 #include "ef_log.h"
 #include "ef_scripts_gen.h"
 #include "ef_sentinel.h"
+#include "ef_tls_uv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define EF_REDIS_WHY_LEN 192
 
@@ -94,6 +112,7 @@ typedef struct {
     ef_redis_t *r;
     redisAsyncContext *ac; /* NULL once hiredis has let go (cleanup hook) */
     int events;            /* UV_READABLE | UV_WRITABLE being watched */
+    ef_tls_uv_t *tls;      /* rediss://: the transport behind hiredis's fd */
 } ef_redis_sock_t;
 
 struct ef_redis_s {
@@ -110,6 +129,8 @@ struct ef_redis_s {
     int outage_logged;                 /* this outage has had its log line */
     char last_error[EF_REDIS_WHY_LEN]; /* last handshake error logged */
     char fault[EF_REDIS_WHY_LEN];      /* adapter failure for the timer to act on */
+    int fault_refused;                 /* the fault will not fix itself (TLS) */
+    SSL_CTX *tls_ctx;                  /* rediss://, NULL otherwise */
     redisAsyncContext *ac;             /* NULL unless CONNECTING or READY */
 
     ef_redis_req_t *head, *tail;
@@ -139,6 +160,7 @@ struct ef_redis_s {
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 static void conn_down(ef_redis_t *r, const char *why, int free_ac);
+static void EF_PRINTF(2, 3) handshake_fail(ef_redis_t *r, const char *fmt, ...);
 static void on_deadline(uv_timer_t *t);
 
 static const char *ac_why(const redisAsyncContext *ac) {
@@ -229,6 +251,12 @@ static void on_deadline(uv_timer_t *t) {
     r->deadline_at = 0;
     if (!r->ac)
         return;
+    if (r->fault[0] && r->fault_refused) {
+        handshake_fail(r, "%s", r->fault);
+        if (!r->closing && r->o.on_state)
+            r->o.on_state(r, -1, r->o.state_arg);
+        return;
+    }
     if (r->fault[0]) {
         conn_down(r, r->fault, 1);
         return;
@@ -290,6 +318,8 @@ static void on_sock_closed(uv_handle_t *h) {
     handle_gone(r);
 }
 
+static void on_tls_closed(void *arg) { handle_gone(arg); }
+
 /* hiredis is freeing the context and is about to close the fd: close the
  * poll handle first.  If the teardown is hiredis's own (EOF, reset,
  * refused), this is where the connection is declared down. */
@@ -299,6 +329,10 @@ static void hook_cleanup(void *p) {
     if (!ac)
         return;
     s->ac = NULL;
+    if (s->tls) {
+        ef_tls_uv_close(s->tls, on_tls_closed, s->r);
+        s->tls = NULL;
+    }
     uv_close((uv_handle_t *)&s->poll, on_sock_closed);
     if (s->r->ac == ac)
         conn_down(s->r, ac_why(ac), 0);
@@ -407,6 +441,7 @@ static void conn_down(ef_redis_t *r, const char *why, int free_ac) {
     r->state = EF_REDIS_ST_WAITING;
     r->rtt_us = -1;
     r->fault[0] = '\0';
+    r->fault_refused = 0;
     r->deadline_at = 0;
     uv_timer_stop(&r->conn_timer);
     uv_timer_stop(&r->deadline_timer);
@@ -592,12 +627,51 @@ static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply)
     }
 }
 
+/* The TLS transport of the current socket failed: recorded as a fault, so
+ * the connection goes down from the deadline timer like every other fault
+ * (the one path that may free the hiredis context). */
+static void on_tls_fail(ef_tls_uv_t *l, const char *why, int refused, void *arg) {
+    ef_redis_sock_t *s = arg;
+    ef_redis_t *r = s->r;
+    (void)l;
+    if (!s->ac || r->ac != s->ac || r->fault[0])
+        return;
+    r->fault_refused = refused && !r->ever_ready;
+    set_fault(r, "%s", why);
+}
+
+/* rediss://: hiredis has started connect(2) on its fd; that socket goes to
+ * a TLS transport and hiredis's fd number becomes one end of a socketpair
+ * (dup2), whose other end the transport serves.  0, or -1 with err. */
+static int tls_steal(ef_redis_t *r, ef_redis_sock_t *s, const char *host, char *err) {
+    int sp[2], tcp;
+    const char *name = r->url.tls_sni[0] ? r->url.tls_sni : host;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0) {
+        ef_seterr(err, "TLS: socketpair: %s", strerror(errno));
+        return -1;
+    }
+    tcp = fcntl(s->ac->c.fd, F_DUPFD_CLOEXEC, 0);
+    if (tcp < 0 || dup2(sp[0], s->ac->c.fd) < 0) {
+        ef_seterr(err, "TLS: cannot move the socket: %s", strerror(errno));
+        if (tcp >= 0)
+            close(tcp);
+        close(sp[0]);
+        close(sp[1]);
+        return -1;
+    }
+    close(sp[0]);
+    if (ef_tls_uv_start(&s->tls, r->loop, r->tls_ctx, name, tcp, sp[1], on_tls_fail, s, err) < 0)
+        return -1;
+    r->nhandles++; /* until on_tls_closed */
+    return 0;
+}
+
 /* Opens a socket and starts connecting; an immediate failure schedules the
  * next attempt. */
 static void conn_start(ef_redis_t *r) {
     redisAsyncContext *ac;
     ef_redis_sock_t *s;
-    char why[EF_REDIS_WHY_LEN];
+    char why[EF_ERR_LEN];
     int rc;
 
     const ef_redis_addr_t *to = NULL;
@@ -622,9 +696,20 @@ static void conn_start(ef_redis_t *r) {
         conn_down(r, why, 0);
         return;
     }
+    if (!r->url.path[0])
+        redisEnableKeepAlive(&ac->c); /* on the TCP socket, before TLS takes it */
     s = ef_calloc(1, sizeof *s);
+    s->r = r;
+    s->ac = ac;
+    if (r->tls_ctx && tls_steal(r, s, to ? to->host : r->url.host, why) != 0) {
+        free(s);
+        redisAsyncFree(ac);
+        conn_down(r, why, 0);
+        return;
+    }
     rc = uv_poll_init(r->loop, &s->poll, ac->c.fd);
     if (rc < 0) {
+        ef_tls_uv_close(s->tls, on_tls_closed, r);
         free(s);
         redisAsyncFree(ac);
         conn_down(r, uv_strerror(rc), 0);
@@ -632,8 +717,6 @@ static void conn_start(ef_redis_t *r) {
     }
     r->nhandles++;
     s->poll.data = s;
-    s->r = r;
-    s->ac = ac;
     ac->data = r;
     ac->ev.data = s;
     ac->ev.addRead = hook_add_read;
@@ -641,8 +724,6 @@ static void conn_start(ef_redis_t *r) {
     ac->ev.addWrite = hook_add_write;
     ac->ev.delWrite = hook_del_write;
     ac->ev.cleanup = hook_cleanup;
-    if (!r->url.path[0])
-        redisEnableKeepAlive(&ac->c);
     r->ac = ac;
     r->state = EF_REDIS_ST_CONNECTING;
     uv_timer_start(&r->conn_timer, on_conn_timer, (uint64_t)timeout_ms, 0);
@@ -654,8 +735,12 @@ static void on_conn_timer(uv_timer_t *t) {
     ef_redis_t *r = t->data;
     char why[EF_REDIS_WHY_LEN];
     if (r->state == EF_REDIS_ST_CONNECTING) {
-        snprintf(why, sizeof why, "not ready within %d ms",
-                 r->resolving ? EF_SENTINEL_TIMEOUT_MS : r->o.connect_timeout_ms);
+        const ef_redis_sock_t *s = r->ac ? r->ac->ev.data : NULL;
+        int ms = r->resolving ? EF_SENTINEL_TIMEOUT_MS : r->o.connect_timeout_ms;
+        if (s && s->tls && !ef_tls_uv_open(s->tls))
+            snprintf(why, sizeof why, "TLS: no handshake within %d ms (is it a TLS port?)", ms);
+        else
+            snprintf(why, sizeof why, "not ready within %d ms", ms);
         conn_down(r, why, 1);
     } else if (r->state == EF_REDIS_ST_WAITING) {
         conn_start(r);
@@ -808,9 +893,9 @@ static void on_watch_closed(void *arg) {
     handle_gone(arg);
 }
 
-/* Opens the watcher: a plain connection to the first sentinel with the
- * sentinel credentials.  Optional: without it a switch is still noticed by
- * the first failed or READONLY-style reply. */
+/* Opens the watcher: a one-node connection (TLS when the URL's is) to the
+ * first sentinel with the sentinel credentials.  Optional: without it a
+ * switch is still noticed by the first failed or READONLY-style reply. */
 static void watch_start(ef_redis_t *r) {
     ef_redis_url_t *wu = ef_calloc(1, sizeof *wu);
     ef_redis_opts_t wo = {
@@ -823,6 +908,11 @@ static void watch_start(ef_redis_t *r) {
     wu->port = r->url.hosts[0].port;
     memcpy(wu->user, r->url.sentinel_user, sizeof wu->user);
     memcpy(wu->password, r->url.sentinel_password, sizeof wu->password);
+    wu->tls = r->url.tls; /* the sentinels speak TLS when the URL says so */
+    memcpy(wu->tls_cacert, r->url.tls_cacert, sizeof wu->tls_cacert);
+    memcpy(wu->tls_cert, r->url.tls_cert, sizeof wu->tls_cert);
+    memcpy(wu->tls_key, r->url.tls_key, sizeof wu->tls_key);
+    memcpy(wu->tls_sni, r->url.tls_sni, sizeof wu->tls_sni);
     if (ef_redis_create(&r->watch, r->loop, wu, &wo) == 0)
         r->nhandles++;
     free(wu);
@@ -845,6 +935,7 @@ static void handle_gone(ef_redis_t *r) {
         free(sub->channel);
         free(sub);
     }
+    SSL_CTX_free(r->tls_ctx);
     free(r);
     if (done)
         done(arg);
@@ -869,6 +960,14 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
         o.backoff_min_ms < 0 || o.backoff_max_ms < o.backoff_min_ms)
         return UV_EINVAL;
     r = ef_calloc(1, sizeof *r);
+    if (url->tls) {
+        char err[EF_ERR_LEN];
+        if (!(r->tls_ctx = ef_tls_ctx_create(url, err))) {
+            ef_error("redis %s: %s", o.name ? o.name : "conn", err);
+            free(r);
+            return UV_EINVAL;
+        }
+    }
     r->loop = loop;
     r->url = *url;
     ef_redis_url_redacted(url, r->where, sizeof r->where);

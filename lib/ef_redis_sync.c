@@ -12,6 +12,7 @@
 
 #include "ef_scripts_gen.h"
 #include "ef_sentinel.h"
+#include "ef_tls_sync.h"
 
 /* A NULL reply says why in err.  A failover reply (READONLY, UNBLOCKED,
  * LOADING, MASTERDOWN: see ef_sentinel.h) means the node is not the master
@@ -53,7 +54,14 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
     } else {
         ef_redis_url_redacted(&url, where, sizeof where);
     }
-    if (url.path[0])
+    if (url.tls) {
+        char why[EF_ERR_LEN];
+        c = ef_tls_sync_connect(&url, url.host, url.port, timeout_ms, why);
+        if (!c) {
+            ef_seterr(err, "cannot connect to redis at %s: %s", where, why);
+            return NULL;
+        }
+    } else if (url.path[0])
         c = redisConnectUnixWithTimeout(url.path, tv);
     else
         c = redisConnectWithTimeout(url.host, url.port, tv);
@@ -114,14 +122,11 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
 fail:
     if (r)
         freeReplyObject(r);
-    redisFree(c);
+    ef_tls_sync_free(c);
     return NULL;
 }
 
-void ef_redis_sync_free(redisContext *c) {
-    if (c)
-        redisFree(c);
-}
+void ef_redis_sync_free(redisContext *c) { ef_tls_sync_free(c); }
 
 /* Builds EVALSHA/EVAL argv around the caller's keys and args. */
 static int script_argv(const ef_script_t *s, int use_body, int nkeys, int argc, const char **argv,

@@ -16,6 +16,11 @@
  * context's err set, like a lost connection, so a caller that reconnects on
  * a lost connection (enqueuer --wait) resolves the master again.
  * redis+cluster:// is refused with ef_redis_url_supported()'s words.
+ *
+ * rediss:// (and rediss+sentinel://, for the sentinels and the master) goes
+ * through ef_tls_sync.h: the context hiredis gets is on a socketpair, and a
+ * TLS failure is reported by the connect call in words that name TLS.
+ * Free a context with ef_redis_sync_free(), never redisFree().
  */
 #ifndef EF_REDIS_SYNC_H
 #define EF_REDIS_SYNC_H

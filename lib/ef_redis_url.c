@@ -7,6 +7,7 @@
 
 #include "ef_text.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,41 +188,70 @@ static int parse_hosts(const char *s, size_t n, ef_redis_url_t *out, int defport
     return 0;
 }
 
-/* The query of a redis+sentinel:// URL: sentinel_user, sentinel_password. */
-static int parse_sentinel_query(const char *q, ef_redis_url_t *out, char *err) {
+/* The query parameters of the TCP forms: the sentinels' credentials on a
+ * Sentinel URL, the TLS options on a TLS URL (one table, one loop). */
+static const struct {
+    const char *name;
+    size_t off, cap;
+    int tls; /* 1: TLS URLs only; 0: Sentinel URLs only */
+} url_params[] = {
+    {"sentinel_user", offsetof(ef_redis_url_t, sentinel_user), 128, 0},
+    {"sentinel_password", offsetof(ef_redis_url_t, sentinel_password), 256, 0},
+    {"cacert", offsetof(ef_redis_url_t, tls_cacert), 256, 1},
+    {"cert", offsetof(ef_redis_url_t, tls_cert), 256, 1},
+    {"key", offsetof(ef_redis_url_t, tls_key), 256, 1},
+    {"sni", offsetof(ef_redis_url_t, tls_sni), EF_REDIS_HOST_LEN, 1},
+};
+
+static int parse_query(const char *q, ef_redis_url_t *out, const char *what, char *err) {
+    int sentinel = out->kind == EF_REDIS_URL_SENTINEL;
     while (q && *q) {
         const char *p = q + 1, *amp = strchr(p, '&'), *eq;
-        size_t len = amp ? (size_t)(amp - p) : strlen(p), klen, vlen;
+        size_t len = amp ? (size_t)(amp - p) : strlen(p), klen, vlen, i;
         eq = memchr(p, '=', len);
         if (!eq) {
-            ef_seterr(err, "bad query parameter '%.*s' in sentinel URL (want name=value)",
-                      (int)(len > 40 ? 40 : len), p);
+            ef_seterr(err, "bad query parameter '%.*s' in %s (want name=value)",
+                      (int)(len > 40 ? 40 : len), p, what);
             return -1;
         }
         klen = (size_t)(eq - p);
         vlen = len - klen - 1;
-        if (klen == 17 && memcmp(p, "sentinel_password", 17) == 0) {
-            if (pct_copy(out->sentinel_password, sizeof out->sentinel_password, eq + 1, vlen) !=
-                0) {
-                ef_seterr(err, "bad sentinel_password in sentinel URL");
-                return -1;
-            }
-        } else if (klen == 13 && memcmp(p, "sentinel_user", 13) == 0) {
-            if (pct_copy(out->sentinel_user, sizeof out->sentinel_user, eq + 1, vlen) != 0) {
-                ef_seterr(err, "bad sentinel_user in sentinel URL");
-                return -1;
-            }
-        } else {
+        for (i = 0; i < EF_ARRAY_LEN(url_params); i++)
+            if (strlen(url_params[i].name) == klen && memcmp(p, url_params[i].name, klen) == 0)
+                break;
+        if (i < EF_ARRAY_LEN(url_params) && url_params[i].tls && !out->tls) {
             ef_seterr(err,
-                      "unknown parameter '%.*s' in sentinel URL (known: sentinel_user, "
-                      "sentinel_password)",
-                      (int)(klen > 40 ? 40 : klen), p);
+                      "%s= needs a TLS URL (rediss://, rediss+sentinel://, "
+                      "rediss+cluster://)",
+                      url_params[i].name);
+            return -1;
+        }
+        if (i == EF_ARRAY_LEN(url_params) || (!url_params[i].tls && !sentinel)) {
+            if (!sentinel && !out->tls)
+                ef_seterr(err, "%s takes no query parameters (got '%.40s')", what, q);
+            else
+                ef_seterr(err, "unknown parameter '%.*s' in %s (known: %s%s)",
+                          (int)(klen > 40 ? 40 : klen), p, what,
+                          sentinel ? "sentinel_user, sentinel_password" : "",
+                          out->tls
+                              ? (sentinel ? ", cacert, cert, key, sni" : "cacert, cert, key, sni")
+                              : "");
+            return -1;
+        }
+        if (vlen == 0 ||
+            pct_copy((char *)out + url_params[i].off, url_params[i].cap, eq + 1, vlen) != 0) {
+            ef_seterr(err, "bad %s in %s", url_params[i].name, what);
             return -1;
         }
         q = amp;
     }
     if (out->sentinel_user[0] && !out->sentinel_password[0]) {
         ef_seterr(err, "sentinel_user needs sentinel_password in sentinel URL");
+        return -1;
+    }
+    if (!out->tls_cert[0] != !out->tls_key[0]) {
+        ef_seterr(err, "cert= and key= go together in %s (the client certificate and its key)",
+                  what);
         return -1;
     }
     return 0;
@@ -281,17 +311,15 @@ static int parse_tcp(const char *rest, ef_redis_url_t *out, char *err) {
             return -1;
         rest = at + 1;
     }
-    if (query && out->kind != EF_REDIS_URL_SENTINEL) {
-        ef_seterr(err, "%s takes no query parameters (got '%.40s')", what, query);
+    if (parse_query(query, out, what, err) != 0)
         return -1;
-    }
     switch (out->kind) {
     case EF_REDIS_URL_SENTINEL:
         if (parse_hosts(rest, (size_t)(hostend - rest), out, EF_REDIS_SENTINEL_PORT, what, err) !=
                 0 ||
             parse_sentinel_path(hostend, (size_t)(end - hostend), out, err) != 0)
             return -1;
-        return parse_sentinel_query(query, out, err);
+        return 0;
     case EF_REDIS_URL_CLUSTER:
         if (parse_hosts(rest, (size_t)(hostend - rest), out, 6379, what, err) != 0)
             return -1;
@@ -312,14 +340,27 @@ static int parse_tcp(const char *rest, ef_redis_url_t *out, char *err) {
         return -1;
     memcpy(out->host, one.host, sizeof out->host);
     out->port = one.port;
-    if (slash && slash[1]) {
-        if (parse_db(slash + 1, strlen(slash + 1), &out->db) != 0) {
+    if (slash && slash + 1 < end) {
+        if (parse_db(slash + 1, (size_t)(end - slash - 1), &out->db) != 0) {
             ef_seterr(err, "bad db number '%.20s' in redis URL", slash + 1);
             return -1;
         }
     }
     return 0;
 }
+
+static const struct {
+    const char *scheme;
+    ef_redis_url_kind_t kind;
+    int tls;
+} url_schemes[] = {
+    {"redis://", EF_REDIS_URL_TCP, 0},
+    {"rediss://", EF_REDIS_URL_TCP, 1},
+    {"redis+sentinel://", EF_REDIS_URL_SENTINEL, 0},
+    {"rediss+sentinel://", EF_REDIS_URL_SENTINEL, 1},
+    {"redis+cluster://", EF_REDIS_URL_CLUSTER, 0},
+    {"rediss+cluster://", EF_REDIS_URL_CLUSTER, 1},
+};
 
 int ef_redis_url_parse(const char *url, ef_redis_url_t *out, char *err) {
     memset(out, 0, sizeof *out);
@@ -336,23 +377,19 @@ int ef_redis_url_parse(const char *url, ef_redis_url_t *out, char *err) {
         out->kind = EF_REDIS_URL_UNIX;
         return parse_unix(url + 7, out, err);
     }
-    if (strncmp(url, "redis+sentinel://", 17) == 0) {
-        out->kind = EF_REDIS_URL_SENTINEL;
-        return parse_tcp(url + 17, out, err);
+    for (size_t i = 0; i < EF_ARRAY_LEN(url_schemes); i++) {
+        size_t n = strlen(url_schemes[i].scheme);
+        if (strncmp(url, url_schemes[i].scheme, n) == 0) {
+            out->kind = url_schemes[i].kind;
+            out->tls = url_schemes[i].tls;
+            return parse_tcp(url + n, out, err);
+        }
     }
-    if (strncmp(url, "redis+cluster://", 16) == 0) {
-        out->kind = EF_REDIS_URL_CLUSTER;
-        return parse_tcp(url + 16, out, err);
-    }
-    if (strncmp(url, "redis://", 8) != 0) {
-        ef_seterr(err,
-                  "redis URL must start with redis://, unix://, redis+sentinel:// or "
-                  "redis+cluster:// (got '%.40s')",
-                  url);
-        return -1;
-    }
-    out->kind = EF_REDIS_URL_TCP;
-    return parse_tcp(url + 8, out, err);
+    ef_seterr(err,
+              "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, "
+              "rediss+sentinel://, redis+cluster:// or rediss+cluster:// (got '%.40s')",
+              url);
+    return -1;
 }
 
 int ef_redis_url_supported(const ef_redis_url_t *u, char *err) {
@@ -375,32 +412,47 @@ const char *ef_redis_url_default(const char *flag_value) {
     return EF_DEFAULT_REDIS_URL;
 }
 
+/* Appends "?name=value&..." for the query parameters that are set (the
+ * sentinel password as ***). */
+static void redacted_query(const ef_redis_url_t *u, char *buf, size_t len, size_t o) {
+    char sep = '?';
+    for (size_t i = 0; i < EF_ARRAY_LEN(url_params) && o < len; i++) {
+        const char *v = (const char *)u + url_params[i].off;
+        if (!v[0])
+            continue;
+        if (strcmp(url_params[i].name, "sentinel_password") == 0)
+            v = "***";
+        o += (size_t)snprintf(buf + o, len - o, "%c%s=%s", sep, url_params[i].name, v);
+        sep = '&';
+    }
+}
+
 void ef_redis_url_redacted(const ef_redis_url_t *u, char *buf, size_t len) {
+    static const char *const names[2][4] = {
+        {"redis", "unix", "redis+sentinel", "redis+cluster"},
+        {"rediss", "unix", "rediss+sentinel", "rediss+cluster"}};
+    const char *scheme = names[u->tls ? 1 : 0][u->kind];
     char host[300];
     size_t o;
     if (u->path[0]) {
-        snprintf(buf, len, "unix://%s?db=%d%s", u->path, u->db, u->password[0] ? "&password=***" : "");
+        snprintf(buf, len, "unix://%s?db=%d%s", u->path, u->db,
+                 u->password[0] ? "&password=***" : "");
         return;
     }
+    o = (size_t)snprintf(buf, len, "%s://%s%s%s", scheme, u->user, u->password[0] ? ":***" : "",
+                         (u->user[0] || u->password[0]) ? "@" : "");
     if (u->kind == EF_REDIS_URL_TCP) {
         snprintf(host, sizeof host, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
-        snprintf(buf, len, "redis://%s%s%s%s:%d/%d", u->user, u->password[0] ? ":***" : "",
-                 (u->user[0] || u->password[0]) ? "@" : "", host, u->port, u->db);
+        if (o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s:%d/%d", host, u->port, u->db);
+        redacted_query(u, buf, len, o);
         return;
     }
-    o = (size_t)snprintf(buf, len, "%s://%s%s%s",
-                         u->kind == EF_REDIS_URL_SENTINEL ? "redis+sentinel" : "redis+cluster",
-                         u->user, u->password[0] ? ":***" : "",
-                         (u->user[0] || u->password[0]) ? "@" : "");
     for (int i = 0; i < u->nhosts && o < len; i++)
         o += (size_t)snprintf(buf + o, len - o,
                               strchr(u->hosts[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d", i ? "," : "",
                               u->hosts[i].host, u->hosts[i].port);
     if (u->kind == EF_REDIS_URL_SENTINEL && o < len)
-        snprintf(buf + o, len - o, "/%s/%d%s%s%s%s", u->master, u->db,
-                 u->sentinel_password[0] ? "?" : "", u->sentinel_user[0] ? "sentinel_user=" : "",
-                 u->sentinel_user,
-                 u->sentinel_password[0]
-                     ? (u->sentinel_user[0] ? "&sentinel_password=***" : "sentinel_password=***")
-                     : "");
+        o += (size_t)snprintf(buf + o, len - o, "/%s/%d", u->master, u->db);
+    redacted_query(u, buf, len, o);
 }

@@ -6,6 +6,8 @@
  *   redis+sentinel://[user:pass@]host:port[,host:port...]/MASTER[/db]
  *                    [?sentinel_user=U&sentinel_password=P]
  *   redis+cluster://[user:pass@]host:port[,host:port...]   (seed nodes)
+ *   rediss://, rediss+sentinel://, rediss+cluster://: the same over TLS,
+ *                    [?cacert=PATH&cert=PATH&key=PATH&sni=NAME]
  * Default: $REDIS_URL, else redis://127.0.0.1:6379/0.  The password never
  * appears in a log line: use ef_redis_url_redacted() to print a URL.
  *
@@ -14,6 +16,15 @@
  * AUTH unless the query gives sentinel_password (and sentinel_user), so the
  * two may differ.  Sentinel hosts default to port 26379, Cluster seeds to
  * 6379; at most EF_REDIS_URL_MAX_HOSTS of them.
+ *
+ * TLS (the extra s of the scheme) covers every connection the URL leads to:
+ * the node, each sentinel, the master a sentinel names, each cluster node.
+ * Its query parameters are redis-cli's flags: cacert (the CA file; else the
+ * system store), cert and key (a client certificate, both or neither), sni
+ * (the name to send and verify; else the host connected to).  They mix with
+ * the sentinel parameters in one query; on a plain URL they are refused, so
+ * a forgotten s is never a silent plain-text connection.  unix:// has no
+ * TLS form.  Verification cannot be turned off.
  *
  * A redis+cluster:// URL parses, but no program routes by slot yet:
  * ef_redis_url_supported() says so in words and the programs exit.
@@ -53,6 +64,11 @@ typedef struct {
     char master[EF_REDIS_MASTER_MAX_LEN + 1]; /* Sentinel: the master's name */
     char sentinel_user[128];
     char sentinel_password[256];
+    int tls;                         /* rediss://, rediss+sentinel://, rediss+cluster:// */
+    char tls_cacert[256];            /* PEM CA file; empty: the system store */
+    char tls_cert[256];              /* PEM client certificate (chain); empty: none */
+    char tls_key[256];               /* PEM key of tls_cert */
+    char tls_sni[EF_REDIS_HOST_LEN]; /* name to verify; empty: the host */
 } ef_redis_url_t;
 
 /* Parses url into out; on failure returns -1 and says why in err. */

@@ -5,6 +5,8 @@
  */
 #include "ef_sentinel.h"
 
+#include "ef_tls_sync.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -72,9 +74,12 @@ int ef_sentinel_role_check(const redisReply *reply, char *err) {
 static int ask_one(const ef_redis_url_t *u, const ef_redis_addr_t *s, ef_redis_addr_t *out,
                    char *err) {
     struct timeval tv = {EF_SENTINEL_TIMEOUT_MS / 1000, (EF_SENTINEL_TIMEOUT_MS % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
-    redisReply *r;
+    redisContext *c = u->tls ? ef_tls_sync_connect(u, s->host, s->port, EF_SENTINEL_TIMEOUT_MS, err)
+                             : redisConnectWithTimeout(s->host, s->port, tv);
+    redisReply *r = NULL;
     int rc = -1;
+    if (u->tls && !c)
+        return -1;
     if (!c || c->err) {
         ef_seterr(err, "%s", c ? c->errstr : "out of memory");
         redisFree(c);
@@ -99,7 +104,7 @@ static int ask_one(const ef_redis_url_t *u, const ef_redis_addr_t *s, ef_redis_a
 out:
     if (r)
         freeReplyObject(r);
-    redisFree(c);
+    ef_tls_sync_free(c);
     return rc;
 }
 

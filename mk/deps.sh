@@ -11,10 +11,12 @@ need_pkg hiredis libhiredis-dev
 need_pkg libuv libuv1-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg libcjson libcjson-dev
+need_pkg openssl libssl-dev
 need_pkg cmocka libcmocka-dev
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
 need_cmd curl curl
+need_cmd openssl openssl
 need_cmd ip iproute2
 need_cmd python3 python3
 need_cmd valgrind valgrind

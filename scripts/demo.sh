@@ -116,9 +116,18 @@ wait_for() {
   return 1
 }
 
-# rcli ARGS...: redis-cli against $REDIS_URL (redis:// or unix:///path[?db=N])
+# rcli ARGS...: redis-cli against $REDIS_URL (redis://, unix:///path[?db=N],
+# or rediss:// whose cacert, cert, key and sni become redis-cli's TLS flags)
 rcli() {
   case "$REDIS_URL" in
+    rediss://*)
+      local q="" p flags=()
+      [[ $REDIS_URL == *\?* ]] && q=${REDIS_URL#*\?}
+      IFS='&' read -r -a ps <<<"$q"
+      for p in "${ps[@]}"; do
+        case "$p" in cacert=*|cert=*|key=*|sni=*) flags+=("--${p%%=*}" "${p#*=}") ;; esac
+      done
+      redis-cli -u "${REDIS_URL%%\?*}" "${flags[@]}" --no-auth-warning "$@" ;;
     unix://*)
       local rest=${REDIS_URL#unix://} db=0
       case "$rest" in *'?db='*) db=${rest##*\?db=}; rest=${rest%%\?*} ;; esac

@@ -8,6 +8,9 @@
 #   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
 #                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
 #
+# URL: redis://, unix://, redis+sentinel://, or over TLS rediss:// and
+# rediss+sentinel:// with ?cacert=PATH&cert=PATH&key=PATH&sni=NAME.
+#
 # The whole file is checked before anything is written: a bad line (empty
 # id is skipped as a blank line; over 512 bytes, a control character,
 # invalid UTF-8) aborts with its line number and leaves Redis untouched.
@@ -26,7 +29,7 @@ ttl=30000
 batch_chunks=64
 
 die() { echo "enqueue.sh: $*" >&2; exit 1; }
-usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -57,7 +60,39 @@ done
 # ---- redis-cli arguments from the URL ----
 # pct_decode S: %XX escapes decoded (backslashes kept as they are)
 pct_decode() { local v=${1//\\/\\\\}; printf '%b' "${v//%/\\x}"; }
-cli=(redis-cli --no-auth-warning)
+# rediss://, rediss+sentinel://: the same forms over TLS, through
+# redis-cli --tls; cacert, cert, key and sni leave the query (redis-cli's
+# flags of the same names), the sentinel parameters stay.  redis-cli checks
+# the certificate chain but not the server's name: tls_check does, with
+# openssl s_client, before anything is written.
+tls=(); tls_name=""; tls_ca=(); tls_me=()
+case "$redis_url" in
+  rediss://*|rediss+sentinel://*|rediss+cluster://*)
+    redis_url=redis${redis_url#rediss}; tls=(--tls); keep=""
+    if [[ $redis_url == *\?* ]]; then
+      IFS='&' read -r -a params <<<"${redis_url#*\?}"
+      for p in "${params[@]}"; do
+        v=$(pct_decode "${p#*=}")
+        case "$p" in cacert=*) tls+=(--cacert "$v"); tls_ca=(-CAfile "$v") ;;
+                     cert=*) tls+=(--cert "$v"); tls_me+=(-cert "$v") ;;
+                     key=*) tls+=(--key "$v"); tls_me+=(-key "$v") ;;
+                     sni=*) tls+=(--sni "$v"); tls_name=$v ;;
+                     *) keep="$keep${keep:+&}$p" ;; esac
+      done
+    fi
+    redis_url=${redis_url%%\?*}${keep:+?$keep} ;;
+  *\?*cacert=*|*\?*cert=*|*\?*key=*|*\?*sni=*)
+    [[ $redis_url == unix://* ]] || die "cacert=, cert=, key= and sni= need a TLS URL (rediss://, rediss+sentinel://)" ;;
+esac
+tls_check() { # HOST PORT
+  [ ${#tls[@]} -gt 0 ] || return 0
+  command -v openssl >/dev/null || die "TLS: the openssl command is needed to check the server's name"
+  local name=${tls_name:-$1} out v
+  if [[ $name =~ ^[0-9.]+$ || $name == *:* ]]; then v=(-verify_ip "$name"); else v=(-verify_hostname "$name" -servername "$name"); fi
+  out=$(timeout 5 openssl s_client -connect "$1:$2" -verify_return_error "${v[@]}" "${tls_ca[@]}" "${tls_me[@]}" -brief </dev/null 2>&1) ||
+    die "TLS: cannot verify the server at $1:$2 as '$name': $(printf '%s\n' "$out" | grep -m1 -i -E 'verify error|error' || echo 'handshake failed')"
+}
+cli=(redis-cli --no-auth-warning "${tls[@]}")
 case "$redis_url" in
   unix://*)
     rest=${redis_url#unix://}; path=${rest%%\?*}; cli+=(-s "$path")
@@ -79,7 +114,8 @@ case "$redis_url" in
       else cli+=(-a "$auth"); fi
     fi
     host=${hostpart%:*}; port=6379; [[ $hostpart == *:* ]] && port=${hostpart##*:}
-    cli+=(-h "${host:-127.0.0.1}" -p "$port" -n "$db") ;;
+    cli+=(-h "${host:-127.0.0.1}" -p "$port" -n "$db")
+    tls_check "${host:-127.0.0.1}" "$port" ;;
   redis+sentinel://*)
     # [user:pass@]host:port[,host:port...]/MASTER[/db][?sentinel_user=U&sentinel_password=P]:
     # the userinfo is the data nodes', the query the sentinels' (README)
@@ -115,18 +151,19 @@ case "$redis_url" in
     for s in "${sentinels[@]}"; do
       sh=${s%:*}; sp=26379; [[ $s == *:* ]] && sp=${s##*:}
       [ -n "$sh" ] && [[ $sp =~ ^[0-9]{1,5}$ ]] || die "bad sentinel '$s' in sentinel URL"
-      addr=$(timeout 2 redis-cli --no-auth-warning -h "$sh" -p "$sp" "${sent_auth[@]}" \
+      addr=$(timeout 2 redis-cli --no-auth-warning "${tls[@]}" -h "$sh" -p "$sp" "${sent_auth[@]}" \
              SENTINEL get-master-addr-by-name "$master" 2>/dev/null | tr -d '\r') || addr=""
       [ "$(printf '%s\n' "$addr" | grep -c .)" = 2 ] && break
       tried="$tried $sh:$sp"; addr=""
     done
     [ -n "$addr" ] || die "no sentinel gave the address of master '$master' (asked:$tried)"
     cli+=(-h "$(printf '%s\n' "$addr" | sed -n 1p)" -p "$(printf '%s\n' "$addr" | sed -n 2p)" -n "$db" "${data_auth[@]}")
+    tls_check "$(printf '%s\n' "$addr" | sed -n 1p)" "$(printf '%s\n' "$addr" | sed -n 2p)"
     role=$(timeout 5 "${cli[@]}" ROLE 2>&1 | head -1 | tr -d '\r') || true
     [ "$role" = master ] || die "the node sentinels name as master '$master' says it is '${role:-unreachable}', not the master" ;;
   redis+cluster://*)
     die "redis+cluster:// is not supported yet: use a redis:// URL to one node (or a cluster proxy), or a redis+sentinel:// set" ;;
-  *) die "redis URL must start with redis://, unix://, redis+sentinel:// or redis+cluster://" ;;
+  *) die "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or redis+cluster://" ;;
 esac
 
 tmp=$(mktemp -d)

@@ -129,7 +129,18 @@ static void test_bad_forms(void **st) {
         {"redis+cluster://n 1:7000", "bad character in host"},
         {"redis://a:1,b:2/0", "names one host"},
         {"redis://h/0?x=1", "no query"},
-        {"rediss+sentinel://s/m", "must start with"},
+        {"redis://h/0?cacert=/ca.pem", "needs a TLS URL"},
+        {"redis+sentinel://s/m?sni=x", "needs a TLS URL"},
+        {"redis+cluster://n1?cert=/c.pem", "needs a TLS URL"},
+        {"rediss://h/0?cert=/c.pem", "cert= and key= go together"},
+        {"rediss://h/0?key=/k.pem", "cert= and key= go together"},
+        {"rediss://h/0?cacert=", "bad cacert"},
+        {"rediss://h/0?insecure=1", "unknown parameter 'insecure'"},
+        {"rediss://h/0?sentinel_password=x", "unknown parameter 'sentinel_password'"},
+        {"rediss+sentinel://s/m?verify=no", "unknown parameter 'verify'"},
+        {"rediss://h/x?cacert=/ca.pem", "bad db"},
+        {"redis+sentinels://s/m", "must start with"},
+        {"redisss://h", "must start with"},
         {"redis+sentinels://s/m", "must start with"},
     };
     ef_redis_url_t u;
@@ -193,11 +204,65 @@ static void test_prefixes(void **st) {
     assert_int_equal(ef_redis_url_parse(good, &u, err), 0);
 }
 
+/* The TLS forms: every scheme, the query parameters (percent-decoded,
+ * mixed with the sentinel ones), and the redacted form that keeps them. */
+static void test_tls_forms(void **st) {
+    ef_redis_url_t u;
+    char err[EF_ERR_LEN], red[2048];
+    (void)st;
+    assert_int_equal(
+        ef_redis_url_parse("rediss://farm:pw@redis.example:6380/2?cacert=/etc/ca%20x.pem"
+                           "&cert=/c.pem&key=/k.pem&sni=r.example",
+                           &u, err),
+        0);
+    assert_int_equal(u.kind, EF_REDIS_URL_TCP);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.host, "redis.example");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_string_equal(u.tls_cacert, "/etc/ca x.pem");
+    assert_string_equal(u.tls_cert, "/c.pem");
+    assert_string_equal(u.tls_key, "/k.pem");
+    assert_string_equal(u.tls_sni, "r.example");
+    ef_redis_url_redacted(&u, red, sizeof red);
+    assert_string_equal(red, "rediss://farm:***@redis.example:6380/2?cacert=/etc/ca x.pem"
+                             "&cert=/c.pem&key=/k.pem&sni=r.example");
+    assert_int_equal(ef_redis_url_parse("rediss://h", &u, err), 0);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.tls_cacert[0], '\0');
+    assert_int_equal(ef_redis_url_parse("rediss://h:6380?cacert=/ca.pem", &u, err), 0);
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 0);
+    assert_int_equal(ef_redis_url_parse("redis://h:6380/1", &u, err), 0);
+    assert_int_equal(u.tls, 0);
+
+    assert_int_equal(ef_redis_url_parse("rediss+sentinel://:pw@s1,s2:26380/m/1?sentinel_password=sp"
+                                        "&cacert=/ca.pem",
+                                        &u, err),
+                     0);
+    assert_int_equal(u.kind, EF_REDIS_URL_SENTINEL);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.nhosts, 2);
+    assert_string_equal(u.master, "m");
+    assert_string_equal(u.sentinel_password, "sp");
+    assert_string_equal(u.tls_cacert, "/ca.pem");
+    ef_redis_url_redacted(&u, red, sizeof red);
+    assert_string_equal(red, "rediss+sentinel://:***@s1:26379,s2:26380/m/1"
+                             "?sentinel_password=***&cacert=/ca.pem");
+    assert_int_equal(ef_redis_url_parse("rediss+cluster://n1:7000,n2?sni=c.example", &u, err), 0);
+    assert_int_equal(u.kind, EF_REDIS_URL_CLUSTER);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.tls_sni, "c.example");
+    assert_int_equal(ef_redis_url_supported(&u, err), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sentinel_good),  cmocka_unit_test(test_cluster_good),
         cmocka_unit_test(test_one_node_forms), cmocka_unit_test(test_bad_forms),
         cmocka_unit_test(test_bounds),         cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_tls_forms),
     };
     return cmocka_run_group_tests_name("redis_url", tests, NULL, NULL);
 }
