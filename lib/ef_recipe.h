@@ -12,6 +12,9 @@
  * {field?} is empty when missing (plain {field} missing is an error for that
  * entity); ${ENV} takes an environment variable of the worker (secrets: the
  * filled text is never stored in Redis nor logged; templates are).
+ * {field|json} is a JSON string literal, {field|url} percent-encoded,
+ * wherever they stand.  A step's body is a text template or a "json" form
+ * whose string leaves are templates (valid JSON by construction).
  * A search step names the array of candidates ("results": JSON Pointer), how
  * a candidate matches the entity ("match": entity field -> pointer into the
  * candidate), and which one to take ("select": "unique" = exactly one match,

@@ -18,12 +18,15 @@
 -- counted by ratelimit_take.lua) when that is below BETA x the rate (the
 -- farm sent far more than the provider took), lowered to (1 + BETA) / 2 of
 -- that when it is below the previous plateau (the limit is lower still:
--- converge fast), at least FLOOR_PER_S; and
+-- converge fast), to BETA of it when that refusal came within FAST_MS of
+-- the last pause's end, at least FLOOR_PER_S; and
 -- learned_at, the pause's end (ms).  From there ratelimit_take.lua runs the
 -- rate at BETA x the plateau, growing back on a cubic curve: quickly at
 -- first, flat near the plateau, then faster again beyond it (a provider that
 -- raised its limit is found), up to the recipe's rate when it has one.
--- The same curve lives in ratelimit_take.lua (rate_now): keep them equal.
+-- A first refusal at the recipe's rate while the farm got at least 95 % of
+-- that rate accepted is jitter at a right rate: it pauses and cuts nothing.
+-- The same curve lives in ratelimit_take.lua: keep the constants equal.
 --
 -- KEYS[1] farm:ratelimit:{P}
 -- ARGV[1] pause ms (>= 0; ignored when ARGV[2] is given)
@@ -34,7 +37,7 @@
 -- Returns {ms until the pause ends (this one or a longer one already set),
 -- 1 when capped else 0, the pause's end (ms, Redis clock), the pause ms
 -- asked for, the plateau per second x1000 after this call (0: none)}
-local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S = 0.85, 0.003, 1000, 0.1
+local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S, FAST_MS = 0.85, 0.003, 1000, 0.1, 3000
 local pause, date = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cap, cut = tonumber(ARGV[3]), tonumber(ARGV[4])
 if #KEYS ~= 1 or #ARGV ~= 4 or not pause or not date or not cap or cap <= 0
@@ -76,19 +79,36 @@ if cut == 1 and (at <= 0 or (now >= at and now >= cut_ms + CUT_WINDOW_MS)) then
   if from <= 0 or from > ok_at then from, prev_n = ok_at, 0 end
   local last = tonumber(h[10]) or now
   local seen = nil
-  if from > 0 and last - from >= 500 then seen = (ok_n + prev_n) * 1000 / (last - from) end
+  -- (a span under half a second counts as half a second once the rate has
+  -- been cut before: refused right after the pause, the few answers it got
+  -- are what the provider takes; at the first refusal a short span is not
+  -- used at all, the answers of a start reach the bucket one call late)
+  if from > 0 and (last - from >= 500 or (at > 0 and last >= from)) then
+    seen = (ok_n + prev_n) * 1000 / math.max(last - from, 500)
+  end
+  if ceiling and r == ceiling and not (plateau and at > 0) and seen and seen >= 0.95 * ceiling then
+    -- the first refusal at the recipe's rate while the provider took about
+    -- all of it: jitter at a rate that is right, pause only
+    cut = 0
+  end
   -- the measure only when the farm clearly sent more than was accepted
   -- (near the limit it reads low: answers in flight are not counted yet)
   if not r or (seen and seen < r * BETA) then r = seen end
   if not r then r = 1 end
   -- refused again below the last plateau: the limit is lower still, go
   -- below it at once (fast convergence)
-  if plateau and at > 0 and r < plateau then r = r * (1 + BETA) / 2 end
+  -- (and at once means by BETA again when it came within FAST_MS of the
+  -- last pause's end: the farm is far above the limit)
+  if plateau and at > 0 and r < plateau then
+    if now - at < FAST_MS then r = r * BETA else r = r * (1 + BETA) / 2 end
+  end
   if r < FLOOR_PER_S then r = FLOOR_PER_S end
-  plateau = r
-  redis.call('HSET', KEYS[1], 'learned_requests', plateau, 'learned_at', until_ms, 'cut_ms', now,
-    'ok_at', until_ms, 'ok_n', 0, 'ok_prev_at', 0, 'ok_prev_n', 0)
-  redis.call('HINCRBY', KEYS[1], 'cuts', 1)
+  if cut == 1 then
+    plateau = r
+    redis.call('HSET', KEYS[1], 'learned_requests', plateau, 'learned_at', until_ms, 'cut_ms', now,
+      'ok_at', until_ms, 'ok_n', 0, 'ok_prev_at', 0, 'ok_prev_n', 0)
+    redis.call('HINCRBY', KEYS[1], 'cuts', 1)
+  end
 end
 if not (at > 0 or cut == 1) then plateau = nil end
 return {math.floor(until_ms - now), capped, math.floor(until_ms), math.floor(math.min(asked, 9e15)),
