@@ -571,10 +571,9 @@ static int64_t rl_leading(const char *v, size_t len) {
 
 /* Reads one rate header line into x; returns 1 when it was one. */
 static int rl_header(ef_http_xfer_t *x, const char *line, size_t len) {
-    static const char *const names[] = {"x-ratelimit-limit",  "ratelimit-limit",
-                                        "x-ratelimit-remaining", "ratelimit-remaining",
-                                        "x-ratelimit-reset",  "ratelimit-reset",
-                                        "ratelimit-policy",   "ratelimit"};
+    static const char *const names[] = {
+        "x-ratelimit-limit", "ratelimit-limit", "x-ratelimit-remaining", "ratelimit-remaining",
+        "x-ratelimit-reset", "ratelimit-reset", "ratelimit-policy",      "ratelimit"};
     size_t vlen;
     int64_t n;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

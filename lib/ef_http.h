@@ -71,8 +71,8 @@ typedef struct {
                                 against: the date itself (ms since the epoch), for the
                                 caller to compare with a clock it trusts; 0 otherwise */
     /* Rate headers (X-RateLimit-Limit/-Remaining/-Reset, RateLimit-Limit/...,
-     * the IETF RateLimit and RateLimit-Policy fields).  All zero when the
-     * response has none. */
+     * the IETF RateLimit and RateLimit-Policy fields).  When the response
+     * has none: rl_exhausted 0, the limit and window 0, rl_reset_ms -1. */
     int rl_exhausted;        /* they say no request is left (Remaining: 0) */
     long rl_reset_ms;        /* exhausted: ms until the reset, -1 unknown or a date (below) */
     long long rl_reset_at_ms;/* exhausted: the reset as a date with no Date header to read it

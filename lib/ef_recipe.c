@@ -739,8 +739,7 @@ static int parse_json_body(const pctx_t *c, const cJSON *v, const char *path,
         if (strncasecmp(st->headers[i], "content-type:", 13) == 0)
             return 0;
     if (st->nheaders >= MAX_HEADERS)
-        return perr(c, fp, "needs a Content-Type header and the step has %d already",
-                    MAX_HEADERS);
+        return perr(c, fp, "needs a Content-Type header and the step has %d already", MAX_HEADERS);
     char **h = realloc(st->headers, (st->nheaders + 2) * sizeof *h);
     if (!h)
         return perr(c, fp, "out of memory");

@@ -160,8 +160,8 @@ static void on_penalty(ef_redis_t *rc, redisReply *r, void *arg) {
         ef_info("provider %s answered %ld: the farm pauses it for %lld ms, learned rate %.3g/s",
                 p->rc->name, p->refused, pause, plateau);
     else if (p->refused > 0)
-        ef_info("provider %s answered %ld: the farm pauses it for %lld ms", p->rc->name,
-                p->refused, pause);
+        ef_info("provider %s answered %ld: the farm pauses it for %lld ms", p->rc->name, p->refused,
+                pause);
     else
         ef_info("provider %s has no request left: the farm pauses it for %lld ms", p->rc->name,
                 pause);
@@ -226,8 +226,8 @@ long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp) {
         long pause = resp->rl_reset_ms >= 0 ? resp->rl_reset_ms : 0;
         p->refused = 0;
         if (p->paused_until <= now && resp->rl_window_s > 0)
-            ef_debug("provider %s: no request left of %ld per %ld s", p->rc->name,
-                     resp->rl_limit, resp->rl_window_s);
+            ef_debug("provider %s: no request left of %ld per %ld s", p->rc->name, resp->rl_limit,
+                     resp->rl_window_s);
         else if (p->paused_until <= now && resp->rl_limit > 0)
             ef_debug("provider %s: no request left of %ld", p->rc->name, resp->rl_limit);
         pause_farm(p, pause, pause, resp->rl_reset_at_ms, 0, now);

@@ -787,17 +787,22 @@ static void test_judge_hostile(void **st) {
  * too; an unknown filter is refused when the file is loaded. */
 static void test_template_filters(void **st) {
     (void)st;
-    const char *e = "{\"t\":\"say \\\"hi\\\"\\nnext\\\\ \\u0001\",\"n\":42,\"b\":true,\"u\":\"a b&c/é\"}";
+    const char *e =
+        "{\"t\":\"say \\\"hi\\\"\\nnext\\\\ \\u0001\",\"n\":42,\"b\":true,\"u\":\"a b&c/é\"}";
     FILL("{{\"title\": {t|json}}}", e, NULL, EF_TMPL_RAW,
          "{\"title\": \"say \\\"hi\\\"\\nnext\\\\ \\u0001\"}");
     FILL("{n|json} {b|json}", e, NULL, EF_TMPL_RAW, "\"42\" \"true\"");
     FILL("{u|url}", e, NULL, EF_TMPL_RAW, "a%20b%26c%2F%C3%A9");
-    FILL("q={t|json}", e, NULL, EF_TMPL_URL, "q=%22say%20%5C%22hi%5C%22%5Cnnext%5C%5C%20%5Cu0001%22");
+    FILL("q={t|json}", e, NULL, EF_TMPL_URL,
+         "q=%22say%20%5C%22hi%5C%22%5Cnnext%5C%5C%20%5Cu0001%22");
     FILL("{missing?|json}", e, NULL, EF_TMPL_RAW, "");
     /* without a filter a raw place still refuses the newline */
     FILL("{t}", e, NULL, EF_TMPL_RAW, "E:field 't' holds a control character");
     /* invalid UTF-8 becomes U+FFFD: the literal stays valid JSON */
-    FILL("{x|json}", "{\"x\":\"a\xff" "b\"}", NULL, EF_TMPL_RAW, "\"a\\ufffdb\"");
+    FILL("{x|json}",
+         "{\"x\":\"a\xff"
+         "b\"}",
+         NULL, EF_TMPL_RAW, "\"a\\ufffdb\"");
     setenv("EF_TEST_QUOTE", "p\"q", 1);
     FILL("${EF_TEST_QUOTE|json}", "{}", NULL, EF_TMPL_RAW, "\"p\\\"q\"");
     FILL("{t|xml}", e, NULL, EF_TMPL_RAW,
@@ -838,10 +843,12 @@ static void test_json_body(void **st) {
     (void)st;
     const char *recipe =
         "{\"providers\":{\"p\":{\"steps\":[{\"method\":\"POST\",\"url\":\"http://x/search\","
-        "\"json\":{\"query\":\"{title}\",\"label\":\"movie: {title} ({year?})\",\"year\":\"{year}\","
+        "\"json\":{\"query\":\"{title}\",\"label\":\"movie: {title} "
+        "({year?})\",\"year\":\"{year}\","
         "\"opt\":\"{nope?}\",\"ids\":[\"{id}\",7,null,{\"deep\":\"{{literal}}\"}],\"flag\":true}}],"
         "\"extract\":{\"t\":\"/t\"}}}}";
-    const char *evil = "{\"id\":\"42\",\"year\":1999,\"title\":\"A \\\"q\\\"\\n\\\", \\\"admin\\\": true, \\\"x\\\": \\\"\"}";
+    const char *evil = "{\"id\":\"42\",\"year\":1999,\"title\":\"A \\\"q\\\"\\n\\\", "
+                       "\\\"admin\\\": true, \\\"x\\\": \\\"\"}";
     char *got = body_of(recipe, evil);
     cJSON *doc = cJSON_Parse(got);
     assert_non_null(doc);
@@ -854,7 +861,8 @@ static void test_json_body(void **st) {
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(doc, "opt")));
     assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "ids"), 0)->valuestring, "42");
     assert_string_equal(
-        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "ids"), 3), "deep")->valuestring,
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "ids"), 3), "deep")
+            ->valuestring,
         "{literal}");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(doc, "flag")));
     cJSON_Delete(doc);
