@@ -24,7 +24,7 @@
 -- K = cbrt(plateau (1 - BETA) / C): BETA x the plateau at first, back near
 -- the plateau after K s, beyond it faster and faster, capped at the
 -- recipe's rate (requests / per_seconds).  While a learned rate is in
--- force the burst is a quarter second of it (at least 1, at most the
+-- force the burst is half a second of it (at least 1, at most the
 -- recipe's burst): the provider's own burst may be far smaller.  A
 -- provider without a rate is free (the 4th reply element is 1: the worker
 -- may send without asking for a while) until a refusal gives it a plateau.
@@ -91,9 +91,9 @@ if not r then -- no rate, nothing learned: free unless paused
   return {want, 0, 0, 1}
 end
 if plateau and at > 0 then
-  -- a learned rate sends in small bursts (a quarter second of the rate):
+  -- a learned rate sends in smaller bursts (half a second of the rate):
   -- the provider's own burst may be far below the recipe's
-  burst = math.max(1, math.min(burst, math.floor(r / 4)))
+  burst = math.max(1, math.min(burst, math.floor(r / 2)))
 end
 requests, per = r, 1
 local rate = requests / (per * 1000)            -- tokens per ms
