@@ -76,10 +76,10 @@ const ef_call_layout_t ef_call_layouts[] = {
      .group = -1 /* per entity: index, outcome, m, m pairs, fields JSON, error, id, cached */},
     {.script = &ef_script_ratelimit_take,
      .keys = NAMES("bucket", "waiters"),
-     .args = NAMES("want", "worker", "requests", "per_seconds", "burst", "learn_ms")},
+     .args = NAMES("want", "worker", "requests", "per_seconds", "burst", "answered")},
     {.script = &ef_script_ratelimit_penalty,
      .keys = NAMES("bucket"),
-     .args = NAMES("pause_ms", "date_ms", "cap_ms", "answers_per_s", "learn_ms")},
+     .args = NAMES("pause_ms", "date_ms", "cap_ms", "cut")},
 };
 const size_t ef_call_layouts_count = EF_ARRAY_LEN(ef_call_layouts);
 
@@ -500,7 +500,7 @@ ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
 
 ef_call_t *ef_call_ratelimit_take(ef_call_t *c, const char *provider, long want,
                                   const char *worker_id, long requests, double per_seconds,
-                                  long burst, long learn_ms) {
+                                  long burst, long answered) {
     ef_key_t k;
     char per[32];
     ef_call_init(c, &ef_script_ratelimit_take);
@@ -512,7 +512,7 @@ ef_call_t *ef_call_ratelimit_take(ef_call_t *c, const char *provider, long want,
     snprintf(per, sizeof per, "%.6g", per_seconds);
     arg_own(c, "per_seconds", per);
     ef_call_arg_ll(c, "burst", burst);
-    ef_call_arg_ll(c, "learn_ms", learn_ms);
+    ef_call_arg_ll(c, "answered", answered);
     ef_call_finish(c);
     return c;
 }
@@ -525,8 +525,7 @@ ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
     ef_call_arg_ll(c, "pause_ms", a->pause_ms);
     ef_call_arg_ll(c, "date_ms", a->date_ms);
     ef_call_arg_ll(c, "cap_ms", a->cap_ms);
-    ef_call_arg_ll(c, "answers_per_s", a->answers_per_s);
-    ef_call_arg_ll(c, "learn_ms", a->learn_ms);
+    ef_call_arg_ll(c, "cut", a->cut ? 1 : 0);
     ef_call_finish(c);
     return c;
 }

@@ -162,14 +162,13 @@ ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
 /* per_seconds is written with %.6g */
 ef_call_t *ef_call_ratelimit_take(ef_call_t *c, const char *provider, long want,
                                   const char *worker_id, long requests, double per_seconds,
-                                  long burst, long learn_ms);
+                                  long burst, long answered);
 /* ratelimit_penalty: the arguments of its header, by name. */
 typedef struct {
     long long pause_ms;      /* Retry-After as a length (>= 0) */
     long long date_ms;       /* Retry-After as an HTTP-date, ms since the epoch; 0: none */
     long long cap_ms;        /* the longest pause */
-    long long answers_per_s; /* answers/s seen, for a provider without a rate; 0: it has one */
-    long long learn_ms;      /* how long a learned rate lasts */
+    int cut;                 /* 1: a refusal (429, 503): cut the adaptive rate; 0: pause only */
 } ef_call_penalty_t;
 ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
                                      const ef_call_penalty_t *a);

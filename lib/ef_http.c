@@ -128,6 +128,8 @@ typedef struct ef_http_xfer_s {
     int64_t ra_secs;                  /* Retry-After delay-seconds, -1 when not that */
     int64_t ra_date;                  /* Retry-After HTTP-date (s since the epoch), -1 if not */
     int64_t date;                     /* Date header (s since the epoch), -1 when absent */
+    int64_t rl_limit, rl_remaining;   /* rate headers, -1 when absent */
+    int64_t rl_reset, rl_window;      /* s (or a date, s since the epoch), -1 when absent */
     char encoding[32];                /* Content-Encoding other than identity, "" when none */
     char why[128];                    /* our own reason for aborting, "" when none */
     ef_http_err_t why_err;
@@ -558,6 +560,93 @@ static void retry_after_finish(const ef_http_xfer_t *x, ef_http_resp_t *resp) {
     resp->retry_after_ms = ms < 0 ? 0 : ms > LONG_MAX ? LONG_MAX : (long)ms;
 }
 
+/* ---- Rate headers ---- */
+
+/* The integer after "key=" in a header value where key starts a parameter
+ * (at the start, or after ' ' ',' ';'), or -1.  A fraction is cut off. */
+static int64_t rl_param(const char *v, size_t len, const char *key) {
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl < len; i++) {
+        if ((i == 0 || v[i - 1] == ' ' || v[i - 1] == ',' || v[i - 1] == ';') &&
+            strncasecmp(v + i, key, kl) == 0 && v[i + kl] == '=') {
+            size_t j = i + kl + 1, n = 0;
+            int64_t out;
+            while (j + n < len && v[j + n] >= '0' && v[j + n] <= '9' && n < 18)
+                n++;
+            return n > 0 && ef_parse_i64(v + j, n, &out) == 0 ? out : -1;
+        }
+    }
+    return -1;
+}
+
+/* The integer a header value starts with ("10" or "10, 10;w=1"), or -1. */
+static int64_t rl_leading(const char *v, size_t len) {
+    size_t n = 0;
+    int64_t out;
+    while (n < len && v[n] >= '0' && v[n] <= '9' && n < 18)
+        n++;
+    return n > 0 && ef_parse_i64(v, n, &out) == 0 ? out : -1;
+}
+
+/* Reads one rate header line into x; returns 1 when it was one. */
+static int rl_header(ef_http_xfer_t *x, const char *line, size_t len) {
+    static const char *const names[] = {
+        "x-ratelimit-limit", "ratelimit-limit", "x-ratelimit-remaining", "ratelimit-remaining",
+        "x-ratelimit-reset", "ratelimit-reset", "ratelimit-policy",      "ratelimit"};
+    size_t vlen;
+    int64_t n;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t nl = strlen(names[i]);
+        if (!header_is(line, len, names[i], nl))
+            continue;
+        const char *v = header_value(line, len, nl, &vlen);
+        if (i < 2) {
+            x->rl_limit = rl_leading(v, vlen);
+            if ((n = rl_param(v, vlen, "w")) > 0)
+                x->rl_window = n;
+        } else if (i < 4) {
+            x->rl_remaining = rl_leading(v, vlen);
+        } else if (i < 6) {
+            x->rl_reset = rl_leading(v, vlen);
+        } else if (i == 6) { /* "10;w=1" or "\"default\";q=10;w=1" */
+            if ((n = rl_leading(v, vlen)) >= 0 || (n = rl_param(v, vlen, "q")) >= 0)
+                x->rl_limit = n;
+            if ((n = rl_param(v, vlen, "w")) > 0)
+                x->rl_window = n;
+        } else { /* "limit=10, remaining=0, reset=1" or "\"default\";r=0;t=1" */
+            if ((n = rl_param(v, vlen, "limit")) >= 0)
+                x->rl_limit = n;
+            if ((n = rl_param(v, vlen, "remaining")) >= 0 || (n = rl_param(v, vlen, "r")) >= 0)
+                x->rl_remaining = n;
+            if ((n = rl_param(v, vlen, "reset")) >= 0 || (n = rl_param(v, vlen, "t")) >= 0)
+                x->rl_reset = n;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Fills resp's rate fields.  A reset above 10^9 is a date (s since the
+ * epoch), read against the Date header or left for the caller's clock. */
+static void rl_finish(const ef_http_xfer_t *x, ef_http_resp_t *resp) {
+    resp->rl_limit = x->rl_limit > 0 && x->rl_limit < LONG_MAX ? (long)x->rl_limit : 0;
+    resp->rl_window_s = x->rl_window > 0 && x->rl_window < LONG_MAX ? (long)x->rl_window : 0;
+    resp->rl_reset_ms = -1;
+    if (x->rl_remaining != 0)
+        return;
+    resp->rl_exhausted = 1;
+    if (x->rl_reset < 0)
+        return;
+    if (x->rl_reset <= 1000000000) {
+        resp->rl_reset_ms = (long)x->rl_reset * 1000;
+    } else if (x->date >= 0) {
+        int64_t ms = (x->rl_reset - x->date) * 1000;
+        resp->rl_reset_ms = ms < 0 ? 0 : ms > LONG_MAX ? LONG_MAX : (long)ms;
+    } else {
+        resp->rl_reset_at_ms = (long long)x->rl_reset * 1000;
+    }
+}
+
 /* Aborts the transfer for a reason of ours: the error reported is err with
  * the message why. */
 static size_t xfer_abort(ef_http_xfer_t *x, ef_http_err_t err, const char *fmt, ...)
@@ -589,11 +678,14 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud) {
                           (unsigned)EF_HTTP_HEADER_MAX);
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         x->ra_secs = x->ra_date = x->date = -1;
+        x->rl_limit = x->rl_remaining = x->rl_reset = x->rl_window = -1;
         x->has_ctype = 0;
         x->encoding[0] = '\0';
     } else if (header_is(line, len, "retry-after", 11)) {
         v = header_value(line, len, 11, &vlen);
         retry_after_parse(x, v, vlen);
+    } else if (rl_header(x, line, len)) {
+        return len;
     } else if (header_is(line, len, "date", 4)) {
         v = header_value(line, len, 4, &vlen);
         x->date = http_date_parse(v, vlen);
@@ -869,6 +961,7 @@ static void xfer_finish(ef_http_xfer_t *x, CURLcode code, ef_http_err_t err, con
     resp.body = x->buf ? x->buf : "";
     resp.body_len = x->len;
     retry_after_finish(x, &resp);
+    rl_finish(x, &resp);
     resp.content_type = x->has_ctype ? x->ctype : NULL;
     resp.total_ms = (double)total_us / 1000.0;
     if (err != EF_HTTP_OK)
@@ -1185,6 +1278,7 @@ int ef_http_request(ef_http_t *h, const ef_http_req_t *req, ef_http_cb cb, void 
     x->head = req->method && strcmp(req->method, "HEAD") == 0;
     x->too_big = 0;
     x->ra_secs = x->ra_date = x->date = -1;
+    x->rl_limit = x->rl_remaining = x->rl_reset = x->rl_window = -1;
     x->body_started = 0;
     x->hdr_bytes = 0;
     x->encoding[0] = '\0';

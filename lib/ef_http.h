@@ -94,6 +94,15 @@ typedef struct {
     long long retry_after_at_ms; /* a Retry-After HTTP-date with no Date header to convert it
                                 against: the date itself (ms since the epoch), for the
                                 caller to compare with a clock it trusts; 0 otherwise */
+    /* Rate headers (X-RateLimit-Limit/-Remaining/-Reset, RateLimit-Limit/...,
+     * the IETF RateLimit and RateLimit-Policy fields).  When the response
+     * has none: rl_exhausted 0, the limit and window 0, rl_reset_ms -1. */
+    int rl_exhausted;        /* they say no request is left (Remaining: 0) */
+    long rl_reset_ms;        /* exhausted: ms until the reset, -1 unknown or a date (below) */
+    long long rl_reset_at_ms;/* exhausted: the reset as a date with no Date header to read it
+                                against (ms since the epoch); 0 otherwise */
+    long rl_limit;           /* requests per window, 0 when not given */
+    long rl_window_s;        /* the policy's window (s), 0 when not given */
     const char *content_type;/* NULL when absent */
     double total_ms;         /* time of the whole transfer */
     const char *errmsg;      /* human-readable reason when err != EF_HTTP_OK */

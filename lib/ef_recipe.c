@@ -95,28 +95,133 @@ static const cJSON *scope_lookup(const ef_recipe_scope_t *scope, const char *nam
     return v && !cJSON_IsNull(v) ? v : NULL;
 }
 
-/* Appends a substituted value: percent-encoded (RFC 3986 unreserved bytes
- * pass), or raw without control characters (they would split a header). */
-static int put_value(ef_buf_t *out, const char *s, int enc, const char *what, char *err) {
+/* Appends s percent-encoded: only RFC 3986 unreserved bytes pass. */
+static void put_url(ef_buf_t *out, const char *s) {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (enc && !(is_alnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~')) {
+        if (is_alnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            ef_buf_appendc(out, (char)*p);
+        } else {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
             ef_buf_append(out, e, 3);
-        } else if (!enc && ((*p < 0x20 && *p != '\t') || *p == 0x7f)) {
-            ef_seterr(err, "%s holds a control character", what);
-            return -1;
-        } else {
-            ef_buf_appendc(out, (char)*p);
         }
+    }
+}
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when p does not
+ * start one (overlong forms, surrogates and code points past U+10FFFF are
+ * invalid). */
+static size_t utf8_len(const unsigned char *p) {
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))
+            return 0;
+        return 3;
+    }
+    if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))
+            return 0;
+        return 4;
     }
     return 0;
 }
 
+/* Appends s as a JSON string literal, quotes included: '"', '\\' and every
+ * control character escaped, a byte that is not valid UTF-8 replaced by
+ * U+FFFD, so the text is valid JSON whatever s holds. */
+void ef_json_quote(ef_buf_t *out, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    ef_buf_appendc(out, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            ef_buf_append(out, "\\ufffd", 6);
+            p++;
+            continue;
+        }
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            ef_buf_append(out, e, 2);
+        } else if (*p == '\n') {
+            ef_buf_append(out, "\\n", 2);
+        } else if (*p == '\r') {
+            ef_buf_append(out, "\\r", 2);
+        } else if (*p == '\t') {
+            ef_buf_append(out, "\\t", 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            ef_buf_append(out, e, 6);
+        } else {
+            ef_buf_append(out, (const char *)p, n);
+        }
+        p += n;
+    }
+    ef_buf_appendc(out, '"');
+}
+
+/* Appends a substituted value as its filter says (EF_TMPL_FILTER_*), else as
+ * the place wants: percent-encoded in a URL (a JSON literal too), verbatim
+ * in a JSON leaf (the leaf is escaped as a whole), elsewhere raw but
+ * without control characters (they would split a header).  Returns 0, or
+ * -1 with err. */
+static int put_value(ef_buf_t *out, const char *s, int place, int filter, const char *what,
+                     char *err) {
+    if (filter == EF_TMPL_FILTER_JSON) {
+        if (place != EF_TMPL_URL) {
+            ef_json_quote(out, s);
+            return 0;
+        }
+        ef_buf_t q;
+        ef_buf_init(&q);
+        ef_json_quote(&q, s);
+        put_url(out, q.s);
+        ef_buf_free(&q);
+        return 0;
+    }
+    if (filter == EF_TMPL_FILTER_URL || place == EF_TMPL_URL) {
+        put_url(out, s);
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (place == EF_TMPL_RAW && ((*p < 0x20 && *p != '\t') || *p == 0x7f)) {
+            ef_seterr(err, "%s holds a control character", what);
+            return -1;
+        }
+        ef_buf_appendc(out, (char)*p);
+    }
+    return 0;
+}
+
+/* Reads an optional "|json" or "|url" at q (the filter of a placeholder).
+ * Returns the bytes read (0 when none) and sets *filter, or -1 for "|"
+ * followed by anything else. */
+static int filter_parse(const char *q, int *filter) {
+    *filter = EF_TMPL_FILTER_NONE;
+    if (q[0] != '|')
+        return 0;
+    if (strncmp(q + 1, "json}", 5) == 0) {
+        *filter = EF_TMPL_FILTER_JSON;
+        return 5;
+    }
+    if (strncmp(q + 1, "url}", 4) == 0) {
+        *filter = EF_TMPL_FILTER_URL;
+        return 4;
+    }
+    return -1;
+}
+
 /* Walks template t.  With out == NULL it only checks the syntax; else it
  * appends the filled text to out.  Returns 0, or -1 with err. */
-static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_buf_t *out,
+static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int place, ef_buf_t *out,
                      char *err) {
+    int filter, fl;
     size_t start = out ? out->len : 0;
     const char *p = t;
     char name[ENV_MAX_BYTES + 1], num[64], what[ENV_MAX_BYTES + 32];
@@ -135,11 +240,17 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
             while ((q[n] >= 'A' && q[n] <= 'Z') || q[n] == '_' ||
                    (n > 0 && q[n] >= '0' && q[n] <= '9'))
                 n++;
-            if (n == 0 || n > ENV_MAX_BYTES || q[n] != '}') {
+            fl = filter_parse(q + n, &filter);
+            if (fl < 0) {
+                ef_seterr(err, "unknown filter in ${...} at byte %zu (filters are |json and |url)",
+                          at);
+                return -1;
+            }
+            if (n == 0 || n > ENV_MAX_BYTES || q[n + (size_t)fl] != '}') {
                 ef_seterr(err, "malformed ${...} at byte %zu (names are [A-Z_][A-Z0-9_]*)", at);
                 return -1;
             }
-            p = q + n + 1;
+            p = q + n + fl + 1;
             if (!out)
                 continue;
             memcpy(name, q, n);
@@ -150,7 +261,7 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
                 return -1;
             }
             snprintf(what, sizeof what, "environment variable %s", name);
-            if (put_value(out, val, enc, what, err) < 0)
+            if (put_value(out, val, place, filter, what, err) < 0)
                 return -1;
         } else if (p[0] == '{') {
             const char *q = p + 1;
@@ -158,7 +269,13 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
             while (name_byte((unsigned char)q[n]))
                 n++;
             int opt = q[n] == '?';
-            if (n == 0 || n > NAME_MAX_BYTES || q[n + opt] != '}') {
+            fl = filter_parse(q + n + opt, &filter);
+            if (fl < 0) {
+                ef_seterr(err, "unknown filter in {...} at byte %zu (filters are |json and |url)",
+                          at);
+                return -1;
+            }
+            if (n == 0 || n > NAME_MAX_BYTES || q[n + (size_t)opt + (size_t)fl] != '}') {
                 if (n > NAME_MAX_BYTES)
                     ef_seterr(err, "name longer than %d bytes in {...} at byte %zu", NAME_MAX_BYTES,
                               at);
@@ -171,7 +288,7 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
                               at);
                 return -1;
             }
-            p = q + n + opt + 1;
+            p = q + n + opt + fl + 1;
             if (!out)
                 continue;
             memcpy(name, q, n);
@@ -190,7 +307,7 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
                 return -1;
             }
             snprintf(what, sizeof what, "field '%s'", name);
-            if (put_value(out, s, enc, what, err) < 0)
+            if (put_value(out, s, place, filter, what, err) < 0)
                 return -1;
         } else {
             size_t n = strcspn(p, "{}$");
@@ -209,17 +326,115 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int enc, ef_
 
 /* Fills tmpl into out (reset first, so out holds exactly the filled text).
  * {name} takes the entity's field, else a saved variable. */
-int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int url_encode,
-                     ef_buf_t *out, char *err) {
+int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int place, ef_buf_t *out,
+                     char *err) {
     ef_buf_reset(out);
     ef_buf_append(out, "", 0);
-    if (!tmpl || tmpl_walk(tmpl, scope, url_encode, out, err) < 0) {
+    if (!tmpl || tmpl_walk(tmpl, scope, place, out, err) < 0) {
         if (!tmpl)
             ef_seterr(err, "no template");
         ef_buf_reset(out);
         return -1;
     }
     return 0;
+}
+
+/* ---- The "json" body form ---- */
+
+/* The field name when t is exactly one "{name}" or "{name?}" (no filter),
+ * copied into name; NULL otherwise.  *opt tells the "?". */
+static const char *lone_field(const char *t, char *name, size_t cap, int *opt) {
+    size_t n = 0;
+    if (t[0] != '{' || t[1] == '{')
+        return NULL;
+    while (name_byte((unsigned char)t[1 + n]))
+        n++;
+    *opt = t[1 + n] == '?';
+    if (n == 0 || n >= cap || t[1 + n + (size_t)*opt] != '}' || t[2 + n + (size_t)*opt] != '\0')
+        return NULL;
+    memcpy(name, t + 1, n);
+    name[n] = '\0';
+    return name;
+}
+
+/* Appends the filled JSON value v (a "json" body or a part of it) to out. */
+static int json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *out, int depth,
+                     char *err) {
+    char name[NAME_MAX_BYTES + 1], num[64];
+    int opt;
+    if (depth > 32) {
+        ef_seterr(err, "json body nested deeper than 32");
+        return -1;
+    }
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        int obj = cJSON_IsObject(v), first = 1;
+        ef_buf_appendc(out, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (!first)
+                ef_buf_appendc(out, ',');
+            first = 0;
+            if (obj) {
+                ef_json_quote(out, c->string ? c->string : "");
+                ef_buf_appendc(out, ':');
+            }
+            if (json_fill(c, scope, out, depth + 1, err) < 0)
+                return -1;
+        }
+        ef_buf_appendc(out, obj ? '}' : ']');
+    } else if (cJSON_IsString(v) && lone_field(v->valuestring, name, sizeof name, &opt)) {
+        const cJSON *val = scope_lookup(scope, name);
+        const char *s;
+        if (!val) {
+            if (!opt) {
+                ef_seterr(err, "no field '%s' for {%s}", name, name);
+                return -1;
+            }
+            ef_buf_append(out, "null", 4);
+        } else if (cJSON_IsString(val)) {
+            ef_json_quote(out, val->valuestring);
+        } else if (scalar_text(val, num, sizeof num, &s) == 0) {
+            ef_buf_append(out, s, strlen(s)); /* a number or a boolean, as JSON */
+        } else {
+            ef_seterr(err, "field '%s' for {%s} is not a string, number or boolean", name, name);
+            return -1;
+        }
+    } else if (cJSON_IsString(v)) {
+        ef_buf_t leaf;
+        ef_buf_init(&leaf);
+        if (ef_template_fill(v->valuestring, scope, EF_TMPL_JSON_LEAF, &leaf, err) < 0) {
+            ef_buf_free(&leaf);
+            return -1;
+        }
+        ef_json_quote(out, leaf.s);
+        ef_buf_free(&leaf);
+    } else {
+        char *lit = cJSON_PrintUnformatted(v); /* a number, a boolean, null */
+        if (!lit) {
+            ef_seterr(err, "out of memory");
+            return -1;
+        }
+        ef_buf_append(out, lit, strlen(lit));
+        free(lit);
+    }
+    if (out->len > TMPL_MAX_BYTES) {
+        ef_seterr(err, "json body longer than %u bytes once filled", TMPL_MAX_BYTES);
+        return -1;
+    }
+    return 0;
+}
+
+int ef_recipe_body_fill(const ef_recipe_step_t *st, const ef_recipe_scope_t *scope, ef_buf_t *out,
+                        char *err) {
+    ef_buf_reset(out);
+    ef_buf_append(out, "", 0);
+    if (st->json) {
+        if (json_fill(st->json, scope, out, 0, err) < 0) {
+            ef_buf_reset(out);
+            return -1;
+        }
+        return 0;
+    }
+    return st->body ? ef_template_fill(st->body, scope, EF_TMPL_RAW, out, err) : 0;
 }
 
 /* ---- JSON Pointers ---- */
@@ -483,10 +698,60 @@ static int parse_headers(const pctx_t *c, const cJSON *v, const char *path, ef_r
     return 0;
 }
 
+/* Checks every string leaf of a "json" body as a template (at most 32
+ * levels deep). */
+static int check_json_leaves(const pctx_t *c, const cJSON *v, const char *path, int depth) {
+    char fp[256];
+    if (depth > 32)
+        return perr(c, path, "nested deeper than 32");
+    size_t i = 0;
+    for (const cJSON *k = v->child; k; k = k->next, i++) {
+        if (cJSON_IsObject(v))
+            join(fp, sizeof fp, path, k->string);
+        else
+            pathf(fp, sizeof fp, "%s[%zu]", path, i);
+        if (cJSON_IsString(k) && check_tmpl(c, fp, k->valuestring) < 0)
+            return -1;
+        if ((cJSON_IsObject(k) || cJSON_IsArray(k)) && check_json_leaves(c, k, fp, depth + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The "json" body form: an object or array whose string leaves are
+ * templates.  Adds "Content-Type: application/json" unless the step names a
+ * Content-Type of its own. */
+static int parse_json_body(const pctx_t *c, const cJSON *v, const char *path,
+                           ef_recipe_step_t *st) {
+    char fp[256];
+    join(fp, sizeof fp, path, "json");
+    if (st->body)
+        return perr(c, fp, "give either \"body\" or \"json\", not both");
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        return perr(c, fp, "must be an object or an array (its string leaves are templates)");
+    if (check_json_leaves(c, v, fp, 0) < 0)
+        return -1;
+    st->json = cJSON_Duplicate(v, 1);
+    if (!st->json)
+        return perr(c, fp, "out of memory");
+    for (size_t i = 0; i < st->nheaders; i++)
+        if (strncasecmp(st->headers[i], "content-type:", 13) == 0)
+            return 0;
+    if (st->nheaders >= EF_RECIPE_MAX_HEADERS)
+        return perr(c, fp, "needs a Content-Type header and the step has %d already", EF_RECIPE_MAX_HEADERS);
+    char **h = realloc(st->headers, (st->nheaders + 2) * sizeof *h);
+    if (!h)
+        return perr(c, fp, "out of memory");
+    st->headers = h;
+    st->headers[st->nheaders++] = ef_strdup("Content-Type: application/json");
+    st->headers[st->nheaders] = NULL;
+    return 0;
+}
+
 static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step_t *st,
                       const ef_recipe_t *rc) {
     static const char *const keys[] = {
-        "name",    "method", "url",    "headers", "body", "not_found_status",
+        "name",    "method", "url",    "headers", "body", "json", "not_found_status",
         "results", "match",  "select", "as",      NULL};
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
     char path[32], fp[256];
@@ -542,6 +807,8 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
         if (check_tmpl(c, join(fp, sizeof fp, path, "body"), s) < 0)
             return -1;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(js, "json")) && parse_json_body(c, v, path, st) < 0)
+        return -1;
     if (get_int(c, js, path, "not_found_status", 201, 599, 404, &nf) < 0)
         return -1;
     st->not_found_status = (int)nf;
@@ -643,6 +910,7 @@ static void recipe_clear(ef_recipe_t *rc) {
             free(st->headers[k]);
         free(st->headers);
         free(st->body);
+        cJSON_Delete(st->json);
         free(st->results);
         maps_free(st->match, st->nmatch);
         maps_free(st->save, st->nsave);

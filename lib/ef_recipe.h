@@ -12,6 +12,9 @@
  * {field?} is empty when missing (plain {field} missing is an error for that
  * entity); ${ENV} takes an environment variable of the worker (secrets: the
  * filled text is never stored in Redis nor logged; templates are).
+ * {field|json} is a JSON string literal, {field|url} percent-encoded,
+ * wherever they stand.  A step's body is a text template or a "json" form
+ * whose string leaves are templates (valid JSON by construction).
  * A search step names the array of candidates ("results": JSON Pointer), how
  * a candidate matches the entity ("match": entity field -> pointer into the
  * candidate), and which one to take ("select": "unique" = exactly one match,
@@ -55,6 +58,7 @@ typedef struct {
     char **headers;        /* templates "Name: value", at most EF_RECIPE_MAX_HEADERS */
     size_t nheaders;
     char *body;            /* template or NULL */
+    cJSON *json;           /* the "json" body form: string leaves are templates; NULL when none */
     int not_found_status;  /* answered status meaning "no match"; default 404 */
     /* search steps */
     char *results;         /* pointer to the candidates array, NULL = not a search */
@@ -114,11 +118,34 @@ typedef struct {
     const cJSON *defaults;  /* looked up last, an object or NULL (borrowed) */
 } ef_recipe_scope_t;
 
-/* Fills tmpl into out.  url_encode: percent-encode substituted values.
- * Returns 0, or -1 with err ("no field 'year' for {year}", "environment
- * variable TMDB_KEY is not set"). */
-int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int url_encode,
-                     ef_buf_t *out, char *err);
+/* Where a template is filled, which sets how a value with no filter goes
+ * in: a URL percent-encodes it; a raw place (header, string body, result
+ * key) takes it as it is but refuses control characters; a JSON leaf takes
+ * it as it is (the leaf is then escaped as one JSON string). */
+#define EF_TMPL_RAW 0
+#define EF_TMPL_URL 1
+#define EF_TMPL_JSON_LEAF 2
+/* The filters of {name|json} and {name|url}. */
+#define EF_TMPL_FILTER_NONE 0
+#define EF_TMPL_FILTER_JSON 1 /* a JSON string literal, quoted and escaped */
+#define EF_TMPL_FILTER_URL 2  /* percent-encoded (RFC 3986 unreserved bytes pass) */
+
+/* Fills tmpl into out for place (EF_TMPL_*; 0 and 1 are the old "raw" and
+ * "percent-encode").  Returns 0, or -1 with err ("no field 'year' for
+ * {year}", "environment variable TMDB_KEY is not set"). */
+int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int place, ef_buf_t *out,
+                     char *err);
+
+/* Fills step st's body into out: its "json" form (valid JSON by
+ * construction: each string leaf filled then escaped, a leaf that is one
+ * {name} alone keeps the value's JSON type) or its "body" template (raw
+ * place).  Returns 0 (out empty when the step has no body), or -1 with err. */
+int ef_recipe_body_fill(const ef_recipe_step_t *st, const ef_recipe_scope_t *scope, ef_buf_t *out,
+                        char *err);
+
+/* Appends s to out as a JSON string literal (quotes included, every control
+ * character escaped, invalid UTF-8 replaced by U+FFFD). */
+void ef_json_quote(ef_buf_t *out, const char *s);
 
 /* RFC 6901 JSON Pointer; NULL when absent.  "" is the whole document. */
 cJSON *ef_json_pointer(cJSON *root, const char *pointer);

@@ -201,8 +201,9 @@ static void queue_stats(metrics_ctx_t *x, const char *q, const ef_sd_reply_t *h)
 /* ---- Token buckets ---- */
 
 /* The fields of farm:ratelimit:{P} with their metric names, units spelled
- * out as Prometheus wants them (times in seconds since the epoch).  A field
- * not listed here is still exported as enrichfarm_ratelimit_<field>. */
+ * out as Prometheus wants them (times in seconds since the epoch); a NULL
+ * name is the bucket's own bookkeeping, not exported.  A field not listed
+ * here is still exported as enrichfarm_ratelimit_<field>. */
 static const struct {
     const char *field;
     const char *name;
@@ -222,6 +223,17 @@ static const struct {
     {"granted", "enrichfarm_ratelimit_granted", "Tokens granted so far.", 0},
     {"waits", "enrichfarm_ratelimit_waits", "Token requests that had to wait.", 0},
     {"penalties", "enrichfarm_ratelimit_penalties", "429 answers that paused the provider.", 0},
+    {"learned_requests", "enrichfarm_ratelimit_learned_requests_per_second",
+     "Plateau of the adaptive rate learned from the provider's refusals (0 after a clear).", 0},
+    {"learned_at", "enrichfarm_ratelimit_learned_timestamp_seconds",
+     "When the adaptive rate was last cut (its pause's end; 0: none in force).", 1},
+    {"cuts", "enrichfarm_ratelimit_cuts", "Times a refusal cut the adaptive rate.", 0},
+    {"cut_ms", NULL, NULL, 0},
+    {"ok_at", NULL, NULL, 0},
+    {"ok_n", NULL, NULL, 0},
+    {"ok_prev_at", NULL, NULL, 0},
+    {"ok_prev_n", NULL, NULL, 0},
+    {"ok_last", NULL, NULL, 0},
 };
 
 /* v (a JSON-style number) of ms as seconds, digit for digit: "1796250000123"
@@ -248,6 +260,8 @@ static void ratelimit_bucket(metrics_ctx_t *x, const char *provider, const ef_sd
         for (k = 0; k < EF_ARRAY_LEN(bucket_fields); k++)
             if (strcmp(f, bucket_fields[k].field) == 0)
                 break;
+        if (k < EF_ARRAY_LEN(bucket_fields) && !bucket_fields[k].name)
+            continue;
         if (k < EF_ARRAY_LEN(bucket_fields)) {
             if (bucket_fields[k].ms_to_s)
                 ms_text_to_s(v, num, sizeof num);

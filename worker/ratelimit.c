@@ -10,21 +10,24 @@
  * loop), at most EF_RATELIMIT_RECHECK_MS before it asks again, so a pause
  * cleared by an operator is seen within that.
  *
- * A 429 pauses the whole farm's bucket (ratelimit_penalty.lua) until a
- * deadline on Redis's clock: the Retry-After, capped at the recipe's
- * max_pause_s (logged as a warning when capped); an HTTP-date is converted
- * against the response's Date header, or in the script against Redis TIME,
- * never against this host's clock.  A provider without a `rate` is paused
- * the same way: it looks at its bucket every EF_RATELIMIT_FREE_MS and sends
- * freely in between, and after a 429 it runs at a learned rate (half of the
- * answers per second it saw) that grows back and lapses after
- * EF_RATELIMIT_LEARN_MS, so the retries are spread instead of all firing
- * together when the pause ends.
+ * A 429, or a 503 with Retry-After, pauses the whole farm's bucket
+ * (ratelimit_penalty.lua) until a deadline on Redis's clock: the
+ * Retry-After, capped at the recipe's max_pause_s (logged as a warning when
+ * capped); an HTTP-date is converted against the response's Date header, or
+ * in the script against Redis TIME, never against this host's clock.  The
+ * same call cuts the farm's adaptive rate (once per wave, decided in the
+ * script), which then grows back toward the recipe's rate; a provider
+ * without a rate runs free (it looks at its bucket every
+ * EF_RATELIMIT_FREE_MS) until a refusal gives it a learned rate.  Rate
+ * headers (X-RateLimit-*, RateLimit, RateLimit-Policy) saying no request is
+ * left pause the farm until their reset, without a cut.  Each take call
+ * carries the answers this worker got since its last one, so the script
+ * knows what the provider accepted.
  */
 #include "worker.h"
 
 #include "ef_log.h"
-#include "ef_scripts_gen.h"
+#include "ef_calls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +36,6 @@
 #define ASK_MAX 256                        /* tokens asked for in one call */
 #define EF_RATELIMIT_RECHECK_MS 1000       /* longest wait before asking the bucket again */
 #define EF_RATELIMIT_FREE_MS 250           /* a provider without a rate sends freely this long */
-#define EF_RATELIMIT_LEARN_MS 60000        /* a rate learned from a 429 lasts this long */
 #define EF_RATELIMIT_PAUSE_DEFAULT_MS 1000 /* a 429 without Retry-After */
 #define EF_RATELIMIT_TROUBLE_MS 200        /* Redis trouble: ask again after this */
 
@@ -108,7 +110,6 @@ static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {
 
 void ef_ratelimit_ask(ef_prov_t *p) {
     ef_worker_t *w = p->w;
-    char want[24], req[24], per[32], burst[24], learn[24];
     if (p->asking || p->waiting || w->stopping)
         return;
     if (!w->cmd_ready) {
@@ -124,15 +125,15 @@ void ef_ratelimit_ask(ef_prov_t *p) {
         n = ASK_MAX;
     if (n == 0)
         return;
-    snprintf(want, sizeof want, "%zu", n);
-    snprintf(req, sizeof req, "%ld", p->rc->rate_requests);
-    snprintf(per, sizeof per, "%.6g", p->rc->rate_per_seconds);
-    snprintf(burst, sizeof burst, "%ld", p->rc->rate_burst);
-    snprintf(learn, sizeof learn, "%d", EF_RATELIMIT_LEARN_MS);
-    const char *argv[] = {p->k_bucket.s, p->k_waiters.s, want, w->id, req, per, burst, learn};
-    if (ef_redis_script(w->cmd, &ef_script_ratelimit_take, on_take, p, 0, 2, 8, argv, NULL) == 0)
+    ef_call_t call;
+    ef_call_ratelimit_take(&call, p->rc->name, (long)n, w->id, p->rc->rate_requests,
+                           p->rc->rate_per_seconds, p->rc->rate_burst, p->answered);
+    int rc = ef_redis_call(w->cmd, &call, on_take, p, 0);
+    ef_call_free(&call);
+    if (rc == 0) {
         p->asking = 1;
-    else
+        p->answered = 0; /* reported (lost with the call if Redis fails: only a measure) */
+    } else
         ask_failed(p);
 }
 
@@ -141,47 +142,41 @@ void ef_ratelimit_ask(ef_prov_t *p) {
 static void on_penalty(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_prov_t *p = arg;
     (void)rc;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
         if (r && r->type == REDIS_REPLY_ERROR)
             ef_error("rate limit of %s: pause: %s", p->rc->name, r->str);
         return;
     }
     long long pause = r->element[0]->integer, asked = r->element[3]->integer;
+    double plateau = (double)r->element[4]->integer / 1000.0;
     p->paused_until = ef_mono_ms() + (uint64_t)(pause > 0 ? pause : 0);
     if (r->element[1]->integer == 1)
-        ef_warn("provider %s answered 429 asking for a pause of %lld s, more than max_pause_s: "
+        ef_warn("provider %s asked for a pause of %lld s, more than max_pause_s: "
                 "capped, the farm pauses it for %lld ms",
                 p->rc->name, asked / 1000, pause);
+    else if (p->refused > 0 && plateau > 0)
+        ef_info("provider %s answered %ld: the farm pauses it for %lld ms, learned rate %.3g/s",
+                p->rc->name, p->refused, pause, plateau);
+    else if (p->refused > 0)
+        ef_info("provider %s answered %ld: the farm pauses it for %lld ms", p->rc->name, p->refused,
+                pause);
     else
-        ef_info("provider %s answered 429: the farm pauses it for %lld ms", p->rc->name, pause);
+        ef_info("provider %s has no request left: the farm pauses it for %lld ms", p->rc->name,
+                pause);
 }
 
-/* Answers per second this worker got from p lately (a sliding second). */
-static long answers_per_s(const ef_prov_t *p, uint64_t now) {
-    double f = (double)(now % 1000) / 1000.0;
-    return (long)((double)p->ans_prev * (1.0 - f) + (double)p->ans_cur + 0.5);
-}
-
-static void count_answer(ef_prov_t *p, uint64_t now) {
-    uint64_t sec = now / 1000;
-    if (sec != p->ans_sec) {
-        p->ans_prev = sec == p->ans_sec + 1 ? p->ans_cur : 0;
-        p->ans_cur = 0;
-        p->ans_sec = sec;
-    }
-    p->ans_cur++;
-}
-
-/* Pauses the provider farm-wide after a 429 (one script call per wave of
- * 429s: a pause already in force that lasts as long is left alone). */
-static void penalty(ef_prov_t *p, const ef_http_resp_t *resp, uint64_t now) {
+/* Pauses the provider farm-wide for pause_ms, or until the date at_ms (ms
+ * since the epoch, for the script to read on Redis's clock; 0: none); asked
+ * is what the provider asked for (the script says whether it was capped).
+ * cut: a refusal, which also cuts the farm's adaptive rate.  One script call
+ * per wave: a pause already in force that lasts as long is left alone. */
+static void pause_farm(ef_prov_t *p, long pause, long asked, long long at_ms, int cut,
+                       uint64_t now) {
     ef_worker_t *w = p->w;
     long cap_ms = p->rc->max_pause_s * 1000;
-    long pause = resp->retry_after_ms >= 0 ? resp->retry_after_ms : EF_RATELIMIT_PAUSE_DEFAULT_MS;
-    char ms[24], at[24], cap[24], seen[24], learn[24];
     if (pause > cap_ms)
         pause = cap_ms;
-    if (resp->retry_after_at_ms > 0) /* on this host's clock: the script knows better */
+    if (at_ms > 0) /* on this host's clock: the script knows better */
         pause = EF_RATELIMIT_PAUSE_DEFAULT_MS;
     if (p->paused_until >= now + (uint64_t)pause && p->paused_until > now)
         return;
@@ -190,30 +185,49 @@ static void penalty(ef_prov_t *p, const ef_http_resp_t *resp, uint64_t now) {
     p->free_until = 0;
     if (!w->cmd_ready)
         return;
-    snprintf(ms, sizeof ms, "%ld", resp->retry_after_at_ms > 0 ? 0 : pause);
-    snprintf(at, sizeof at, "%lld", resp->retry_after_at_ms > 0 ? resp->retry_after_at_ms : 0LL);
-    snprintf(cap, sizeof cap, "%ld", cap_ms);
-    snprintf(seen, sizeof seen, "%ld", rated(p) ? 0 : answers_per_s(p, now));
-    snprintf(learn, sizeof learn, "%d", EF_RATELIMIT_LEARN_MS);
-    /* a delay-seconds value is capped here already: pass what was asked for
-     * so the script says it was capped */
-    if (resp->retry_after_at_ms <= 0 && resp->retry_after_ms > cap_ms)
-        snprintf(ms, sizeof ms, "%ld", resp->retry_after_ms);
-    const char *argv[] = {p->k_bucket.s, ms, at, cap, seen, learn};
-    ef_redis_script(w->cmd, &ef_script_ratelimit_penalty, on_penalty, p, 0, 1, 6, argv, NULL);
+    /* a length is capped here already: pass what was asked for so the
+     * script says it was capped */
+    ef_call_penalty_t a = {.pause_ms = at_ms > 0 ? 0 : (asked > cap_ms ? asked : pause),
+                           .date_ms = at_ms > 0 ? at_ms : 0,
+                           .cap_ms = cap_ms,
+                           .cut = cut};
+    ef_call_t call;
+    ef_call_ratelimit_penalty(&call, p->rc->name, &a);
+    ef_redis_call(w->cmd, &call, on_penalty, p, 0);
+    ef_call_free(&call);
 }
 
-/* Looks at every provider answer: a 429 pauses the farm (see penalty()).
- * Returns how long the task should wait before its retry: for a 429 none
- * beyond the usual backoff (the bucket holds it while the pause lasts), for
- * other answers their Retry-After capped at max_pause_s, -1 when none. */
+/* Looks at every provider answer: a 429, or a 503 with Retry-After, pauses
+ * the farm and cuts its rate; rate headers saying nothing is left pause it
+ * until their reset; other answers are counted for the bucket's measure.
+ * Returns how long the task should wait before its retry: for a pausing
+ * answer none beyond the usual backoff (the bucket holds it while the pause
+ * lasts), for other answers their Retry-After capped at max_pause_s, -1
+ * when none. */
 long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp) {
     uint64_t now = ef_mono_ms();
     long cap_ms = p->rc->max_pause_s * 1000;
-    count_answer(p, now);
-    if (resp->status == 429) {
-        penalty(p, resp, now);
+    if (resp->status == 429 || (resp->status == 503 && resp->retry_after_ms >= 0)) {
+        long ra = resp->retry_after_ms;
+        p->refused = resp->status;
+        long pause = ra >= 0 ? ra : EF_RATELIMIT_PAUSE_DEFAULT_MS;
+        /* a reset from the rate headers when there is no Retry-After */
+        if (ra < 0 && resp->rl_exhausted && resp->rl_reset_ms >= 0)
+            pause = resp->rl_reset_ms;
+        pause_farm(p, pause, ra >= 0 ? ra : pause, resp->retry_after_at_ms, 1, now);
         return -1;
+    }
+    if (resp->status > 0)
+        p->answered++;
+    if (resp->rl_exhausted && (resp->rl_reset_ms >= 0 || resp->rl_reset_at_ms > 0)) {
+        long pause = resp->rl_reset_ms >= 0 ? resp->rl_reset_ms : 0;
+        p->refused = 0;
+        if (p->paused_until <= now && resp->rl_window_s > 0)
+            ef_debug("provider %s: no request left of %ld per %ld s", p->rc->name, resp->rl_limit,
+                     resp->rl_window_s);
+        else if (p->paused_until <= now && resp->rl_limit > 0)
+            ef_debug("provider %s: no request left of %ld", p->rc->name, resp->rl_limit);
+        pause_farm(p, pause, pause, resp->rl_reset_at_ms, 0, now);
     }
     return resp->retry_after_ms > cap_ms ? cap_ms : resp->retry_after_ms;
 }

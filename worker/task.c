@@ -354,7 +354,7 @@ static void send_request(ef_task_t *t) {
         }
         hv[i] = hdr[i].s ? hdr[i].s : "";
     }
-    if (rc_ == 0 && s->body && ef_template_fill(s->body, &scope, 0, &body, err) != 0) {
+    if (rc_ == 0 && (s->body || s->json) && ef_recipe_body_fill(s, &scope, &body, err) != 0) {
         snprintf(msg, sizeof msg, "step %.64s body: %.400s", s->name, err);
         rc_ = -1;
     }

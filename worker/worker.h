@@ -142,8 +142,8 @@ typedef struct {
     int waiting;            /* wait_timer is running */
     uint64_t paused_until;  /* after a 429 (monotonic ms), as this worker knows it */
     uint64_t free_until;    /* no rate: send without asking the bucket until then (monotonic ms) */
-    uint64_t ans_sec;       /* answers counted in second ans_sec (monotonic s) ... */
-    long ans_cur, ans_prev; /* ... and in the second before */
+    long answered;          /* answers (not refused) since the last ratelimit_take call */
+    long refused;           /* HTTP status of the last refusal (429, 503), for the log */
     uv_timer_t wait_timer;
     long long waits, granted;
 } ef_prov_t;

@@ -176,6 +176,51 @@
     }
   }
 
+  // ---- providers: each token bucket's rate, from /metrics ----
+
+  // Reads the enrichfarm_ratelimit_* gauges of /metrics into
+  // {provider: {metric suffix: value}}.
+  function bucketsFromMetrics(text) {
+    const out = {};
+    const re = /^enrichfarm_ratelimit_([a-z_]+)\{provider="([^"]*)"\} (\S+)$/;
+    for (const line of text.split("\n")) {
+      const m = re.exec(line);
+      if (!m) continue;
+      (out[m[2]] = out[m[2]] || {})[m[1]] = Number(m[3]);
+    }
+    return out;
+  }
+
+  async function loadProviders() {
+    const r = await fetch("/metrics");
+    if (!r.ok) throw new Error(r.statusText);
+    const buckets = bucketsFromMetrics(await r.text());
+    const tbody = $("#providers tbody");
+    tbody.replaceChildren();
+    const now = Date.now() / 1000;
+    for (const [name, b] of Object.entries(buckets).sort()) {
+      const tr = el("tr");
+      tr.dataset.provider = name;
+      const ceiling = b.requests ? b.requests / (b.period_seconds || 1) : null;
+      const learned = b.learned_timestamp_seconds > 0 && b.learned_requests_per_second > 0;
+      cell(tr, name);
+      cell(tr, b.requests_per_second !== undefined ? b.requests_per_second.toFixed(2) + "/s" : "–", 1);
+      cell(tr, ceiling ? ceiling.toFixed(2) + "/s" : "none", 1);
+      cell(tr, learned ? b.learned_requests_per_second.toFixed(2) + "/s" : "–", 1);
+      cell(tr, fmt(b.cuts || 0), 1);
+      cell(tr, b.paused_until_timestamp_seconds > now
+        ? "paused " + duration(b.paused_until_timestamp_seconds - now) : "running");
+      tbody.append(tr);
+    }
+    if (!tbody.children.length) {
+      const tr = el("tr");
+      const td = el("td", "empty", "No provider has a token bucket yet.");
+      td.colSpan = 6;
+      tr.append(td);
+      tbody.append(tr);
+    }
+  }
+
   // ---- health and the live stream ----
 
   async function loadHealth() {
@@ -203,7 +248,8 @@
   }
 
   async function refresh() {
-    await Promise.allSettled([loadHealth(), loadJobs(), loadQueues(), loadWorkers()]);
+    await Promise.allSettled([loadHealth(), loadJobs(), loadQueues(), loadWorkers(),
+      loadProviders()]);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

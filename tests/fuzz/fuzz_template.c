@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: URL template filling (ef_template_fill in
- * lib/ef_recipe.c).  The input is a template, a NUL byte, then the entity
- * as JSON (an object; anything else leaves the entity empty).  The template
- * is filled with and without percent-encoding, with saved variables and an
+ * libFuzzer target: template filling (ef_template_fill in lib/ef_recipe.c)
+ * and its filters.  The input is a template, a NUL byte, then the entity as
+ * JSON (an object; anything else leaves the entity empty).  The template is
+ * filled in each place (raw, URL, JSON leaf), with saved variables and
  * environment variables (${FUZZ_TOKEN}, ${FUZZ_CTRL}) in scope.  A fill
  * either succeeds with a NUL-free text where a template of literal text
- * alone comes out unchanged and raw substitutions add no control character
- * (they would split a header); or fails with a reason and an empty buffer.
+ * alone comes out unchanged in a URL and raw substitutions add no control
+ * character (they would split a header); or fails with a reason and an
+ * empty buffer.  Then every entity field goes through the filters:
+ * {k|json} must parse back as the JSON string holding the field's text
+ * (invalid UTF-8 aside), {k|url} must hold only unreserved bytes and %XX,
+ * and a "json" body made of the field must parse as JSON.
  */
 #include "ef_recipe.h"
+
+#include <ctype.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +51,75 @@ static int has_ctrl(const char *s, size_t n) {
     return 0;
 }
 
+/* Whether s is valid UTF-8 (so that a JSON round trip must give it back). */
+static int utf8_ok(const char *s) {
+    int ok = 1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        size_t n = c < 0x80                 ? 0
+                   : c >= 0xC2 && c <= 0xDF ? 1
+                   : c >= 0xE0 && c <= 0xEF ? 2
+                   : c >= 0xF0 && c <= 0xF4 ? 3
+                                            : 9;
+        if (n == 9) {
+            ok = 0;
+            break;
+        }
+        for (size_t i = 1; ok && i <= n; i++) /* stops at the NUL too */
+            if ((p[i] & 0xC0) != 0x80)
+                ok = 0;
+        if (!ok || (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) ||
+            (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)) {
+            ok = 0;
+            break;
+        }
+        p += n;
+    }
+    return ok;
+}
+
+/* Each string field k of the entity through {k|json}, {k|url} and a
+ * "json" leaf. */
+static void check_filters(const ef_recipe_scope_t *scope) {
+    for (const cJSON *f = scope->entity->child; f; f = f->next) {
+        char tmpl[160], err[EF_ERR_LEN];
+        ef_buf_t out;
+        if (!cJSON_IsString(f) || !f->string || strlen(f->string) > 64 ||
+            strpbrk(f->string, "{}|?$"))
+            continue;
+        ef_buf_init(&out);
+        snprintf(tmpl, sizeof tmpl, "{%s|json}", f->string);
+        if (ef_template_fill(tmpl, scope, EF_TMPL_RAW, &out, err) == 0 &&
+            cJSON_GetObjectItemCaseSensitive(scope->entity, f->string) == f) {
+            cJSON *back = cJSON_Parse(out.s);
+            CHECK(cJSON_IsString(back));
+            if (utf8_ok(f->valuestring))
+                CHECK(strcmp(back->valuestring, f->valuestring) == 0);
+            cJSON_Delete(back);
+        }
+        snprintf(tmpl, sizeof tmpl, "{%s|url}", f->string);
+        if (ef_template_fill(tmpl, scope, EF_TMPL_RAW, &out, err) == 0) {
+            for (size_t i = 0; i < out.len; i++) {
+                unsigned char c = (unsigned char)out.s[i];
+                CHECK(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
+                      (c == '%' && i + 2 < out.len && isxdigit((unsigned char)out.s[i + 1]) &&
+                       isxdigit((unsigned char)out.s[i + 2])));
+            }
+        }
+        snprintf(tmpl, sizeof tmpl, "x {%s} y", f->string);
+        if (ef_template_fill(tmpl, scope, EF_TMPL_JSON_LEAF, &out, err) == 0) {
+            ef_buf_t lit;
+            ef_buf_init(&lit);
+            ef_json_quote(&lit, out.s);
+            cJSON *back = cJSON_Parse(lit.s);
+            CHECK(cJSON_IsString(back));
+            cJSON_Delete(back);
+            ef_buf_free(&lit);
+        }
+        ef_buf_free(&out);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nul = memchr(data, 0, size);
     size_t tn = nul ? (size_t)(nul - data) : size;
@@ -64,15 +139,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         entity = cJSON_CreateObject();
     }
     ef_recipe_scope_t scope = {entity, vars, NULL};
-    for (int enc = 0; enc <= 1; enc++) {
+    for (int enc = EF_TMPL_RAW; enc <= EF_TMPL_JSON_LEAF; enc++) {
         char err[EF_ERR_LEN] = "";
         ef_buf_t out;
         ef_buf_init(&out);
         if (ef_template_fill(tmpl, &scope, enc, &out, err) == 0) {
             CHECK(out.s && strlen(out.s) == out.len);
-            if (!enc && !has_ctrl(tmpl, tn))
+            if (enc != EF_TMPL_JSON_LEAF && !has_ctrl(tmpl, tn))
                 CHECK(!has_ctrl(out.s, out.len));
-            if (enc && tn > 0 && strcspn(tmpl, "{}$") == tn)
+            if (enc == EF_TMPL_URL && tn > 0 && strcspn(tmpl, "{}$") == tn)
                 CHECK(out.len == tn && memcmp(out.s, tmpl, tn) == 0);
         } else {
             CHECK(err[0] != '\0');
@@ -80,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         ef_buf_free(&out);
     }
+    check_filters(&scope);
     /* no scope at all: every {field} is missing */
     {
         char err[EF_ERR_LEN] = "";

@@ -30,6 +30,9 @@ start_sd
 
 # a pause whose end is a 13-digit ms time, and a fractional rate
 rcli HSET 'farm:ratelimit:{items}' paused_until 1796250012345 rate_per_s 333.3333333 penalties 1 >/dev/null
+# the adaptive rate's fields (and its bookkeeping, which is not exported)
+rcli HSET 'farm:ratelimit:{items}' learned_requests 10.5 learned_at 1796250000123 cuts 2 ok_n 7 \
+  ok_at 1796250000000 cut_ms 1796250000000 >/dev/null
 # every kind of queue counter, so that every family is printed
 rcli HSET 'farm:{default}:stats' requests 40 cached 2 responses_2xx 38 responses_429 1 \
   transport_errors 1 ratelimit_waits 3 some_other_counter 5 >/dev/null
@@ -57,6 +60,12 @@ contains "metrics: ms time kept to the ms (seconds with 3 decimals)" \
   'enrichfarm_ratelimit_paused_until_timestamp_seconds{provider="items"} 1796250012.345' "$(cat "$D/metrics.txt")"
 contains "metrics: a fraction kept whole" \
   'enrichfarm_ratelimit_requests_per_second{provider="items"} 333.3333333' "$(cat "$D/metrics.txt")"
+contains "metrics: the learned rate, with its unit" \
+  'enrichfarm_ratelimit_learned_requests_per_second{provider="items"} 10.5' "$(cat "$D/metrics.txt")"
+contains "metrics: when the rate was last cut" \
+  'enrichfarm_ratelimit_learned_timestamp_seconds{provider="items"} 1796250000.123' "$(cat "$D/metrics.txt")"
+check "metrics: the bucket's bookkeeping (ok_*, cut_ms) is not exported" \
+  sh -c "! grep -E '^enrichfarm_ratelimit_(ok_|cut_ms)' '$D/metrics.txt'"
 check "metrics: no value printed with an exponent" sh -c "! grep -E ' -?[0-9.]+e[+-]?[0-9]+$' '$D/metrics.txt'"
 
 # dead workers: neither listed nor counted

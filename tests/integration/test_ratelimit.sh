@@ -84,6 +84,7 @@ for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 
 # ---- the response cache ----
 "${RUN_A[@]}" curl -s "http://$MOCK_ADDR:$PORT/control?rate=0" >/dev/null
+rcli DEL 'farm:ratelimit:{items}' >/dev/null # the rate learned from the 429s above
 sed -e 's/"retries": 10/"retries": 10, "cache_ttl_s": 600/' "$D/fast.json" >"$D/cache.json"
 seq 1 500 >"$D/ids500"
 ef_spawn "$D/c.log" "${RUN_A[@]}" "$BIN/worker" --providers "$D/cache.json" --concurrency 16; cw=$EF_LAST_PID
@@ -124,36 +125,55 @@ eq "take: the bucket counts what it granted" $((g1 + g3)) "$(rcli HGET 'farm:rat
 
 # ---- the scripts alone: a 429's pause ----
 # ratelimit_penalty.lua: KEYS bucket; ARGV pause ms, HTTP-date ms (0 none),
-# cap ms, answers/s seen (0: rated), learned-rate lifetime ms.
+# cap ms, 1 a refusal that cuts the rate / 0 a pause only.
 pen() { rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , "$@" | tr '\n' ' '; }
 rnow() { local s us; { read -r s; read -r us; } < <(rcli TIME); echo $((s * 1000 + us / 1000)); }
 rcli DEL 'farm:ratelimit:{pen}' 'farm:ratelimit:{pen}:waiters' >/dev/null
-read -r left capped _ asked <<<"$(pen 999999999000 0 300000 0 60000)"
+read -r left capped _ asked _ <<<"$(pen 999999999000 0 300000 0)"
 eq "penalty: a huge Retry-After is capped" "300000 1 999999999000" "$left $capped $asked"
-read -r left capped _ <<<"$(pen 5000 0 300000 0 60000)"
+read -r left capped _ <<<"$(pen 5000 0 300000 0)"
 check "penalty: a shorter pause keeps the longer deadline ($left ms)" test "$left" -gt 290000
 rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
-read -r left capped _ <<<"$(pen 0 $(( $(rnow) + 3000 )) 300000 0 60000)"
+read -r left capped _ <<<"$(pen 0 $(( $(rnow) + 3000 )) 300000 0)"
 check "penalty: an HTTP-date is read on Redis's clock ($left ms)" test "$left" -ge 2500 -a "$left" -le 3000 -a "$capped" -eq 0
-read -r left _ <<<"$(pen 0 $(( $(rnow) - 60000 )) 300000 0 60000)"
+read -r left _ <<<"$(pen 0 $(( $(rnow) - 60000 )) 300000 0)"
 check "penalty: a date in the past pauses no longer than before ($left ms)" test "$left" -le 3000
-out=$(rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , x 0 1 0 1 2>&1)
+out=$(rcli --eval "$EF_ROOT/scripts/ratelimit_penalty.lua" 'farm:ratelimit:{pen}' , x 0 1 0 2>&1)
 contains "penalty: a bad call is refused" "do not match the layout" "$out"
-# a provider without rate: free unless paused or under a learned rate
+eq "penalty: a pause only (rate headers) learns nothing" "" "$(rcli HGET 'farm:ratelimit:{pen}' learned_requests)"
+# a provider without rate: free until a refusal gives it a learned rate;
+# ARGV[6] of the take is the answers the worker got since its last call
 free() { rcli --eval "$EF_ROOT/scripts/ratelimit_take.lua" 'farm:ratelimit:{pen}' \
-  'farm:ratelimit:{pen}:waiters' , 5 w1 0 1 0 60000 | tr '\n' ' '; }
+  'farm:ratelimit:{pen}:waiters' , 5 w1 0 1 0 "${1:-0}" | tr '\n' ' '; }
 read -r g w _ f <<<"$(free)"
 check "take: no rate, paused: nothing granted, wait for the pause ($g, $w ms)" test "$g" -eq 0 -a "$w" -gt 0 -a "$f" -eq 0
 rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
-read -r g w _ f <<<"$(free)"
+read -r g w _ f <<<"$(free 4)"
 eq "take: no rate, not paused, nothing learned: free" "5 1" "$g $f"
-pen 0 0 300000 8 60000 >/dev/null
-eq "penalty: a provider without rate learns half the answers it took" 4 "$(rcli HGET 'farm:ratelimit:{pen}' learned_requests)"
+sleep 1
+free 4 >/dev/null
+read -r _ _ _ _ plateau <<<"$(pen 0 0 300000 1)"
+check "penalty: a provider without rate learns what the farm got (8 answers in about 1 s: $plateau/1000 per s)" \
+  test "$plateau" -ge 4000 -a "$plateau" -le 9000
+pen 0 0 300000 1 >/dev/null
+eq "penalty: refusals in the same wave cut once, however many workers saw them" 1 "$(rcli HGET 'farm:ratelimit:{pen}' cuts)"
 rcli HSET 'farm:ratelimit:{pen}' paused_until 0 >/dev/null
 read -r g w _ f <<<"$(free)"
-check "take: no rate, a learned rate: one at a time ($g, wait $w ms)" test "$g" -le 1 -a "$f" -eq 0
-rcli HSET 'farm:ratelimit:{pen}' learned_at 1 >/dev/null
+check "take: no rate, a learned rate: tokens, not free ($g, wait $w ms)" test "$g" -le 1 -a "$f" -eq 0
+rcli HSET 'farm:ratelimit:{pen}' learned_at 0 >/dev/null
 read -r g w _ f <<<"$(free)"
-eq "take: a lapsed learned rate: free again" "5 1" "$g $f"
+eq "take: a cleared learned rate (rate-limit, resume): free again" "5 1" "$g $f"
+# a provider with a rate: a cut runs the bucket at 0.85 x, growing back
+rcli DEL 'farm:ratelimit:{pen}' >/dev/null
+rcli HSET 'farm:ratelimit:{pen}' requests 20 per_seconds 1 burst 20 >/dev/null
+pen 0 0 300000 1 >/dev/null
+rcli HSET 'farm:ratelimit:{pen}' paused_until 0 learned_at "$(rnow)" >/dev/null
+free >/dev/null
+r=$(rcli HGET 'farm:ratelimit:{pen}' rate_per_s)
+check "take: right after a cut from 20/s the rate in force is about 17/s ($r)" python3 -c "assert 16.5 <= $r <= 17.5"
+rcli HSET 'farm:ratelimit:{pen}' learned_at "$(( $(rnow) - 60000 ))" >/dev/null
+free >/dev/null
+eq "take: after a quiet minute the rate is back at the recipe's 20/s" 20 "$(rcli HGET 'farm:ratelimit:{pen}' rate_per_s)"
+eq "take: and the learned rate is dropped" 0 "$(rcli HGET 'farm:ratelimit:{pen}' learned_at)"
 
 ef_finish

@@ -63,6 +63,7 @@ static const char mp_usage[] =
     "  --retry-after-date M 0 seconds, 1 HTTP-date and Date, 2 HTTP-date alone\n"
     "  --clock-skew-s S     seconds added to the clock behind those dates\n"
     "  --huge-chunked 0|1   huge bodies chunked, without Content-Length\n"
+    "  --rate-headers 0|1|2 rate headers on rated answers: X-RateLimit-*, or RateLimit + RateLimit-Policy\n"
     "Helpers:\n"
     "  --dump-movies-csv    print id,title,year rows (--rows R, default N)\n"
     "  --expect items|movies  read ids / that CSV on stdin, print ID OUTCOME\n"

@@ -20,6 +20,8 @@
  */
 #include "mockprov.h"
 
+#include <math.h>
+
 #include <arpa/inet.h>
 #include <limits.h>
 #include <signal.h>
@@ -115,14 +117,45 @@ static const char *mp_retry_header(const mp_knobs *k, unsigned retry_after_s,
     return buf;
 }
 
-/* Allocates a response: head and body copied into one block. */
-static mp_wblock *mp_wblock_response(mp_conn *c, int status, const char *body,
-                                     size_t blen, unsigned retry_after_s)
+/* Appends the rate headers the knob rate_headers asks for, describing the
+ * bucket after this request: 1 X-RateLimit-Limit/-Remaining/-Reset, 2 the
+ * IETF RateLimit and RateLimit-Policy fields. The limit is the bucket's
+ * capacity, the reset the whole seconds until it is full again (at least 1
+ * when nothing is left). */
+static void mp_rate_headers(mp_server *s, char *buf, size_t cap)
 {
-    char head[512], extra[192];
+    const mp_knobs *k = &s->knobs;
+    size_t n = strlen(buf);
+    if (k->rate_headers == 0 || k->rate <= 0 || n >= cap)
+        return;
+    double full = k->burst > 0 ? k->burst : k->rate >= 1 ? floor(k->rate) : 1;
+    double left = s->ref.tokens < 0 ? 0 : floor(s->ref.tokens + 1e-9);
+    double reset = ceil((full - s->ref.tokens) * k->per / k->rate);
+    if (left < 1 && reset < 1)
+        reset = 1;
+    if (k->rate_headers == 1)
+        snprintf(buf + n, cap - n,
+                 "X-RateLimit-Limit: %.0f\r\nX-RateLimit-Remaining: %.0f\r\n"
+                 "X-RateLimit-Reset: %.0f\r\n", full, left, reset);
+    else
+        snprintf(buf + n, cap - n,
+                 "RateLimit: limit=%.0f, remaining=%.0f, reset=%.0f\r\n"
+                 "RateLimit-Policy: %.0f;w=%.0f\r\n", full, left, reset, k->rate,
+                 ceil(k->per));
+}
+
+/* Allocates a response: head and body copied into one block. rated: the
+ * request went through the token bucket (it may carry rate headers). */
+static mp_wblock *mp_wblock_response(mp_conn *c, int status, const char *body,
+                                     size_t blen, unsigned retry_after_s,
+                                     int rated)
+{
+    char head[768], extra[448];
+    mp_retry_header(&c->srv->knobs, retry_after_s, extra, sizeof(extra));
+    if (rated)
+        mp_rate_headers(c->srv, extra, sizeof(extra));
     size_t hn = mp_http_head(head, sizeof(head), status, blen, c->close_after,
-                             mp_retry_header(&c->srv->knobs, retry_after_s,
-                                             extra, sizeof(extra)));
+                             extra);
     mp_wblock *w = mp_xmalloc(sizeof(*w) + hn + blen);
     w->conn = c;
     memcpy(w->data, head, hn);
@@ -522,7 +555,7 @@ static void mp_conn_reject(mp_conn *c, int rc)
     c->close_after = 1;
     c->rpos = c->rlen = 0;
     mp_conn_log(c, NULL, status, "malformed request");
-    mp_conn_send(c, mp_wblock_response(c, status, msg, strlen(msg), 0));
+    mp_conn_send(c, mp_wblock_response(c, status, msg, strlen(msg), 0, 0));
 }
 
 /* Decides the answer to one parsed request and performs or parks it. */
@@ -549,7 +582,7 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
     if (is_get && mp_route_is_admin(target, pn)) {
         status = mp_route_admin(s, target, pn, query, qn, body);
         mp_conn_log(c, req, status, "");
-        mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0));
+        mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
         return;
     }
 
@@ -605,7 +638,7 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
         if (act == MP_ACT_HUGE)
             w = mp_wblock_huge(c, s->knobs.huge_bytes);
         else
-            w = mp_wblock_response(c, status, body->data, body->len, retry);
+            w = mp_wblock_response(c, status, body->data, body->len, retry, 1);
         mp_conn_log(c, req, status,
                     act == MP_ACT_MALFORMED ? "(malformed)"
                     : act == MP_ACT_HUGE    ? "(huge)"

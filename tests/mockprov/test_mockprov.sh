@@ -244,6 +244,19 @@ check "stats responses_429" "$((n429 + 1))" "$(json_num responses_429 "$("${C[@]
 check "control exempt from the limit" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/control?rate=0")"
 check "limit lifted" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' $B/item/1)"
 
+# Rate headers: the bucket after each counted answer, in either style.
+"${C[@]}" -o /dev/null "$B/control?rate=2&per=1&burst=2&rate_headers=1"
+h1=$("${C[@]}" -D - -o /dev/null $B/item/1)
+check_match "X-RateLimit-Limit is the capacity" $'X-RateLimit-Limit: 2\r' "$h1"
+check_match "X-RateLimit-Remaining counts down" $'X-RateLimit-Remaining: 1\r' "$h1"
+h2=$("${C[@]}" -D - -o /dev/null $B/item/1)
+check_match "Remaining: 0 with a reset of at least 1 s" $'X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: [1-9]' "$h2"
+"${C[@]}" -o /dev/null "$B/control?rate=2&per=1&burst=3&rate_headers=2"
+h3=$("${C[@]}" -D - -o /dev/null $B/item/1)
+check_match "IETF RateLimit field" $'RateLimit: limit=3, remaining=2, reset=[0-9]+\r' "$h3"
+check_match "IETF RateLimit-Policy field" $'RateLimit-Policy: 2;w=1\r' "$h3"
+check "no rate headers on control answers" "" "$("${C[@]}" -D - -o /dev/null "$B/control?rate=0&rate_headers=0" | grep -i ratelimit)"
+
 # Faults, one at a time at probability 1.
 "${C[@]}" -o /dev/null "$B/control?fail_first=2"
 check "fail-first" "503 503 200 " "$(for i in 1 2 3; do "${C[@]}" -o /dev/null -w '%{http_code} ' $B/item/21; done)"

@@ -251,12 +251,12 @@ static void test_worker_builders(void **st) {
     ef_call_free(&c);
 
     const char *take[] = {
-        "farm:ratelimit:{p}", "farm:ratelimit:{p}:waiters", "3", "w1", "10", "1.5", "20", "60000"};
-    expect_argv(ef_call_ratelimit_take(&c, "p", 3, "w1", 10, 1.5, 20, 60000), 2, take, 8);
+        "farm:ratelimit:{p}", "farm:ratelimit:{p}:waiters", "3", "w1", "10", "1.5", "20", "7"};
+    expect_argv(ef_call_ratelimit_take(&c, "p", 3, "w1", 10, 1.5, 20, 7), 2, take, 8);
     ef_call_free(&c);
-    const char *pen[] = {"farm:ratelimit:{p}", "2000", "0", "300000", "0", "60000"};
-    ef_call_penalty_t pa = {.pause_ms = 2000, .cap_ms = 300000, .learn_ms = 60000};
-    expect_argv(ef_call_ratelimit_penalty(&c, "p", &pa), 1, pen, 6);
+    const char *pen[] = {"farm:ratelimit:{p}", "2000", "0", "300000", "1"};
+    ef_call_penalty_t pa = {.pause_ms = 2000, .cap_ms = 300000, .cut = 1};
+    expect_argv(ef_call_ratelimit_penalty(&c, "p", &pa), 1, pen, 5);
     ef_call_free(&c);
 
     /* chunk_ack: one key per entity with pairs, 7 + 2m arguments per entity */

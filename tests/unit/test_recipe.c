@@ -162,8 +162,9 @@ static void test_defaults_and_forms(void **st) {
 static void test_examples(void **st) {
     (void)st;
     static const char *const files[] = {"examples/items.json", "examples/tmdb-mock.json",
-                                        "examples/tmdb.json", "examples/rest.json"};
-    static const char *const names[] = {"items", "movies", "tmdb", "companies"};
+                                        "examples/tmdb.json", "examples/rest.json",
+                                        "examples/people-json.json"};
+    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people"};
     if (access(files[0], R_OK) != 0)
         skip();
     for (size_t i = 0; i < EF_ARRAY_LEN(files); i++) {
@@ -792,6 +793,121 @@ static void test_judge_hostile(void **st) {
     ef_recipes_free(r);
 }
 
+/* ---- Safe templates: filters and the "json" body form ---- */
+
+/* {x|json} is a JSON string literal whatever x holds; {x|url} is
+ * percent-encoded wherever it stands; a URL percent-encodes a JSON literal
+ * too; an unknown filter is refused when the file is loaded. */
+static void test_template_filters(void **st) {
+    (void)st;
+    const char *e =
+        "{\"t\":\"say \\\"hi\\\"\\nnext\\\\ \\u0001\",\"n\":42,\"b\":true,\"u\":\"a b&c/é\"}";
+    FILL("{{\"title\": {t|json}}}", e, NULL, EF_TMPL_RAW,
+         "{\"title\": \"say \\\"hi\\\"\\nnext\\\\ \\u0001\"}");
+    FILL("{n|json} {b|json}", e, NULL, EF_TMPL_RAW, "\"42\" \"true\"");
+    FILL("{u|url}", e, NULL, EF_TMPL_RAW, "a%20b%26c%2F%C3%A9");
+    FILL("q={t|json}", e, NULL, EF_TMPL_URL,
+         "q=%22say%20%5C%22hi%5C%22%5Cnnext%5C%5C%20%5Cu0001%22");
+    FILL("{missing?|json}", e, NULL, EF_TMPL_RAW, "");
+    /* without a filter a raw place still refuses the newline */
+    FILL("{t}", e, NULL, EF_TMPL_RAW, "E:field 't' holds a control character");
+    /* invalid UTF-8 becomes U+FFFD: the literal stays valid JSON */
+    FILL("{x|json}",
+         "{\"x\":\"a\xff"
+         "b\"}",
+         NULL, EF_TMPL_RAW, "\"a\\ufffdb\"");
+    setenv("EF_TEST_QUOTE", "p\"q", 1);
+    FILL("${EF_TEST_QUOTE|json}", "{}", NULL, EF_TMPL_RAW, "\"p\\\"q\"");
+    FILL("{t|xml}", e, NULL, EF_TMPL_RAW,
+         "E:unknown filter in {...} at byte 0 (filters are |json and |url)");
+    ef_recipes_t *r = NULL;
+    char err[EF_ERR_LEN];
+    const char *unk = "{\"providers\":{\"p\":{\"steps\":[{\"url\":\"http://x/{id|base64}\"}],"
+                      "\"extract\":{\"t\":\"/t\"}}}}";
+    assert_int_equal(ef_recipes_parse(unk, strlen(unk), "providers.json", &r, err), -1);
+    assert_non_null(strstr(err, "steps[0].url: unknown filter"));
+}
+
+/* Fills step 0's body of recipe json for entity e; returns the text or
+ * "E:" and the error (caller frees). */
+static char *body_of(const char *json, const char *e) {
+    ef_recipes_t *r = parse_ok(json);
+    const ef_recipe_t *rc = ef_recipes_at(r, 0);
+    ef_recipe_scope_t sc = {cJSON_Parse(e), NULL, NULL};
+    char err[EF_ERR_LEN], *res;
+    ef_buf_t out;
+    ef_buf_init(&out);
+    if (ef_recipe_body_fill(&rc->steps[0], &sc, &out, err) == 0) {
+        res = strdup(out.s);
+    } else {
+        res = malloc(strlen(err) + 3);
+        sprintf(res, "E:%s", err);
+    }
+    ef_buf_free(&out);
+    cJSON_Delete(sc.entity);
+    ef_recipes_free(r);
+    return res;
+}
+
+/* The "json" body form is valid JSON by construction: a title holding a
+ * quote, a newline or an injection attempt stays one string; a lone {x}
+ * keeps its JSON type; a missing {x?} is null; Content-Type is added. */
+static void test_json_body(void **st) {
+    (void)st;
+    const char *recipe =
+        "{\"providers\":{\"p\":{\"steps\":[{\"method\":\"POST\",\"url\":\"http://x/search\","
+        "\"json\":{\"query\":\"{title}\",\"label\":\"movie: {title} "
+        "({year?})\",\"year\":\"{year}\","
+        "\"opt\":\"{nope?}\",\"ids\":[\"{id}\",7,null,{\"deep\":\"{{literal}}\"}],\"flag\":true}}],"
+        "\"extract\":{\"t\":\"/t\"}}}}";
+    const char *evil = "{\"id\":\"42\",\"year\":1999,\"title\":\"A \\\"q\\\"\\n\\\", "
+                       "\\\"admin\\\": true, \\\"x\\\": \\\"\"}";
+    char *got = body_of(recipe, evil);
+    cJSON *doc = cJSON_Parse(got);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "query")->valuestring,
+                        "A \"q\"\n\", \"admin\": true, \"x\": \"");
+    assert_null(cJSON_GetObjectItem(doc, "admin"));
+    assert_string_equal(cJSON_GetObjectItem(doc, "label")->valuestring,
+                        "movie: A \"q\"\n\", \"admin\": true, \"x\": \" (1999)");
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(doc, "year")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(doc, "opt")));
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "ids"), 0)->valuestring, "42");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "ids"), 3), "deep")
+            ->valuestring,
+        "{literal}");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(doc, "flag")));
+    cJSON_Delete(doc);
+    free(got);
+    got = body_of(recipe, "{\"id\":\"1\"}");
+    assert_string_equal(got, "E:no field 'title' for {title}");
+    free(got);
+    /* Content-Type is added unless given */
+    ef_recipes_t *r = parse_ok(recipe);
+    const ef_recipe_step_t *s0 = &ef_recipes_at(r, 0)->steps[0];
+    assert_int_equal(s0->nheaders, 1);
+    assert_string_equal(s0->headers[0], "Content-Type: application/json");
+    ef_recipes_free(r);
+    /* errors at load: both forms, not an object, a bad leaf */
+    static const char *const refused[][2] = {
+        {"\"body\":\"x\",\"json\":{}", "give either \"body\" or \"json\""},
+        {"\"json\":\"{id}\"", "steps[0].json: must be an object or an array"},
+        {"\"json\":{\"a\":[1,\"{id\"]}", "steps[0].json.a[1]: malformed {...}"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char json[512], err[EF_ERR_LEN];
+        ef_recipes_t *rr = NULL;
+        snprintf(json, sizeof json,
+                 "{\"providers\":{\"p\":{\"steps\":[{\"url\":\"http://x/\",%s}],"
+                 "\"extract\":{\"t\":\"/t\"}}}}",
+                 refused[i][0]);
+        assert_int_equal(ef_recipes_parse(json, strlen(json), "providers.json", &rr, err), -1);
+        if (!strstr(err, refused[i][1]))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, refused[i][1]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal),
@@ -802,6 +918,8 @@ int main(void) {
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_template),
         cmocka_unit_test(test_template_defaults),
+        cmocka_unit_test(test_template_filters),
+        cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_pointer),
         cmocka_unit_test(test_judge_single),
         cmocka_unit_test(test_judge_search),
