@@ -37,7 +37,7 @@
 -- Returns {ms until the pause ends (this one or a longer one already set),
 -- 1 when capped else 0, the pause's end (ms, Redis clock), the pause ms
 -- asked for, the plateau per second x1000 after this call (0: none)}
-local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S, FAST_MS = 0.85, 0.003, 1000, 0.1, 3000
+local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S, FAST_MS = 0.9, 0.0015, 1000, 0.1, 3000
 local pause, date = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cap, cut = tonumber(ARGV[3]), tonumber(ARGV[4])
 if #KEYS ~= 1 or #ARGV ~= 4 or not pause or not date or not cap or cap <= 0

@@ -42,7 +42,7 @@
 -- ARGV[6] answers (not refused) the worker got since its last call
 -- Returns {granted, wait ms before asking again (0: ask when needed), tokens
 -- left (x1000), 1 when no rate is in force else 0}
-local BETA, C, FLOOR_PER_S, OK_SLOT_MS = 0.85, 0.003, 0.1, 1500
+local BETA, C, FLOOR_PER_S, OK_SLOT_MS = 0.9, 0.0015, 0.1, 1500
 local bucket, waiters = KEYS[1], KEYS[2]
 local want = tonumber(ARGV[1]) or 1
 local t = redis.call('TIME')
