@@ -339,6 +339,28 @@ static void test_chunk_size_cap_agrees(void **st) {
     assert_non_null(strstr(ef_script_job_create.body, "chunk_size > CHUNK_SIZE_MAX"));
 }
 
+/* The adaptive rate's curve (BETA, C) is written in both bucket scripts
+ * (each runs alone under redis-cli --eval): the two must agree. */
+static void curve_of(const ef_script_t *s, double *beta, double *c) {
+    const char *p = strstr(s->body, "local BETA, C, ");
+    assert_non_null(p);
+    p = strstr(p, "= ");
+    assert_non_null(p);
+    char *end;
+    *beta = strtod(p + 2, &end);
+    assert_true(*end == ',');
+    *c = strtod(end + 1, NULL);
+}
+
+static void test_rate_curve_agrees(void **st) {
+    (void)st;
+    double b1, c1, b2, c2;
+    curve_of(&ef_script_ratelimit_take, &b1, &c1);
+    curve_of(&ef_script_ratelimit_penalty, &b2, &c2);
+    assert_true(b1 > 0 && b1 < 1 && c1 > 0);
+    assert_true(b1 == b2 && c1 == c2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_script_has_its_layout),
@@ -347,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_worker_builders),
         cmocka_unit_test(test_a_call_off_its_layout_is_not_sent),
         cmocka_unit_test(test_chunk_size_cap_agrees),
+        cmocka_unit_test(test_rate_curve_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
