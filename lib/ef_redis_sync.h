@@ -15,7 +15,17 @@
  * (READONLY, UNBLOCKED, LOADING, MASTERDOWN) comes back as NULL with the
  * context's err set, like a lost connection, so a caller that reconnects on
  * a lost connection (enqueuer --wait) resolves the master again.
- * redis+cluster:// is refused with ef_redis_url_supported()'s words.
+ *
+ * A redis+cluster:// URL connects to the first seed that answers; every
+ * command run through these functions (not raw redisCommand) then follows
+ * the cluster: MOVED moves the connection to the node named (a new
+ * connection swapped into the same redisContext, so the caller's pointer
+ * stays valid), ASK runs ASKING and the command on a short connection to
+ * the target, TRYAGAIN and CLUSTERDOWN are resent after a backoff; at most
+ * EF_REDIS_SYNC_REDIRECTS_MAX times, then the error is the answer.  Calls
+ * appended to a pipeline are not followed: run the first call of a
+ * pipeline with ef_redis_sync_call() (it moves the connection to the
+ * slot's node) and keep the pipeline within that slot.
  */
 #ifndef EF_REDIS_SYNC_H
 #define EF_REDIS_SYNC_H
@@ -27,8 +37,23 @@
 #include "ef_redis_url.h"
 #include "ef_script.h"
 
+#define EF_REDIS_SYNC_REDIRECTS_MAX 5
+
 redisContext *ef_redis_sync_connect(const char *url, int timeout_ms, char *err);
+/* Accepts NULL; frees the cluster state too (use it, not redisFree). */
 void ef_redis_sync_free(redisContext *c);
+
+/* A redis+cluster:// connection? */
+int ef_redis_sync_is_cluster(const redisContext *c);
+
+typedef struct {
+    long moved, ask, retries;
+} ef_redis_sync_stats_t;
+/* Redirections followed so far (all 0 off a cluster). */
+void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out);
+
+/* printf-style command (redisCommand's format), following the cluster. */
+redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...);
 
 /* Runs a script and returns its reply (caller frees with freeReplyObject),
  * or NULL on a connection error (err says why).  argv holds the keys first
