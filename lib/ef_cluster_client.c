@@ -397,7 +397,9 @@ static void on_node_reply(ef_redis_t *r, redisReply *reply, void *arg) {
             q->ask_to = rd.to;
         }
         log_redirect(cc, &rd);
-        if (dispatch(q) == 0 || retry_later(q) == 0)
+        /* the first redirections are followed at once; more (two nodes
+         * that disagree while a slot changes hands) wait a backoff */
+        if ((q->redirects <= 2 && dispatch(q) == 0) || retry_later(q) == 0)
             return;
     } else if ((strncmp(reply->str, "TRYAGAIN", 8) == 0 ||
                 strncmp(reply->str, "CLUSTERDOWN", 11) == 0) &&
@@ -479,16 +481,21 @@ static void on_refresh_timer(uv_timer_t *t) {
         return;
     /* rotate over the ready connections, so that a node with a stale view
      * is not the only one asked */
+#define IDLE(x) ((x)->ready && !(x)->sub && !(x)->closing && ef_redis_pending((x)->conn) == 0)
     for (node_t *x = cc->nodes; x; x = x->next)
-        count += x->ready && !x->sub;
+        count += IDLE(x);
     k = count ? cc->next_asked++ % count : 0;
     for (node_t *x = cc->nodes; x && count; x = x->next)
-        if (x->ready && !x->sub && k-- == 0)
+        if (IDLE(x) && k-- == 0)
             n = x;
+#undef IDLE
     if (!n) {
-        /* nothing ready: make sure every seed is being tried */
-        for (int i = 0; i < cc->url.nhosts; i++)
-            node_get(cc, &cc->url.hosts[i], 0);
+        /* nothing idle (a connection blocked in BLMOVE must not hold the
+         * map's question behind it) or nothing ready: make sure every seed
+         * is being tried, and ask again soon */
+        if (!cc->ready)
+            for (int i = 0; i < cc->url.nhosts; i++)
+                node_get(cc, &cc->url.hosts[i], 0);
         refresh_soon(cc, EF_CLUSTER_REFRESH_DOWN_MS);
         return;
     }
@@ -534,9 +541,11 @@ static void update_ready(ef_cluster_client_t *cc) {
         ef_info("redis %s: cluster ready: %d primaries", cc->name, cc->map->nnodes);
         cc->ever_ready = 1;
     } else {
+        /* requests in flight on the other primaries keep going: failing
+         * them would leave a BLMOVE's ref unclaimed; those on the lost node
+         * get NULL from its connection */
         ef_warn("redis %s: cluster not ready (a primary is unreachable or slots are unserved); "
                 "reading the map again", cc->name);
-        fail_live(cc);
     }
     if (cc->o.on_state)
         cc->o.on_state(cc->owner, ready, cc->o.state_arg);

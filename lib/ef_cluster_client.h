@@ -14,9 +14,13 @@
  * primary replaced by its replica).
  *
  * Ready: the map covers all 16384 slots and the connection to every primary
- * in it is ready.  Going from ready to not ready fails every request not yet
- * answered with NULL, as a lost connection does, and fires on_state(0):
- * callers re-issue what they need on on_state(1), exactly as for one node.
+ * in it is ready.  A change fires on_state, and callers re-issue what they
+ * need on on_state(1), as for one node.  Unlike one node, going down does
+ * not fail the requests in flight on the primaries still up (a BLMOVE
+ * failed here while it still ran there would strand the ref it takes):
+ * they are answered normally; those on the lost node get NULL from its
+ * connection.  The map is never asked of a connection with commands
+ * pending (a blocked BLMOVE would hold the question past its deadline).
  *
  * Routing (ef_cluster_cmd_slot): a command goes to the primary owning the
  * slot of its keys; a command with no key to the first ready primary of the
@@ -26,7 +30,8 @@
  * (or after a short wait); ASK: ASKING then the command on the target, map
  * unchanged; TRYAGAIN, CLUSTERDOWN: resent after a backoff
  * (EF_CLUSTER_RETRY_MIN_MS doubling, at most EF_CLUSTER_RETRIES_MAX times);
- * at most EF_CLUSTER_REDIRECTS_MAX redirections per command, then the error
+ * at most EF_CLUSTER_REDIRECTS_MAX redirections per command (an ASK answered
+ * by TRYAGAIN on a half-migrated slot goes round several times), then the error
  * goes to the caller.  NOSCRIPT is each node's business: every node's
  * connection loads the scripts at connect and resends as EVAL.  Redirects
  * are counted (ef_redis_cluster_stats) and logged at info, at most one line
@@ -45,7 +50,7 @@
 #define EF_CLUSTER_REFRESH_DOWN_MS 300
 #define EF_CLUSTER_REFRESH_IDLE_MS 5000
 #define EF_CLUSTER_SLOTS_TIMEOUT_MS 1000
-#define EF_CLUSTER_REDIRECTS_MAX 5
+#define EF_CLUSTER_REDIRECTS_MAX 16
 #define EF_CLUSTER_RETRIES_MAX 8
 #define EF_CLUSTER_RETRY_MIN_MS 20
 #define EF_CLUSTER_RETRY_MAX_MS 1000

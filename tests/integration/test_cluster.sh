@@ -20,7 +20,7 @@ source "$(dirname "$0")/lib.sh"
 N=${CLUSTER_N:-1000} # entities per job
 L=${CLUSTER_RATE:-200}
 ef_setup
-trap 'for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
+trap 'cp -r "$D" /tmp/clusterlast 2>/dev/null; for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
 D=$EF_TMP
 ENQ="$BIN/enqueuer"
 command -v redis-cli >/dev/null || { skip cluster "no redis-cli"; ef_finish; }
@@ -158,7 +158,8 @@ for _ in $(seq 1 400); do
   moved_keys=$((moved_keys + $(echo "$keys" | wc -l)))
 done
 sleep 1 # every key on dst, the slot still MIGRATING: commands sent to src are ASKed
-for p in "$src" "$dst" "${QOWNER[$QC]}"; do pcli "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null; done
+# the new owner first, then the old one (the order of the Cluster specification)
+for p in "$dst" "$src" "${QOWNER[$QC]}"; do pcli "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null; done
 echo "info: slot $slot of $QA moved from :$src to :$dst with $moved_keys keys"
 wait_status "$j" completed 60 "$QA"
 eq "migrate: job on $QA: exact counts after its slot moved" "$N $N 0 completed" "$(counts "$j" "$QA")"
