@@ -58,6 +58,7 @@ done
 # pct_decode S: %XX escapes decoded (backslashes kept as they are)
 pct_decode() { local v=${1//\\/\\\\}; printf '%b' "${v//%/\\x}"; }
 cli=(redis-cli --no-auth-warning)
+cluster=0
 case "$redis_url" in
   unix://*)
     rest=${redis_url#unix://}; path=${rest%%\?*}; cli+=(-s "$path")
@@ -125,7 +126,28 @@ case "$redis_url" in
     role=$(timeout 5 "${cli[@]}" ROLE 2>&1 | head -1 | tr -d '\r') || true
     [ "$role" = master ] || die "the node sentinels name as master '$master' says it is '${role:-unreachable}', not the master" ;;
   redis+cluster://*)
-    die "redis+cluster:// is not supported yet: use a redis:// URL to one node (or a cluster proxy), or a redis+sentinel:// set" ;;
+    # [user:pass@]host:port[,host:port...] (seed nodes): the first that
+    # answers; redis-cli -c follows MOVED and ASK from there
+    rest=${redis_url#redis+cluster://}; hostpart=${rest%%/*}; hostpart=${hostpart%%\?*}
+    if [[ $hostpart == *@* ]]; then
+      auth=${hostpart%@*}; hostpart=${hostpart##*@}
+      if [[ $auth == *:* ]]; then
+        [ -n "${auth%%:*}" ] && cli+=(--user "$(pct_decode "${auth%%:*}")")
+        cli+=(-a "$(pct_decode "${auth#*:}")")
+      else cli+=(-a "$(pct_decode "$auth")"); fi
+    fi
+    IFS=',' read -r -a seeds <<<"$hostpart"
+    [ "${#seeds[@]}" -ge 1 ] && [ "${#seeds[@]}" -le 16 ] || die "a cluster URL names 1 to 16 seed nodes"
+    seed=""; tried=""
+    for s in "${seeds[@]}"; do
+      sh=${s%:*}; sp=6379; [[ $s == *:* ]] && sp=${s##*:}
+      [ -n "$sh" ] && [[ $sp =~ ^[0-9]{1,5}$ ]] || die "bad seed '$s' in cluster URL"
+      if timeout 2 "${cli[@]}" -h "$sh" -p "$sp" PING 2>/dev/null | grep -q PONG; then seed="$sh $sp"; break; fi
+      tried="$tried $sh:$sp"
+    done
+    [ -n "$seed" ] || die "no seed node of the cluster answered (asked:$tried)"
+    cli+=(-c -h "${seed% *}" -p "${seed#* }")
+    cluster=1 ;;
   *) die "redis URL must start with redis://, unix://, redis+sentinel:// or redis+cluster://" ;;
 esac
 
@@ -204,10 +226,24 @@ run() { # run SCRIPT KEYS... , ARGS...; fails on an error reply
 discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" >/dev/null || true; }
 
 # job_create also refuses a provider no worker registered and adds the queue
-# to farm:queues
-run job_create "$k_job" "$k_jobs" "$k_enq" farm:queues farm:providers , "$job_id" "$queue" \
+# to farm:queues.  In a cluster those two keys live in other slots than the
+# queue's: job_create gets the queue's 3 keys only, and the provider check
+# and the SADD are separate commands (job_create.lua's header)
+if [ "$cluster" = 1 ]; then
+  if [ "$("${cli[@]}" HLEN farm:providers)" != 0 ] &&
+     [ "$("${cli[@]}" HEXISTS farm:providers "$provider")" != 1 ]; then
+    die "unknown provider '$provider' (registered by workers: $("${cli[@]}" HKEYS farm:providers | head -c 400 | paste -sd, | sed 's/,/, /g'))"
+  fi
+  reg=()
+else
+  reg=(farm:queues farm:providers)
+fi
+run job_create "$k_job" "$k_jobs" "$k_enq" "${reg[@]}" , "$job_id" "$queue" \
   "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
   die "could not create job $job_id in queue $queue; nothing was enqueued"
+if [ "$cluster" = 1 ]; then
+  "${cli[@]}" SADD farm:queues "$queue" >/dev/null || { discard; die "could not register queue $queue; job $job_id aborted"; }
+fi
 
 first=0
 for b in "$tmp"/b.*; do
