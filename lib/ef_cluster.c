@@ -319,5 +319,8 @@ int ef_cluster_cmd_slot(const char *cmd, size_t len) {
             return EF_CLUSTER_CROSS_SLOT;
         slot = s;
     }
-    return slot;
+    for (long i = last < first ? first : last + 1; i < (long)n; i++) /* the rest must be whole */
+        if (next_arg(&p, end, &a) != 0)
+            return EF_CLUSTER_BAD_CMD;
+    return p == end ? slot : EF_CLUSTER_BAD_CMD;
 }
