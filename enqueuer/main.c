@@ -66,6 +66,7 @@ static void usage(FILE *f) {
 "Common options:\n"
 "  --redis URL           redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]\n"
 "                        or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
+"                        or redis+cluster://[user:pass@]host:port[,host:port...]\n"
 "                        (default $REDIS_URL, else %s)\n"
 "  --log-format F        text | json (default text)\n"
 "  --log-level L         debug | info | warn | error (default info)\n"

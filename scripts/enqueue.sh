@@ -8,6 +8,9 @@
 #   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
 #                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
 #
+# URL forms: redis://, unix://, redis+sentinel:// (the master asked of the
+# sentinels) and redis+cluster:// (seed nodes; redis-cli -c follows MOVED
+# and ASK, and job_create gets the queue's keys only, see its header).
 # The whole file is checked before anything is written: a bad line (empty
 # id is skipped as a blank line; over 512 bytes, a control character,
 # invalid UTF-8) aborts with its line number and leaves Redis untouched.

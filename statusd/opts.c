@@ -21,6 +21,7 @@ static const char usage[] =
     "; port 0 picks one)\n"
     "  --redis URL              redis://[:password@]host[:port][/db] or unix:///path\n"
     "                           or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
+    "                           or redis+cluster://[user:pass@]host:port[,host:port...]\n"
     "                           (default $REDIS_URL, else " EF_DEFAULT_REDIS_URL ")\n"
     "  --token TOKEN            require 'Authorization: Bearer TOKEN' on mutating routes\n"
     "                           (default $STATUSD_TOKEN); needed to listen beyond loopback\n"
