@@ -231,10 +231,11 @@ int ef_cluster_map_set_owner(ef_cluster_map_t *map, int slot, const ef_redis_add
 
 /* Commands that name no key: sent to any node. */
 static const char *const no_key[] = {
-    "PING",  "TIME",   "CLIENT", "SCRIPT", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "INFO",
-    "ECHO",  "CLUSTER", "ASKING", "COMMAND", "DBSIZE", "CONFIG",   "ROLE",        "AUTH",
-    "SELECT", "HELLO",  "READONLY", "WAIT", "MULTI",  "EXEC",     "DISCARD",     "MEMORY",
-    "SLOWLOG", "LATENCY", "PSUBSCRIBE", "RANDOMKEY", "SCAN", "FLUSHALL", "FLUSHDB", "LASTSAVE",
+    "PING", "TIME",     "CLIENT",  "SCRIPT",   "PUBLISH",  "SUBSCRIBE",  "UNSUBSCRIBE",
+    "INFO", "ECHO",     "CLUSTER", "ASKING",   "COMMAND",  "DBSIZE",     "CONFIG",
+    "ROLE", "AUTH",     "SELECT",  "HELLO",    "READONLY", "WAIT",       "MULTI",
+    "EXEC", "DISCARD",  "MEMORY",  "SLOWLOG",  "LATENCY",  "PSUBSCRIBE", "RANDOMKEY",
+    "SCAN", "FLUSHALL", "FLUSHDB", "LASTSAVE",
 };
 
 typedef struct {

@@ -76,9 +76,9 @@ struct ef_cluster_client_s {
     node_t *subnode;
     sub_t *subs;
 
-    req_t *live;   /* requests not yet answered */
+    req_t *live; /* requests not yet answered */
     size_t nlive;
-    req_t *retry;  /* by retry_at */
+    req_t *retry; /* by retry_at */
     int ready, ever_ready, refused;
 
     uv_timer_t refresh_timer, retry_timer;
@@ -341,8 +341,7 @@ static int dispatch(req_t *q) {
     }
     if (!n || !n->ready)
         return -1;
-    if (q->asking &&
-        ef_redis_cmd(n->conn, NULL, NULL, 0, 1, (const char *[]){"ASKING"}, NULL) != 0)
+    if (q->asking && ef_redis_cmd(n->conn, NULL, NULL, 0, 1, (const char *[]){"ASKING"}, NULL) != 0)
         return -1;
     if (ef__redis_submit(n->conn, on_node_reply, q, q->timeout_ms, q->cmd, q->len, q->s) != 0)
         return -1;
@@ -437,8 +436,8 @@ static void map_apply(ef_cluster_client_t *cc, const char *via) {
             node_close(n);
     }
     if (changed)
-        ef_info("redis %s: cluster map from %s: %d primaries, %d of %d slots served", cc->name,
-                via, m->nnodes, m->covered, EF_CLUSTER_SLOTS);
+        ef_info("redis %s: cluster map from %s: %d primaries, %d of %d slots served", cc->name, via,
+                m->nnodes, m->covered, EF_CLUSTER_SLOTS);
     if (cc->subnode) {
         int kept = 0;
         for (int i = 0; i < m->nnodes; i++)
@@ -479,8 +478,8 @@ static void on_refresh_timer(uv_timer_t *t) {
     int count = 0, k;
     if (cc->closing || cc->refreshing)
         return;
-    /* rotate over the ready connections, so that a node with a stale view
-     * is not the only one asked */
+        /* rotate over the ready connections, so that a node with a stale view
+         * is not the only one asked */
 #define IDLE(x) ((x)->ready && !(x)->sub && !(x)->closing && ef_redis_pending((x)->conn) == 0)
     for (node_t *x = cc->nodes; x; x = x->next)
         count += IDLE(x);
@@ -545,7 +544,8 @@ static void update_ready(ef_cluster_client_t *cc) {
          * them would leave a BLMOVE's ref unclaimed; those on the lost node
          * get NULL from its connection */
         ef_warn("redis %s: cluster not ready (a primary is unreachable or slots are unserved); "
-                "reading the map again", cc->name);
+                "reading the map again",
+                cc->name);
     }
     if (cc->o.on_state)
         cc->o.on_state(cc->owner, ready, cc->o.state_arg);
@@ -599,7 +599,9 @@ int ef__cluster_create(ef_cluster_client_t **out, ef_redis_t *owner, uv_loop_t *
     return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h) { handle_gone(h->data); }
+static void on_timer_closed(uv_handle_t *h) {
+    handle_gone(h->data);
+}
 
 void ef__cluster_close(ef_cluster_client_t *cc, void (*done)(void *arg), void *arg) {
     sub_t *s;
@@ -627,9 +629,13 @@ void ef__cluster_close(ef_cluster_client_t *cc, void (*done)(void *arg), void *a
     uv_close((uv_handle_t *)&cc->retry_timer, on_timer_closed);
 }
 
-int ef__cluster_ready(const ef_cluster_client_t *cc) { return cc->ready && !cc->closing; }
+int ef__cluster_ready(const ef_cluster_client_t *cc) {
+    return cc->ready && !cc->closing;
+}
 
-size_t ef__cluster_pending(const ef_cluster_client_t *cc) { return cc->nlive; }
+size_t ef__cluster_pending(const ef_cluster_client_t *cc) {
+    return cc->nlive;
+}
 
 long ef__cluster_rtt_us(const ef_cluster_client_t *cc) {
     long rtt = -1;

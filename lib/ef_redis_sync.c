@@ -217,8 +217,7 @@ static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cm
                 if (!r)
                     return NULL;
             }
-        } else if (strncmp(r->str, "TRYAGAIN", 8) == 0 ||
-                   strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
+        } else if (strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
             freeReplyObject(r);
             cl->st.retries++;
             usleep((useconds_t)(50000 << (i < 4 ? i : 4)));
@@ -293,7 +292,9 @@ void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out) {
         *out = cl->st;
 }
 
-int ef_redis_sync_is_cluster(const redisContext *c) { return cluster_of(c) != NULL; }
+int ef_redis_sync_is_cluster(const redisContext *c) {
+    return cluster_of(c) != NULL;
+}
 
 redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...) {
     char *cmd;

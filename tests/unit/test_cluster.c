@@ -262,8 +262,9 @@ static int cmd_slot(int argc, const char **argv) {
     return slot;
 }
 
-#define SLOT(...) cmd_slot((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), \
-                           (const char *[]){__VA_ARGS__})
+#define SLOT(...)                                                                                  \
+    cmd_slot((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                  \
+             (const char *[]){__VA_ARGS__})
 
 static void test_cmd_slot(void **st) {
     (void)st;
@@ -275,12 +276,11 @@ static void test_cmd_slot(void **st) {
     assert_int_equal(SLOT("CLIENT", "ID"), EF_CLUSTER_NO_KEY);
     assert_int_equal(SLOT("SCRIPT", "LOAD", "return 1"), EF_CLUSTER_NO_KEY);
     assert_int_equal(SLOT("PUBLISH", "farm:{q}:events", "x"), EF_CLUSTER_NO_KEY);
-    assert_int_equal(SLOT("BLMOVE", "farm:{q}:pending", "farm:{q}:processing", "RIGHT", "LEFT",
-                          "5"),
-                     q);
-    assert_int_equal(SLOT("BLMOVE", "farm:{q}:pending", "farm:{r}:processing", "RIGHT", "LEFT",
-                          "5"),
-                     EF_CLUSTER_CROSS_SLOT);
+    assert_int_equal(
+        SLOT("BLMOVE", "farm:{q}:pending", "farm:{q}:processing", "RIGHT", "LEFT", "5"), q);
+    assert_int_equal(
+        SLOT("BLMOVE", "farm:{q}:pending", "farm:{r}:processing", "RIGHT", "LEFT", "5"),
+        EF_CLUSTER_CROSS_SLOT);
     assert_int_equal(SLOT("LMOVE", "foo", "bar", "LEFT", "LEFT"), EF_CLUSTER_CROSS_SLOT);
     assert_int_equal(SLOT("DEL", "farm:{q}:a", "farm:{q}:b"), q);
     assert_int_equal(SLOT("DEL", "foo", "bar"), EF_CLUSTER_CROSS_SLOT);
@@ -296,7 +296,8 @@ static void test_cmd_slot(void **st) {
     assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$3\r\nfo", 21), EF_CLUSTER_BAD_CMD);
     assert_int_equal(ef_cluster_cmd_slot("*1\r\n$3\r\nGET\r\n", 13), EF_CLUSTER_NO_KEY);
     assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", 22), 12182);
-    assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$9\r\nfoo\r\n", 22), EF_CLUSTER_BAD_CMD);
+    assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$9\r\nfoo\r\n", 22),
+                     EF_CLUSTER_BAD_CMD);
     assert_int_equal(ef_cluster_cmd_slot(NULL, 0), EF_CLUSTER_BAD_CMD);
     /* every prefix of a good command is refused, never read past */
     {
@@ -345,8 +346,12 @@ static void test_calls_one_slot(void **st) {
     const char *pairs[] = {"title", "T"};
     const char *refs[] = {"J1:0", "J1:1"};
     const char *extra[] = {"source", "x"};
-    ef_call_job_create_t cr = {.queue = "q", .id = "J1", .provider = "items", .chunk_size = 10,
-                               .extra = extra, .nextra = 1};
+    ef_call_job_create_t cr = {.queue = "q",
+                               .id = "J1",
+                               .provider = "items",
+                               .chunk_size = 10,
+                               .extra = extra,
+                               .nextra = 1};
     ef_call_job_create(&c, &cr);
     assert_false(c.bad);
     assert_int_equal(ef_cluster_keys_slot(c.nkeys, c.argv, c.lens), -1); /* 5 keys: one node */
@@ -369,14 +374,20 @@ static void test_calls_one_slot(void **st) {
     assert_one_slot(ef_call_job_abandon(&c, "q", "J1"));
     ef_call_free(&c);
     for (int v = 0; v < 3; v++) {
-        assert_one_slot(ef_call_job_control(&c, (const char *[]){"cancel", "pause", "resume"}[v],
-                                            "q", "J1"));
+        assert_one_slot(
+            ef_call_job_control(&c, (const char *[]){"cancel", "pause", "resume"}[v], "q", "J1"));
         ef_call_free(&c);
     }
     assert_one_slot(ef_call_queue_pause(&c, "q", 1));
     ef_call_free(&c);
-    ef_call_chunk_claim_t cl = {.queue = "q", .job_id = "J1", .ref = "J1:0", .worker_id = "w",
-                                .n = 0, .lease_ms = 1000, .max_attempts = 3, .error_log_cap = 10};
+    ef_call_chunk_claim_t cl = {.queue = "q",
+                                .job_id = "J1",
+                                .ref = "J1:0",
+                                .worker_id = "w",
+                                .n = 0,
+                                .lease_ms = 1000,
+                                .max_attempts = 3,
+                                .error_log_cap = 10};
     assert_one_slot(ef_call_chunk_claim(&c, &cl));
     ef_call_free(&c);
     assert_one_slot(ef_call_chunk_release(&c, "q", "J1", 0, "J1:0", "w", "requeue"));
@@ -385,11 +396,14 @@ static void test_calls_one_slot(void **st) {
     ef_call_free(&c);
     assert_one_slot(ef_call_chunk_reap(&c, "q", 10, 100, 100));
     ef_call_free(&c);
-    ef_call_ack_entity_t e[2] = {{.index = 0, .outcome = EF_OUTCOME_UPDATED,
-                                  .result_key = "farm:{q}:movie:1", .pairs = pairs, .npairs = 1,
-                                  .entity_id = "1"},
-                                 {.index = 1, .outcome = EF_OUTCOME_ERROR, .error = "x",
-                                  .entity_id = "2"}};
+    ef_call_ack_entity_t e[2] = {
+        {.index = 0,
+         .outcome = EF_OUTCOME_UPDATED,
+         .result_key = "farm:{q}:movie:1",
+         .pairs = pairs,
+         .npairs = 1,
+         .entity_id = "1"},
+        {.index = 1, .outcome = EF_OUTCOME_ERROR, .error = "x", .entity_id = "2"}};
     ef_call_chunk_ack_t a = {.queue = "q", .job_id = "J1", .ref = "J1:0", .error_log_cap = 10};
     assert_one_slot(ef_call_chunk_ack(&c, &a, e, 2));
     ef_call_free(&c);
@@ -402,10 +416,10 @@ static void test_calls_one_slot(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16),     cmocka_unit_test(test_keyslot_known),
-        cmocka_unit_test(test_keys_slot), cmocka_unit_test(test_redirect),
-        cmocka_unit_test(test_map_good),  cmocka_unit_test(test_map_bad),
-        cmocka_unit_test(test_cmd_slot),  cmocka_unit_test(test_map_set_owner),
+        cmocka_unit_test(test_crc16),          cmocka_unit_test(test_keyslot_known),
+        cmocka_unit_test(test_keys_slot),      cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_map_good),       cmocka_unit_test(test_map_bad),
+        cmocka_unit_test(test_cmd_slot),       cmocka_unit_test(test_map_set_owner),
         cmocka_unit_test(test_calls_one_slot),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
