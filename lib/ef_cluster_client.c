@@ -471,37 +471,52 @@ static void on_slots(ef_redis_t *r, redisReply *reply, void *arg) {
     free(a);
 }
 
+/* A ready connection to ask the map of, rotating so that a node with a
+ * stale view is not the only one asked; idle ones first (a connection
+ * blocked in BLMOVE would hold the question behind it).  *busy says that
+ * the one returned has commands pending.  NULL when none is ready. */
+static node_t *node_to_ask(ef_cluster_client_t *cc, int *busy) {
+    for (int pass = 0; pass < 2; pass++) {
+        node_t *n = NULL;
+        int count = 0, k;
+        for (node_t *x = cc->nodes; x; x = x->next)
+            count +=
+                x->ready && !x->sub && !x->closing && (pass == 1 || ef_redis_pending(x->conn) == 0);
+        k = count ? cc->next_asked++ % count : 0;
+        for (node_t *x = cc->nodes; x && count && !n; x = x->next)
+            if (x->ready && !x->sub && !x->closing &&
+                (pass == 1 || ef_redis_pending(x->conn) == 0) && k-- == 0)
+                n = x;
+        if (n) {
+            *busy = pass;
+            return n;
+        }
+    }
+    return NULL;
+}
+
 static void on_refresh_timer(uv_timer_t *t) {
     ef_cluster_client_t *cc = t->data;
-    node_t *n = NULL;
     slots_ask_t *a;
-    int count = 0, k;
+    int busy = 0;
+    node_t *n;
     if (cc->closing || cc->refreshing)
         return;
-        /* rotate over the ready connections, so that a node with a stale view
-         * is not the only one asked */
-#define IDLE(x) ((x)->ready && !(x)->sub && !(x)->closing && ef_redis_pending((x)->conn) == 0)
-    for (node_t *x = cc->nodes; x; x = x->next)
-        count += IDLE(x);
-    k = count ? cc->next_asked++ % count : 0;
-    for (node_t *x = cc->nodes; x && count; x = x->next)
-        if (IDLE(x) && k-- == 0)
-            n = x;
-#undef IDLE
+    n = node_to_ask(cc, &busy);
     if (!n) {
-        /* nothing idle (a connection blocked in BLMOVE must not hold the
-         * map's question behind it) or nothing ready: make sure every seed
-         * is being tried, and ask again soon */
-        if (!cc->ready)
-            for (int i = 0; i < cc->url.nhosts; i++)
-                node_get(cc, &cc->url.hosts[i], 0);
+        /* nothing ready: make sure every seed is being tried */
+        for (int i = 0; i < cc->url.nhosts; i++)
+            node_get(cc, &cc->url.hosts[i], 0);
         refresh_soon(cc, EF_CLUSTER_REFRESH_DOWN_MS);
         return;
     }
     a = ef_calloc(1, sizeof *a);
     a->cc = cc;
     snprintf(a->host, sizeof a->host, "%s", n->addr.host);
-    if (ef_redis_cmd(n->conn, on_slots, a, EF_CLUSTER_SLOTS_TIMEOUT_MS, 2,
+    /* behind other commands (a BLMOVE perhaps), the answer may take their
+     * time: a deadline past theirs, so as not to drop the connection */
+    if (ef_redis_cmd(n->conn, on_slots, a,
+                     busy ? EF_CLUSTER_SLOTS_BUSY_TIMEOUT_MS : EF_CLUSTER_SLOTS_TIMEOUT_MS, 2,
                      (const char *[]){"CLUSTER", "SLOTS"}, NULL) != 0) {
         free(a);
         refresh_soon(cc, EF_CLUSTER_REFRESH_DOWN_MS);

@@ -19,8 +19,9 @@
  * not fail the requests in flight on the primaries still up (a BLMOVE
  * failed here while it still ran there would strand the ref it takes):
  * they are answered normally; those on the lost node get NULL from its
- * connection.  The map is never asked of a connection with commands
- * pending (a blocked BLMOVE would hold the question past its deadline).
+ * connection.  The map is asked of an idle connection when there is one (a
+ * blocked BLMOVE would hold the question), else with a deadline past a
+ * BLMOVE's.
  *
  * Routing (ef_cluster_cmd_slot): a command goes to the primary owning the
  * slot of its keys; a command with no key to the first ready primary of the
@@ -49,7 +50,8 @@
 #define EF_CLUSTER_REFRESH_MIN_MS 100
 #define EF_CLUSTER_REFRESH_DOWN_MS 300
 #define EF_CLUSTER_REFRESH_IDLE_MS 5000
-#define EF_CLUSTER_SLOTS_TIMEOUT_MS 1000
+#define EF_CLUSTER_SLOTS_TIMEOUT_MS 1000       /* CLUSTER SLOTS on an idle connection */
+#define EF_CLUSTER_SLOTS_BUSY_TIMEOUT_MS 15000 /* behind other commands (a BLMOVE) */
 #define EF_CLUSTER_REDIRECTS_MAX 16
 #define EF_CLUSTER_RETRIES_MAX 8
 #define EF_CLUSTER_RETRY_MIN_MS 20
