@@ -38,6 +38,14 @@
  * are counted (ef_redis_cluster_stats) and logged at info, at most one line
  * per second for each kind.
  *
+ * Order: commands to one primary are answered in the order sent; commands
+ * to different primaries in any order (a caller that pipelines keeps its
+ * own index per command, as statusd's batches do).
+ *
+ * Keyless commands go to one primary: a worker's CLIENT UNBLOCK at drain
+ * reaches the node its CLIENT ID came from only when both are that first
+ * primary; a BLMOVE elsewhere ends by its own block time instead.
+ *
  * Subscriptions: a cluster forwards PUBLISH to every node, so one extra
  * connection, to the first primary of the map, subscribes; it moves to
  * another node when its own leaves the map.

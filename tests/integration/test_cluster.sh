@@ -191,10 +191,14 @@ for _ in $(seq 1 400); do
   pcli "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 REPLACE KEYS $keys >/dev/null
   moved_keys=$((moved_keys + $(echo "$keys" | wc -l)))
 done
-sleep 1 # every key on dst, the slot still MIGRATING: commands sent to src are ASKed
+sleep 0.5 # every key on dst, the slot still MIGRATING: commands sent to src are ASKed
+[ -n "${U:-}" ] && m_ask=$(curl -s "$U/metrics" | grep '^enrichfarm_statusd_redis_redirects_total{kind="ask"}')
+sleep 0.5
 # the new owner first, then the old one (the order of the Cluster specification)
 for p in "$dst" "$src" "${QOWNER[$QC]}"; do pcli "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null; done
 echo "info: slot $slot of $QA moved from :$src to :$dst with $moved_keys keys"
+check "migrate: statusd followed ASK too, counted in /metrics (${m_ask:-none})" \
+  awk -v v="${m_ask##* }" 'BEGIN { exit !(v + 0 >= 1) }'
 wait_status "$j" completed 60 "$QA"
 eq "migrate: job on $QA: exact counts after its slot moved" "$N $N 0 completed" "$(counts "$j" "$QA")"
 check "migrate: the workers followed ASK (a log line)" grep -q "ASK slot $slot" "$D/w1.log" "$D/w2.log"
