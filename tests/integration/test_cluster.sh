@@ -191,9 +191,10 @@ fi
 slot=$(pcli "$BASE" CLUSTER KEYSLOT "{$QA}")
 src=$(owner_of "$slot"); dst=${QOWNER[$QB]}
 src_id=$(pcli "$src" CLUSTER MYID); dst_id=$(pcli "$dst" CLUSTER MYID)
-seq 1 "$N" >"$D/ids2"
-j=$("$ENQ" --queue "$QA" --provider items --chunk-size 20 "$D/ids2" 2>/dev/null)
-ef_wait_for 20 "[ \$(jf $j processed $QA) -gt $((N / 5)) ]"
+M=$((N * 3 / 2)) # long enough to be running still when the slot changes hands
+seq 1 "$M" >"$D/idsm"
+j=$("$ENQ" --queue "$QA" --provider items --chunk-size 20 "$D/idsm" 2>/dev/null)
+ef_wait_for 20 "[ \$(jf $j processed $QA) -gt $((N / 10)) ]"
 pcli "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$src_id" >/dev/null
 pcli "$src" CLUSTER SETSLOT "$slot" MIGRATING "$dst_id" >/dev/null
 moved_keys=0
@@ -209,11 +210,12 @@ sleep 0.5 # every key on dst, the slot still MIGRATING: commands sent to src are
 sleep 0.5
 # the new owner first, then the old one (the order of the Cluster specification)
 for p in "$dst" "$src" "${QOWNER[$QC]}"; do pcli "$p" CLUSTER SETSLOT "$slot" NODE "$dst_id" >/dev/null; done
-echo "info: slot $slot of $QA moved from :$src to :$dst with $moved_keys keys"
+at=$(jf "$j" processed "$QA")
+echo "info: slot $slot of $QA moved from :$src to :$dst with $moved_keys keys, $at of $M entities done"
 check "migrate: statusd followed ASK too, counted in /metrics (${m_ask:-none})" \
   awk -v v="${m_ask##* }" 'BEGIN { exit !(v + 0 >= 1) }'
 wait_status "$j" completed 60 "$QA"
-eq "migrate: job on $QA: exact counts after its slot moved" "$N $N 0 completed" "$(counts "$j" "$QA")"
+eq "migrate: job on $QA: exact counts after its slot moved" "$M $M 0 completed" "$(counts "$j" "$QA")"
 check "migrate: the workers followed ASK (a log line)" grep -q "ASK slot $slot" "$D/w1.log" "$D/w2.log"
 check "migrate: the workers followed MOVED (a log line)" grep -q "MOVED slot $slot" "$D/w1.log" "$D/w2.log"
 eq "migrate: the queue now lives on :$dst" "$dst" "$(owner_of "$slot")"
@@ -222,6 +224,7 @@ echo "info: migrate phase done at ${SECONDS} s"
 # ---- failover: the primary of QC is SIGKILLed mid-job ----
 slot=$(pcli "$BASE" CLUSTER KEYSLOT "{$QC}")
 victim=$(owner_of "$slot")
+seq 1 "$N" >"$D/ids2"
 j=$("$ENQ" --queue "$QC" --provider items --chunk-size 20 "$D/ids2" 2>/dev/null)
 ef_wait_for 20 "[ \$(jf $j processed $QC) -gt $((N / 5)) ]"
 kill -9 "${NODE_PID[$victim]}"; wait "${NODE_PID[$victim]}" 2>/dev/null
