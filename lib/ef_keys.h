@@ -32,6 +32,7 @@ typedef enum {
     EF_KEY_ENQUEUING,   /* ZSET job id -> enqueuer heartbeat deadline (ms) */
     EF_KEY_STATS,       /* HASH queue-wide counters for metrics */
     EF_KEY_EVENTS,      /* pub/sub channel of job progress events */
+    EF_KEY_CONTROL,     /* pub/sub channel of control messages to workers (pause, cancel) */
     EF_KEY_QUEUE_COUNT_
 } ef_key_queue_kind_t;
 

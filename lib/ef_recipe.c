@@ -23,7 +23,6 @@
 #define POINTER_MAX_BYTES 1024      /* bytes, a JSON Pointer in a recipe */
 #define KEY_MAX_BYTES 512           /* bytes, the result key template */
 #define FILE_MAX_BYTES (4u << 20)   /* bytes, the recipe file */
-#define MAX_HEADERS 32
 #define MAX_BODY_MIN 1024u
 #define MAX_BODY_MAX (256u << 20)
 
@@ -454,8 +453,8 @@ static int parse_headers(const pctx_t *c, const cJSON *v, const char *path, ef_r
     ef_buf_t b;
     if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
         return perr(c, path, "must be an array of \"Name: value\" or an object name -> value");
-    if (cJSON_GetArraySize(v) > MAX_HEADERS)
-        return perr(c, path, "at most %d headers", MAX_HEADERS);
+    if (cJSON_GetArraySize(v) > EF_RECIPE_MAX_HEADERS)
+        return perr(c, path, "at most %d headers", EF_RECIPE_MAX_HEADERS);
     st->headers = ef_calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *st->headers);
     ef_buf_init(&b);
     for (const cJSON *h = v->child; h; h = h->next) {

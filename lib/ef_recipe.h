@@ -35,6 +35,9 @@
 #define EF_RECIPE_MAX_BODY_DEFAULT (1u << 20) /* bytes; a worker holds at most this per request in flight */
 #define EF_RECIPE_MAX_PAUSE_DEFAULT_S 300   /* longest farm-wide pause a Retry-After may ask for */
 
+/* Headers one step may declare; the worker sends every one of them. */
+#define EF_RECIPE_MAX_HEADERS 32
+
 typedef enum { EF_SELECT_UNIQUE = 0, EF_SELECT_FIRST } ef_select_t;
 typedef enum { EF_POLICY_OVERWRITE = 0, EF_POLICY_KEEP } ef_policy_t;
 
@@ -47,7 +50,7 @@ typedef struct {
     char *name;            /* "step1" when not given */
     char *method;          /* GET, POST, PUT, PATCH, DELETE */
     char *url;             /* template */
-    char **headers;        /* templates "Name: value" */
+    char **headers;        /* templates "Name: value", at most EF_RECIPE_MAX_HEADERS */
     size_t nheaders;
     char *body;            /* template or NULL */
     int not_found_status;  /* answered status meaning "no match"; default 404 */

@@ -455,10 +455,13 @@ static void on_message(redisAsyncContext *ac, void *reply_, void *privdata) {
     ef_redis_sub_t *sub = privdata;
     redisReply *reply = reply_;
     (void)ac;
-    if (reply && sub->cb && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-        reply->element[0]->type == REDIS_REPLY_STRING &&
-        strcmp(reply->element[0]->str, "message") == 0)
+    if (!reply || !sub->cb || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(reply->element[0]->str, "message") == 0)
         sub->cb(sub->r, reply, sub->arg);
+    else if (strcmp(reply->element[0]->str, "subscribe") == 0 && sub->r->o.on_subscribed)
+        sub->r->o.on_subscribed(sub->r, reply, sub->r->o.state_arg);
 }
 
 static int sub_send(ef_redis_t *r, ef_redis_sub_t *sub) {

@@ -83,6 +83,11 @@ typedef struct {
     int load_scripts;          /* SCRIPT LOAD every embedded script before READY */
     ef_redis_state_cb on_state;
     void *state_arg;
+    /* Subscriber connections: fires with Redis's 3-element "subscribe"
+     * confirmation (element[1] is the channel) each time a subscription
+     * takes effect, after ef_redis_subscribe and after every reconnect.
+     * Messages published before then were missed: re-read what they say. */
+    ef_redis_reply_cb on_subscribed;
 } ef_redis_opts_t;
 
 /* Creates the connection object and starts connecting.  0 or a negative
@@ -135,8 +140,8 @@ int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, vo
 
 /* Puts the connection in subscriber mode on channel (call it on a connection
  * used for nothing else).  cb fires for every message with the 3-element
- * "message" reply, and again after each reconnect the subscription is
- * renewed by itself.  Heartbeat PINGs are not sent in subscriber mode; a
+ * "message" reply, and after each reconnect the subscription is renewed by
+ * itself (opts.on_subscribed tells when it has taken effect).  Heartbeat PINGs are not sent in subscriber mode; a
  * dropped socket is still noticed. */
 int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb, void *arg);
 

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Recording outcomes and giving chunks back.  chunk_ack.lua records a
- * batch of outcomes at most once each; when it fails (Redis down) the same
- * outcomes are sent again later, which cannot double count.  A chunk leaves
- * the worker when every entity is recorded (the ack that records the last
- * one also removes it from processing), when its lease is lost, or when it
- * is handed back (drain, job paused) or dropped (job cancelled) with
- * chunk_release.lua.
+ * Recording outcomes.  chunk_ack.lua records a batch of outcomes at most
+ * once each; when it fails (Redis down) the same outcomes are sent again
+ * later, which cannot double count.  The ack that records a chunk's last
+ * entity also removes it from processing.  Its answer carries the job's
+ * status, a backstop for control messages: a chunk whose job turns out
+ * paused or ended is stopped (chunk.c).
  */
 #include "worker.h"
 
@@ -30,36 +29,12 @@ typedef struct {
     int *sent; /* task indexes in this ack */
 } ack_t;
 
-void ef_chunk_free(ef_chunk_t *c) {
-    ef_worker_t *w;
-    if (!c)
-        return;
-    w = c->w;
-    ef_chunk_purge(c);
-    if (c->prev || c->next || w->chunks == c) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else if (w->chunks == c)
-            w->chunks = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        w->nchunks--;
-    }
-    for (size_t i = 0; i < c->ntasks; i++) {
-        ef_task_t *t = &c->tasks[i];
-        if (c->started && t->outcome == EF_OUTCOME_NONE && t->entity)
-            w->unresolved--;
-        cJSON_Delete(t->entity);
-        cJSON_Delete(t->vars);
-        free(t->fields);
-        cJSON_Delete(t->pairs);
-        free(t->error);
-        free(t->result_key);
-        free(t->req_url);
-        free(t->req_body);
-    }
-    free(c->tasks);
-    free(c);
+/* Has the chunk outcomes that are not sent yet? */
+int ef_chunk_unsent(const ef_chunk_t *c) {
+    for (size_t i = 0; i < c->ntasks; i++)
+        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == EF_TASK_UNSENT)
+            return 1;
+    return 0;
 }
 
 static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
@@ -69,7 +44,7 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
     c->acking = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 10) {
         for (size_t i = 0; i < a->nsent; i++)
-            c->tasks[a->sent[i]].acked = 0; /* resent later; recorded at most once */
+            c->tasks[a->sent[i]].acked = EF_TASK_UNSENT; /* resent later; recorded at most once */
         /* back off: 1 s, 2 s, 4 s ... 30 s; the tick resends */
         uint64_t backoff = 1000ULL << (c->ack_failures < 5 ? c->ack_failures : 5);
         if (backoff > 30000)
@@ -89,7 +64,7 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
     c->ack_retry_at = 0;
     for (size_t i = 0; i < a->nsent; i++) {
         ef_task_t *t = &c->tasks[a->sent[i]];
-        t->acked = 2;
+        t->acked = EF_TASK_RECORDED;
         free(t->fields);
         cJSON_Delete(t->pairs);
         free(t->error);
@@ -102,21 +77,16 @@ static void on_ack(ef_redis_t *rc, redisReply *r, void *arg) {
         ef_info("job %s completed: updated=%lld conflicts=%lld not_found=%lld errors=%lld",
                 c->job_id, r->element[3]->integer, r->element[4]->integer, r->element[5]->integer,
                 r->element[6]->integer);
-    if (c->unresolved > 0 && !c->stop) {
-        if (strcmp(status, "cancelled") == 0 || strcmp(status, "failed") == 0 ||
-            strcmp(status, "missing") == 0) {
-            ef_info("job %s is %s: dropping the rest of chunk %s", c->job_id, status, c->ref);
-            c->stop = 1;
-            c->release_mode = 2;
-        } else if (strcmp(status, "paused") == 0) {
-            ef_info("job %s is paused: handing chunk %s back", c->job_id, c->ref);
-            c->stop = 1;
-            c->release_mode = 1;
-        }
-    }
     free(a->sent);
     free(a);
-    ef_chunk_maybe_finish(c);
+    /* ef_chunk_stop ends a quiet chunk itself: c may be gone after it */
+    if (c->unresolved > 0 && (strcmp(status, "cancelled") == 0 || strcmp(status, "failed") == 0 ||
+                              strcmp(status, "missing") == 0))
+        ef_chunk_stop(c, EF_CHUNK_DROPPING, "its job ended; dropping the rest");
+    else if (c->unresolved > 0 && strcmp(status, "paused") == 0)
+        ef_chunk_stop(c, EF_CHUNK_PARKING, "its job is paused; parking it");
+    else
+        ef_chunk_maybe_finish(c);
 }
 
 /* Turns an updated entity's extracted fields (an object; taken over) into
@@ -168,7 +138,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     if (c->acking || !w->cmd_ready || (c->ack_retry_at && ef_mono_ms() < c->ack_retry_at))
         return;
     for (size_t i = 0; i < c->ntasks; i++)
-        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0)
+        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == EF_TASK_UNSENT)
             nsend++;
     if (nsend == 0) {
         ef_chunk_maybe_finish(c);
@@ -177,7 +147,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     /* each entity sent with pairs for a result hash adds its key */
     for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0 || !HAS_PAIRS(t))
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != EF_TASK_UNSENT || !HAS_PAIRS(t))
             continue;
         npairs += t->npairs;
         nkeys++;
@@ -203,7 +173,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     argv[8] = ef_key_job(&kdry, c->q->name, c->job_id, EF_KEY_JOB_DRYRUN);
     for (size_t i = 0, ki = ACK_FIXED_KEYS; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome != EF_OUTCOME_NONE && t->acked == 0 && HAS_PAIRS(t))
+        if (t->outcome != EF_OUTCOME_NONE && t->acked == EF_TASK_UNSENT && HAS_PAIRS(t))
             argv[ki++] = t->result_key;
     }
     size_t ai = nkeys, ni = 0;
@@ -223,7 +193,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
     static const char *const ocs[] = {"u", "c", "n", "e"};
     for (size_t i = 0; i < c->ntasks; i++) {
         ef_task_t *t = &c->tasks[i];
-        if (t->outcome == EF_OUTCOME_NONE || t->acked != 0)
+        if (t->outcome == EF_OUTCOME_NONE || t->acked != EF_TASK_UNSENT)
             continue;
         snprintf(nums[ni], sizeof nums[ni], "%d", t->index);
         argv[ai++] = nums[ni++];
@@ -242,7 +212,7 @@ void ef_chunk_ack(ef_chunk_t *c) {
         cJSON *idv = t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, "id") : NULL;
         argv[ai++] = cJSON_IsString(idv) ? idv->valuestring : "";
         argv[ai++] = (t->cache_hits > 0 && t->requests == 0) ? "1" : "0";
-        t->acked = 1;
+        t->acked = EF_TASK_SENT;
         a->sent[a->nsent++] = (int)i;
     }
     for (size_t i = 0; i < ai; i++)
@@ -253,127 +223,11 @@ void ef_chunk_ack(ef_chunk_t *c) {
         c->last_ack_ms = ef_mono_ms();
     } else {
         for (size_t i = 0; i < a->nsent; i++)
-            c->tasks[a->sent[i]].acked = 0;
+            c->tasks[a->sent[i]].acked = EF_TASK_UNSENT;
         free(a->sent);
         free(a);
     }
     free(argv);
     free(lens);
     free(nums);
-}
-
-typedef struct {
-    ef_chunk_t *c; /* NULL when releasing a bare ref */
-    ef_worker_t *w;
-} release_t;
-
-static void on_release(ef_redis_t *rc, redisReply *r, void *arg) {
-    release_t *rl = arg;
-    ef_worker_t *w = rl->w;
-    (void)rc;
-    if (!r || r->type == REDIS_REPLY_ERROR)
-        ef_warn("hand-back failed (%s); the lease will bring the chunk back",
-                r ? r->str : "no answer from redis");
-    if (rl->c)
-        ef_chunk_free(rl->c);
-    free(rl);
-    ef_worker_take_kick(w);
-    ef_worker_check_drained(w);
-}
-
-static int release_send(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode,
-                        ef_chunk_t *c) {
-    ef_worker_t *w = q->w;
-    char jid[EF_JOB_ID_MAX_LEN + 1], nbuf[24];
-    ef_key_t katt;
-    if (!job_id || !*job_id || n < 0) {
-        if (ef_chunk_ref_parse(ref, strlen(ref), jid, sizeof jid, &n) != 0)
-            return -1;
-        job_id = jid;
-    }
-    snprintf(nbuf, sizeof nbuf, "%ld", n);
-    const char *argv[] = {q->k_leases.s, q->k_owners.s, q->k_processing.s, q->k_pending.s,
-                          ef_key_job(&katt, q->name, job_id, EF_KEY_JOB_ATTEMPTS),
-                          ref, w->id, nbuf, mode};
-    release_t *rl = ef_calloc(1, sizeof *rl);
-    rl->c = c;
-    rl->w = w;
-    if (ef_redis_script(w->cmd, &ef_script_chunk_release, on_release, rl, 0, 5, 9, argv, NULL) != 0) {
-        free(rl);
-        return -1;
-    }
-    return 0;
-}
-
-void ef_release_ref(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode) {
-    if (release_send(q, ref, n, job_id, mode, NULL) != 0)
-        ef_warn("cannot hand back %s now; the lease will bring it back", ref);
-}
-
-/* Decides whether a quiet chunk is finished: everything recorded, or to be
- * handed back, dropped or forgotten. */
-void ef_chunk_maybe_finish(ef_chunk_t *c) {
-    ef_worker_t *w = c->w;
-    if (c->inflight > 0 || c->acking || c->releasing)
-        return;
-    /* outcomes not sent yet go now when the chunk is done or stopping; a
-     * chunk still at work (its requests trickling out under a rate limit)
-     * reports them with its last entity or on the tick, not one ack per
-     * request */
-    for (size_t i = 0; i < c->ntasks; i++) {
-        if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == 0) {
-            if (c->unresolved > 0 && !c->stop)
-                return;
-            if (w->cmd_ready && !c->acking)
-                ef_chunk_ack(c);
-            return; /* wait for the ack (or for redis to come back) */
-        }
-    }
-    if (c->unresolved == 0) {
-        ef_chunk_free(c);
-        ef_worker_take_kick(w);
-        ef_worker_check_drained(w);
-        return;
-    }
-    if (!c->stop)
-        return;
-    if (c->release_mode == 0) {
-        /* lease lost: another worker has the chunk now */
-        ef_chunk_free(c);
-        ef_worker_take_kick(w);
-        ef_worker_check_drained(w);
-        return;
-    }
-    if (!w->cmd_ready)
-        return;
-    c->releasing = 1;
-    ef_chunk_purge(c);
-    if (release_send(c->q, c->ref, c->n, c->job_id, c->release_mode == 1 ? "requeue" : "drop", c) != 0)
-        c->releasing = 0;
-}
-
-void ef_worker_acks_tick(ef_worker_t *w) {
-    uint64_t now = ef_mono_ms();
-    ef_chunk_t *c, *next;
-    for (c = w->chunks; c; c = next) {
-        next = c->next; /* c may be freed below */
-        if (c->acking || c->releasing)
-            continue;
-        if (c->stop || c->unresolved == 0)
-            ef_chunk_maybe_finish(c);
-        else if (now - c->last_ack_ms >= EF_WORKER_PARTIAL_ACK_MS)
-            ef_chunk_ack(c);
-    }
-}
-
-void ef_worker_release_all(ef_worker_t *w) {
-    ef_chunk_t *c, *next;
-    for (c = w->chunks; c; c = next) {
-        next = c->next;
-        if (c->unresolved > 0 && !c->stop) {
-            c->stop = 1;
-            c->release_mode = 1;
-        }
-        ef_chunk_maybe_finish(c);
-    }
 }

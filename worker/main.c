@@ -81,6 +81,8 @@ static void close_all(ef_worker_t *w) {
     }
     ef_http_close(w->http, NULL, NULL);
     w->http = NULL;
+    ef_redis_close(w->sub, NULL, NULL);
+    w->sub = NULL;
     ef_redis_close(w->cmd, NULL, NULL);
     w->cmd = NULL;
 }
@@ -206,6 +208,8 @@ static void on_cmd_state(ef_redis_t *r, int ready, void *arg) {
     ef_worker_register_providers(w);
     ef_ratelimit_register(w);
     ef_worker_heartbeat(w);
+    for (size_t i = 0; i < w->nqueues; i++)
+        ef_control_resync(&w->queues[i]); /* what was said while cmd was down */
     ef_worker_acks_tick(w);
     ef_worker_take_kick(w);
     ef_worker_dispatch(w);
@@ -262,6 +266,7 @@ static int parse_queues(ef_worker_t *w, const char *csv) {
         ef_key_queue(&q->k_stats, tok, EF_KEY_STATS);
         ef_key_queue(&q->k_events, tok, EF_KEY_EVENTS);
         ef_key_queue(&q->k_enqueuing, tok, EF_KEY_ENQUEUING);
+        ef_key_queue(&q->k_control, tok, EF_KEY_CONTROL);
     next:;
     }
     if (w->nqueues == 0) {
@@ -428,7 +433,7 @@ int main(int argc, char **argv) {
                             .max_connects = w.concurrency};
     ef_redis_opts_t copts = {.name = "cmd", .load_scripts = 1, .on_state = on_cmd_state, .state_arg = &w};
     if (ef_http_create(&w.http, &loop, &hopts) != 0 ||
-        ef_redis_create(&w.cmd, &loop, &w.url, &copts) != 0) {
+        ef_redis_create(&w.cmd, &loop, &w.url, &copts) != 0 || ef_control_create(&w) != 0) {
         fprintf(stderr, "worker: cannot start the HTTP client or the redis connection\n");
         return 1;
     }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker's housekeeping, on one 1 s tick: its heartbeat in the worker
- * registry, the reaper (expired leases back to pending, abandoned enqueues
- * marked failed), the queue pause flags, queue counters for metrics,
+ * registry (and the pruning of dead workers' entries, worker_beat.lua), the
+ * reaper (expired leases back to pending, abandoned enqueues marked
+ * failed), the queue pause flags (a backstop of control.c), queue counters
+ * for metrics,
  * partial acks of slow chunks and lease extension for chunks still held.
  * Every worker runs the reaper; the scripts are idempotent, so there is no
  * single point of failure.
@@ -36,7 +38,7 @@ void ef_worker_register_providers(ef_worker_t *w) {
 }
 
 void ef_worker_heartbeat(ef_worker_t *w) {
-    ef_key_t kw, kall;
+    ef_key_t kw;
     char pid[16], conc[16], infl[24], proc[24], errs[24], started[24], now[24], ttl[16];
     const char *state = w->draining ? "draining" : "running";
     int all_paused = w->nqueues > 0;
@@ -62,8 +64,27 @@ void ef_worker_heartbeat(ef_worker_t *w) {
     ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, (int)EF_ARRAY_LEN(hset), hset, NULL);
     const char *exp[] = {"EXPIRE", kw.s, ttl};
     ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 3, exp, NULL);
-    const char *zadd[] = {"ZADD", ef_key_global(&kall, EF_KEY_WORKERS), now, w->id};
-    ef_redis_cmd(w->cmd, ignore_reply, NULL, 0, 4, zadd, NULL);
+    ef_worker_beat(w);
+}
+
+static void on_beat(ef_redis_t *rc, redisReply *r, void *arg) {
+    (void)rc;
+    (void)arg;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        ef_info("worker registry: removed %lld worker(s) silent for over %d s", r->integer,
+                EF_WORKER_HEARTBEAT_TTL_S);
+    else if (r && r->type == REDIS_REPLY_ERROR)
+        ef_warn("worker registry: %s", r->str);
+}
+
+/* Marks this worker alive in farm:workers on Redis's clock and prunes the
+ * entries of workers silent for longer than the heartbeat TTL. */
+void ef_worker_beat(ef_worker_t *w) {
+    ef_key_t kall;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", EF_WORKER_HEARTBEAT_TTL_S * 1000);
+    const char *argv[] = {ef_key_global(&kall, EF_KEY_WORKERS), w->id, ttl};
+    ef_redis_script(w->cmd, &ef_script_worker_beat, on_beat, NULL, 0, 1, 3, argv, NULL);
 }
 
 static void on_reap(ef_redis_t *rc, redisReply *r, void *arg) {
@@ -76,19 +97,12 @@ static void on_reap(ef_redis_t *rc, redisReply *r, void *arg) {
     }
 }
 
+/* The 1 s backstop of the control channel (control.c). */
 static void on_paused(ef_redis_t *rc, redisReply *r, void *arg) {
     ef_wq_t *q = arg;
     (void)rc;
-    if (!r || r->type != REDIS_REPLY_INTEGER)
-        return;
-    if (q->paused && r->integer == 0) {
-        ef_info("queue %s resumed", q->name);
-        q->paused = 0;
-        ef_worker_take_queue(q);
-    } else if (!q->paused && r->integer == 1) {
-        ef_info("queue %s is paused; not taking from it", q->name);
-        q->paused = 1;
-    }
+    if (r && r->type == REDIS_REPLY_INTEGER && (r->integer == 1) != (q->paused != 0))
+        ef_control_queue(q, r->integer == 1);
 }
 
 static void flush_stats(ef_wq_t *q) {
@@ -119,12 +133,10 @@ static void on_extend(ef_redis_t *rc, redisReply *r, void *arg) {
     for (size_t i = 0; i < r->elements; i++) {
         const char *ref = r->element[i]->str;
         for (ef_chunk_t *c = w->chunks; c && ref; c = c->next) {
-            if (strcmp(c->ref, ref) == 0 && !c->stop) {
+            if (strcmp(c->ref, ref) == 0 && c->state < EF_CHUNK_LOST) {
                 ef_warn("lost the lease of chunk %s (it expired and went to another worker); "
                         "stopping work on it", ref);
-                c->stop = 1;
-                c->release_mode = 0;
-                ef_chunk_maybe_finish(c);
+                ef_chunk_stop(c, EF_CHUNK_LOST, NULL); /* c may be gone */
                 break;
             }
         }
@@ -138,7 +150,7 @@ void ef_worker_extend_leases(ef_worker_t *w) {
         ef_wq_t *q = &w->queues[qi];
         size_t n = 0;
         for (ef_chunk_t *c = w->chunks; c; c = c->next)
-            if (c->q == q && !c->stop)
+            if (c->q == q && c->state < EF_CHUNK_LOST)
                 n++;
         if (n == 0)
             continue;
@@ -149,7 +161,7 @@ void ef_worker_extend_leases(ef_worker_t *w) {
         argv[a++] = lease;
         argv[a++] = w->id;
         for (ef_chunk_t *c = w->chunks; c; c = c->next)
-            if (c->q == q && !c->stop)
+            if (c->q == q && c->state < EF_CHUNK_LOST)
                 argv[a++] = c->ref;
         ef_redis_script(w->cmd, &ef_script_lease_extend, on_extend, w, 0, 2, (int)a, argv, NULL);
         free(argv);
@@ -159,10 +171,12 @@ void ef_worker_extend_leases(ef_worker_t *w) {
 void ef_worker_tick(uv_timer_t *t) {
     ef_worker_t *w = t->data;
     w->ticks++;
-    if (!w->cmd_ready)
-        return;
+    if (!w->cmd_ready || w->draining == 2)
+        return; /* unregistering: a beat now would put the worker back */
     if (w->ticks % 2 == 0)
         ef_worker_heartbeat(w);
+    else
+        ef_worker_beat(w);
     int extend_every = w->visibility_ms / 3 / EF_WORKER_TICK_MS;
     if (extend_every < 1)
         extend_every = 1;

@@ -5,7 +5,9 @@
  * claimed with chunk_claim.lua on the `cmd` connection, which gives it a
  * lease or decides that it is dropped, parked, dead or handed back because
  * the queue is paused.  A BLMOVE is only issued while the worker wants more
- * work (see ef_worker_wanted), so the prefetch stays bounded.
+ * work (see ef_worker_wanted), so the prefetch stays bounded.  A claimed
+ * ref becomes a chunk (chunk.c); a control message that arrived while its
+ * claim was in flight makes it start stopped.
  */
 #include "worker.h"
 
@@ -17,12 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    ef_wq_t *q;
-    char ref[EF_JOB_ID_MAX_LEN + 24];
-    char job_id[EF_JOB_ID_MAX_LEN + 1];
-    long n;
-} claim_t;
+/* A claim in flight is on its queue's claiming list until its answer, so
+ * that a control message can reach it (ef_claim_t.then). */
+static void claim_unlink(ef_claim_t *cl) {
+    ef_wq_t *q = cl->q;
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        q->claiming = cl->next;
+    if (cl->next)
+        cl->next->prev = cl->prev;
+    cl->prev = cl->next = NULL;
+    q->claims--;
+}
 
 static void completed_counts_cb(ef_redis_t *rc, redisReply *r, void *arg) {
     (void)rc;
@@ -38,11 +47,11 @@ static void completed_counts_cb(ef_redis_t *rc, redisReply *r, void *arg) {
 }
 
 static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
-    claim_t *cl = arg;
+    ef_claim_t *cl = arg;
     ef_wq_t *q = cl->q;
     ef_worker_t *w = q->w;
     (void)rc;
-    q->claims--;
+    claim_unlink(cl);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
         /* not claimed: the orphan check of the reaper gives the ref a lease
@@ -62,24 +71,14 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
             ef_worker_check_drained(w);
             return;
         }
-        ef_chunk_t *c = ef_calloc(1, sizeof *c);
+        ef_chunk_t *c = ef_chunk_create(q, cl->ref, cl->job_id, cl->n);
         char err[EF_ERR_LEN];
-        c->w = w;
-        c->q = q;
-        snprintf(c->ref, sizeof c->ref, "%s", cl->ref);
-        snprintf(c->job_id, sizeof c->job_id, "%s", cl->job_id);
-        c->n = cl->n;
         c->attempt = (int)r->element[3]->integer;
         c->dry_run = r->element[5]->str && strcmp(r->element[5]->str, "1") == 0;
         const char *provider = r->element[6]->str ? r->element[6]->str : "";
         for (size_t i = 0; i < w->nprovs; i++)
             if (strcmp(w->provs[i].rc->name, provider) == 0)
                 c->prov = &w->provs[i];
-        ef_key_job(&c->k_job, q->name, c->job_id, EF_KEY_JOB);
-        ef_key_job(&c->k_outcomes, q->name, c->job_id, EF_KEY_JOB_OUTCOMES);
-        ef_key_job(&c->k_results, q->name, c->job_id, EF_KEY_JOB_RESULTS);
-        ef_key_job(&c->k_errors, q->name, c->job_id, EF_KEY_JOB_ERRORS);
-        ef_key_job(&c->k_attempts, q->name, c->job_id, EF_KEY_JOB_ATTEMPTS);
         if (r->element[4]->integer == 1)
             ef_info("job %s starting", c->job_id);
         if (!c->prov) {
@@ -88,7 +87,7 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
                      c->job_id, provider, c->ref, q->name);
             ef_release_ref(q, c->ref, c->n, c->job_id, "requeue");
             q->hold_until = ef_mono_ms() + 5000;
-            free(c);
+            ef_chunk_free(c);
         } else if (ef_chunk_load(c, r->element[1]->str, r->element[1]->len, r->element[2]->str,
                                  r->element[2]->len, err) != 0) {
             ef_error("chunk %s is malformed (%s); handing it back (it reaches the dead list "
@@ -96,19 +95,18 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
             ef_release_ref(q, c->ref, c->n, c->job_id, "retry");
             ef_chunk_free(c);
         } else {
-            for (ef_chunk_t *o = w->chunks; o; o = o->next) {
-                if (strcmp(o->ref, c->ref) == 0 && !o->stop) {
-                    o->stop = 1; /* redelivered to us: the new claim supersedes it */
-                    o->release_mode = 0;
-                }
+            ef_chunk_t *o, *next;
+            for (o = w->chunks; o; o = next) {
+                next = o->next;
+                if (strcmp(o->ref, c->ref) == 0) /* redelivered to us: the new claim supersedes it */
+                    ef_chunk_stop(o, EF_CHUNK_LOST, NULL);
             }
-            c->next = w->chunks;
-            if (w->chunks)
-                w->chunks->prev = c;
-            w->chunks = c;
-            w->nchunks++;
+            ef_chunk_attach(c);
             ef_debug("chunk %s claimed (delivery %d, %zu to do)", c->ref, c->attempt, c->unresolved);
-            ef_chunk_start(c);
+            if (cl->then == EF_CHUNK_RUNNING)
+                ef_chunk_start(c);
+            else /* paused or cancelled while the claim was in flight */
+                ef_chunk_stop(c, cl->then, "stopped before it started");
         }
     } else if (strcmp(verdict, "dead") == 0) {
         ef_warn("chunk %s went to the dead list after %d deliveries; its %lld unfinished "
@@ -135,10 +133,11 @@ static void on_claim(ef_redis_t *rc, redisReply *r, void *arg) {
 
 static void claim(ef_wq_t *q, const char *ref, size_t len) {
     ef_worker_t *w = q->w;
-    claim_t *cl = ef_calloc(1, sizeof *cl);
+    ef_claim_t *cl = ef_calloc(1, sizeof *cl);
     char lease[24], maxa[24], n[24], cap[24];
     ef_key_t kjob, kchunks, koutc, katt, kparked, kerr;
     cl->q = q;
+    cl->then = q->paused ? EF_CHUNK_REQUEUING : EF_CHUNK_RUNNING;
     if (len >= sizeof cl->ref ||
         ef_chunk_ref_parse(ref, len, cl->job_id, sizeof cl->job_id, &cl->n) != 0) {
         ef_error("queue %s: malformed chunk ref '%.*s' in pending; moved to the dead list", q->name,
@@ -173,6 +172,10 @@ static void claim(ef_wq_t *q, const char *ref, size_t len) {
         return;
     }
     q->claims++;
+    cl->next = q->claiming;
+    if (q->claiming)
+        q->claiming->prev = cl;
+    q->claiming = cl;
 }
 
 static void on_take(ef_redis_t *rc, redisReply *r, void *arg) {

@@ -106,7 +106,7 @@ void ef_worker_retry_fire(uv_timer_t *timer) {
     while (w->nheap > 0 && w->heap[0]->due_ms <= now) {
         ef_task_t *t = heap_pop(w);
         t->queued = 0;
-        if (t->chunk->stop)
+        if (!ef_chunk_working(t->chunk))
             continue;
         ready_push(t->chunk->prov, t, 1);
     }
@@ -164,6 +164,8 @@ static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
         resolve(t, EF_OUTCOME_ERROR, NULL, msg);
         return;
     }
+    if (!ef_chunk_working(c))
+        return; /* the chunk is stopping: the entity goes back with it */
     t->attempt++;
     double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, t->attempt - 1);
     if (base > EF_WORKER_BACKOFF_MAX_MS)
@@ -201,7 +203,8 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
         t->step++;
         t->attempt = 0;
         t->cache_checked = 0;
-        ready_push(c->prov, t, 1);
+        if (ef_chunk_working(c))
+            ready_push(c->prov, t, 1);
         break;
     case EF_STEP_DONE: {
         /* the typed JSON for export, then the pairs for the result hash
@@ -239,8 +242,9 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
     c->inflight--;
     w->inflight--;
     c->prov->inflight--;
-    if (resp->err == EF_HTTP_E_ABORTED || c->stop) {
-        /* the worker is stopping, or the chunk is no longer ours */
+    if (resp->err == EF_HTTP_E_ABORTED || c->state == EF_CHUNK_LOST) {
+        /* the worker is stopping, or the chunk is no longer ours; a chunk
+         * stopped for another reason still records what it paid for */
         free(t->req_url);
         free(t->req_body);
         t->req_url = t->req_body = NULL;
@@ -304,13 +308,15 @@ static void on_cache(ef_task_t *t, long status, const char *body, size_t len) {
     c->inflight--;
     w->inflight--;
     c->prov->inflight--;
-    if (c->stop || w->stopping) {
+    if (c->state == EF_CHUNK_LOST || w->stopping) {
         ef_chunk_maybe_finish(c);
         return;
     }
     if (status < 0) { /* a miss: now it needs a token and a request */
         t->cache_checked = 1;
-        ready_push(c->prov, t, 1);
+        if (ef_chunk_working(c))
+            ready_push(c->prov, t, 1);
+        ef_chunk_maybe_finish(c);
     } else {
         handle_answer(t, status, body, len, -1, 1);
         ef_chunk_maybe_finish(c);
@@ -327,9 +333,9 @@ static void send_request(ef_task_t *t) {
     const ef_recipe_step_t *s = &rc->steps[t->step];
     ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
     ef_buf_t url, body;
-    ef_buf_t hdr[16];
-    const char *hv[16];
-    size_t nh = s->nheaders < 16 ? s->nheaders : 16;
+    ef_buf_t hdr[EF_RECIPE_MAX_HEADERS];
+    const char *hv[EF_RECIPE_MAX_HEADERS];
+    size_t nh = s->nheaders < EF_RECIPE_MAX_HEADERS ? s->nheaders : EF_RECIPE_MAX_HEADERS;
     char err[EF_ERR_LEN], msg[EF_ERR_LEN];
     int rc_ = 0;
 
@@ -419,7 +425,7 @@ void ef_worker_dispatch(ef_worker_t *w) {
             continue;
         }
         ef_task_t *t = p->ready_head;
-        if (t->chunk->stop || t->outcome != EF_OUTCOME_NONE) {
+        if (!ef_chunk_working(t->chunk) || t->outcome != EF_OUTCOME_NONE) {
             ready_pop(p);
             continue;
         }
@@ -439,58 +445,11 @@ void ef_worker_dispatch(ef_worker_t *w) {
 
 /* ---- chunks ---- */
 
-int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *outcomes, size_t olen,
-                  char *err) {
-    size_t n = 1;
-    for (size_t i = 0; i < len; i++)
-        if (ndjson[i] == '\n')
-            n++;
-    if (!outcomes || olen != n) {
-        ef_seterr(err, "%zu entities but %zu outcome slots", n, olen);
-        return -1;
-    }
-    c->tasks = ef_calloc(n, sizeof *c->tasks);
-    c->ntasks = n;
-    const char *p = ndjson, *end = ndjson + len;
-    for (size_t i = 0; i < n; i++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        ef_task_t *t = &c->tasks[i];
-        t->chunk = c;
-        t->index = (int)i;
-        t->outcome = outcomes[i];
-        if (t->outcome == EF_OUTCOME_NONE) {
-            t->entity = cJSON_ParseWithLength(p, (size_t)(le - p));
-            if (!cJSON_IsObject(t->entity)) {
-                ef_seterr(err, "entity %zu is not a JSON object", i);
-                return -1;
-            }
-            c->unresolved++;
-        } else {
-            t->acked = 2; /* recorded by an earlier delivery: no second request */
-        }
-        p = nl ? nl + 1 : end;
-    }
-    return 0;
-}
+/* Queues a task of a chunk just started for its first request. */
+void ef_task_enqueue(ef_task_t *t) { ready_push(t->chunk->prov, t, 0); }
 
-void ef_chunk_start(ef_chunk_t *c) {
-    ef_worker_t *w = c->w;
-    c->last_ack_ms = ef_mono_ms();
-    c->started = 1;
-    w->unresolved += c->unresolved;
-    if (c->unresolved == 0) {
-        ef_chunk_ack(c); /* nothing left: the ack closes the chunk */
-        return;
-    }
-    for (size_t i = 0; i < c->ntasks; i++)
-        if (c->tasks[i].outcome == EF_OUTCOME_NONE)
-            ready_push(c->prov, &c->tasks[i], 0);
-    ef_worker_dispatch(w);
-}
-
-/* Removes the chunk's tasks from every ready queue and the retry heap
- * before the chunk is freed. */
+/* Removes the chunk's tasks from every ready queue and the retry heap:
+ * when it stops (no request may start for it) and before it is freed. */
 void ef_chunk_purge(ef_chunk_t *c) {
     ef_worker_t *w = c->w;
     int any = 0;

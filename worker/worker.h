@@ -22,9 +22,16 @@
  * hand (chunks held plus claims in flight), so --concurrency requests are
  * in flight whenever there is work, and no more chunks than that are held.
  *
- * Timers: one 1 s tick (heartbeat, reaper, queue pause check, partial
- * acks, lease extension every visibility/3), one retry timer, one drain
- * timer.  States: running -> draining (SIGTERM/SIGINT: no new chunks,
+ * Control: a `sub` connection subscribes to each queue's control channel
+ * (farm:{Q}:control), where job_pause, job_cancel, job_resume and
+ * queue_pause publish.  A message stops the chunks concerned at once (see
+ * the chunk's life below; control.c); after every (re)subscription the
+ * worker re-reads the status of the jobs and queues it holds work for, so
+ * a message missed while disconnected cannot leave a paused job running.
+ *
+ * Timers: one 1 s tick (heartbeat and registry pruning, reaper, queue
+ * pause check as a backstop, partial acks, lease extension every
+ * visibility/3), one retry timer, one drain timer.  States: running -> draining (SIGTERM/SIGINT: no new chunks,
  * in-flight requests finish within --grace, unfinished chunks are handed
  * back at once) -> stopped.  A second signal exits at once; leases bring
  * the work back.
@@ -60,6 +67,47 @@
 typedef struct ef_worker_s ef_worker_t;
 typedef struct ef_chunk_s ef_chunk_t;
 typedef struct ef_task_s ef_task_t;
+typedef struct ef_claim_s ef_claim_t;
+
+/* ---- The chunk's life (chunk.c) ----
+ *
+ * A chunk ref taken with BLMOVE and claimed (chunk_claim.lua) becomes an
+ * ef_chunk_t holding one ef_task_t per entity.  States only move forward,
+ * in the order of this table (a stronger reason to stop wins: a parked
+ * chunk whose job is then cancelled is dropped):
+ *
+ *   RUNNING --every entity recorded (the last ack closes it)--> freed
+ *      |
+ *      +--queue paused, draining------> REQUEUING --+
+ *      +--job paused------------------> PARKING   --+--quiet--> RELEASING --> freed
+ *      +--job cancelled, failed, gone--> DROPPING  --+   (chunk_release.lua)
+ *      +--lease lost, redelivered to us--> LOST --quiet--> freed
+ *
+ * Only a RUNNING chunk starts requests.  Entering a stopping state purges
+ * its queued tasks at once; answers of requests already in flight are
+ * still recorded (except when LOST: the chunk is another worker's now).
+ * "Quiet" means no request, cache lookup or ack in flight and every outcome
+ * recorded; then the chunk is handed back, parked or dropped in one call. */
+#define EF_CHUNK_STATE_MAP(X)                                                     \
+    X(RUNNING, "running")     /* claimed; its tasks are at work */               \
+    X(REQUEUING, "requeuing") /* back to pending when quiet (queue paused, drain) */ \
+    X(PARKING, "parking")     /* to job:parked when quiet (job paused) */        \
+    X(DROPPING, "dropping")   /* out of processing when quiet (job ended) */     \
+    X(LOST, "lost")           /* forgotten when quiet; answers ignored */        \
+    X(RELEASING, "releasing") /* chunk_release in flight */
+
+typedef enum {
+#define EF_CHUNK_STATE_ENUM(name, text) EF_CHUNK_##name,
+    EF_CHUNK_STATE_MAP(EF_CHUNK_STATE_ENUM)
+#undef EF_CHUNK_STATE_ENUM
+} ef_chunk_state_t;
+
+/* Where a task's outcome stands with chunk_ack.lua. */
+typedef enum {
+    EF_TASK_UNSENT = 0, /* no outcome yet, or not sent */
+    EF_TASK_SENT,       /* in an ack in flight */
+    EF_TASK_RECORDED,   /* recorded (by this delivery or an earlier one) */
+} ef_task_ack_t;
 
 /* One queue served by this worker. */
 typedef struct {
@@ -71,6 +119,8 @@ typedef struct {
     int taking;           /* a BLMOVE is outstanding */
     int paused;           /* the queue is paused (seen in Redis) */
     int claims;           /* claims in flight */
+    ef_claim_t *claiming; /* those claims, to apply control messages to */
+    ef_key_t k_control;   /* control channel */
     uint64_t hold_until;  /* do not take before this (ms, monotonic) */
     long long client_id;  /* CLIENT ID of the take connection, to unblock it */
     /* counters flushed to farm:{Q}:stats on each tick */
@@ -108,7 +158,7 @@ struct ef_task_s {
     int attempt;            /* transient failures of the current request */
     uint64_t due_ms;        /* retry time (monotonic) */
     char outcome;           /* '.' unresolved, else u c n e */
-    int acked;              /* 0 not sent, 1 sent, 2 recorded */
+    ef_task_ack_t acked;
     int in_flight;
     int queued;             /* in a ready queue or the retry heap */
     int cache_checked;      /* the cache was asked for the current step */
@@ -137,21 +187,31 @@ struct ef_chunk_s {
     ef_task_t *tasks;
     size_t unresolved;      /* tasks without an outcome */
     size_t inflight;        /* tasks with a request in flight */
+    ef_chunk_state_t state;
     int acking;             /* an ack is in flight */
-    int stop;               /* lease lost, job cancelled or paused: no new requests */
-    int release_mode;       /* 0 none, else hand back when quiet: 1 requeue, 2 drop */
-    int releasing;
     uint64_t last_ack_ms;
     uint64_t ack_retry_at;  /* after a failed ack, not before this (monotonic ms) */
     int ack_failures;
     int started;            /* its tasks were counted in w->unresolved */
-    ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts;
+    ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts, k_parked;
+};
+
+/* A chunk ref being claimed: a control message that arrives before the
+ * claim's answer is kept in `then`, the state the chunk starts in. */
+struct ef_claim_s {
+    ef_claim_t *prev, *next; /* in its queue's claiming list */
+    ef_wq_t *q;
+    char ref[EF_JOB_ID_MAX_LEN + 24];
+    char job_id[EF_JOB_ID_MAX_LEN + 1];
+    long n;
+    ef_chunk_state_t then;
 };
 
 struct ef_worker_s {
     uv_loop_t *loop;
     ef_redis_url_t url;
     ef_redis_t *cmd;
+    ef_redis_t *sub;         /* control channels (subscriber mode) */
     ef_http_t *http;
     ef_recipes_t *recipes;
     ef_prov_t *provs;
@@ -183,6 +243,7 @@ struct ef_worker_s {
     const char *providers_file;
     int ticks;
     int cmd_ready;
+    int subscribed;          /* SUBSCRIBE sent for every queue (renewed by ef_redis) */
     int draining;
     int stopping;            /* closing handles */
     int exit_code;
@@ -195,13 +256,34 @@ struct ef_worker_s {
 void ef_worker_take_kick(ef_worker_t *w);
 void ef_worker_take_queue(ef_wq_t *q);
 
+/* chunk.c */
+ef_chunk_t *ef_chunk_create(ef_wq_t *q, const char *ref, const char *job_id, long n);
+int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *outcomes, size_t olen,
+                  char *err);
+void ef_chunk_attach(ef_chunk_t *c);
+void ef_chunk_start(ef_chunk_t *c);
+void ef_chunk_stop(ef_chunk_t *c, ef_chunk_state_t to, const char *why);
+void ef_chunk_maybe_finish(ef_chunk_t *c);
+void ef_chunk_free(ef_chunk_t *c);
+const char *ef_chunk_state_name(ef_chunk_state_t s);
+void ef_worker_acks_tick(ef_worker_t *w);
+void ef_worker_release_all(ef_worker_t *w);
+void ef_release_ref(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode);
+
+/* A chunk whose tasks may start requests. */
+static inline int ef_chunk_working(const ef_chunk_t *c) { return c->state == EF_CHUNK_RUNNING; }
+
 /* task.c */
 void ef_worker_dispatch(ef_worker_t *w);
 void ef_worker_retry_fire(uv_timer_t *t);
-int ef_chunk_load(ef_chunk_t *c, const char *ndjson, size_t len, const char *outcomes, size_t olen,
-                  char *err);
-void ef_chunk_start(ef_chunk_t *c);
+void ef_task_enqueue(ef_task_t *t);
 void ef_chunk_purge(ef_chunk_t *c);
+
+/* control.c */
+int ef_control_create(ef_worker_t *w);
+void ef_control_job(ef_wq_t *q, const char *job_id, const char *status);
+void ef_control_queue(ef_wq_t *q, int paused);
+void ef_control_resync(ef_wq_t *q);
 
 /* ratelimit.c */
 int ef_ratelimit_needed(const ef_prov_t *p);
@@ -223,15 +305,12 @@ void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char 
 /* ack.c */
 cJSON *ef_ack_pairs_from(cJSON *fields, size_t *npairs);
 void ef_chunk_ack(ef_chunk_t *c);
-void ef_chunk_maybe_finish(ef_chunk_t *c);
-void ef_chunk_free(ef_chunk_t *c);
-void ef_worker_acks_tick(ef_worker_t *w);
-void ef_worker_release_all(ef_worker_t *w);
-void ef_release_ref(ef_wq_t *q, const char *ref, long n, const char *job_id, const char *mode);
+int ef_chunk_unsent(const ef_chunk_t *c);
 
 /* maint.c */
 void ef_worker_tick(uv_timer_t *t);
 void ef_worker_heartbeat(ef_worker_t *w);
+void ef_worker_beat(ef_worker_t *w);
 void ef_worker_register_providers(ef_worker_t *w);
 void ef_worker_extend_leases(ef_worker_t *w);
 

@@ -53,9 +53,11 @@ rcli HSET farm:worker:w1 id w1 host host-a pid 7 version 0.1.0 queues default co
 # the fake worker: starts once the page is up, 10 steps of 20 entities
 (
   for _ in $(seq 1 600); do [ -f "$D/ready" ] && break; sleep 0.05; done
+  rcli ZADD farm:workers "$(now)" w1 >/dev/null
   start=$(now)
   for step in $(seq 1 10); do
     sleep 0.4
+    rcli ZADD farm:workers "$(now)" w1 >/dev/null # its heartbeat, as a real worker beats
     rcli HSET "$Q:job:WEB1" status running started_at "$start" processed $((step * 20)) \
       updated $((step * 18)) errors $((step * 2)) chunks_done "$step" updated_at "$(now)" >/dev/null
     [ "$step" = 10 ] && rcli HSET "$Q:job:WEB1" status completed completed_at "$(now)" >/dev/null

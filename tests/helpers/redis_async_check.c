@@ -57,6 +57,7 @@ typedef struct {
 typedef struct {
     int v[32];
     int n;
+    int subscribed; /* on_subscribed calls */
 } states_t;
 
 static int EF_PRINTF(3, 4) check(check_t *c, int ok, const char *fmt, ...) {
@@ -109,6 +110,14 @@ static void on_state(ef_redis_t *r, int ready, void *arg) {
     (void)r;
     if (s->n < (int)EF_ARRAY_LEN(s->v))
         s->v[s->n++] = ready;
+}
+
+static void on_subscribed(ef_redis_t *r, redisReply *reply, void *arg) {
+    states_t *s = arg;
+    (void)r;
+    if (reply && reply->elements == 3 && reply->element[1]->str &&
+        strcmp(reply->element[1]->str, "ef:test:ch") == 0)
+        s->subscribed++;
 }
 
 static void on_slot(ef_redis_t *r, redisReply *reply, void *arg) {
@@ -563,7 +572,8 @@ static void scenario_subscribe(check_t *c) {
                           .backoff_min_ms = 50,
                           .backoff_max_ms = 400,
                           .on_state = on_state,
-                          .state_arg = &sst};
+                          .state_arg = &sst,
+                          .on_subscribed = on_subscribed};
     ef_redis_opts_t po = so;
     msgs_t m = {0};
     slot_t s = {.c = c};
@@ -580,6 +590,8 @@ static void scenario_subscribe(check_t *c) {
     check(c, ef_redis_cmdf(sub, on_slot, &s, "PING") == -1, "no commands in subscriber mode");
     got = publish(c, pub, &m, "hello 1");
     check(c, got, "message received (%d, '%s')", m.n, m.last);
+    check(c, sst.subscribed == 1, "on_subscribed once the subscription took effect (%d)",
+          sst.subscribed);
     sleep_loop(c, 300);
     check(c, states_are(&sst, "1"), "subscriber stays up without heartbeat");
     printf("restart-me\n");
@@ -588,6 +600,7 @@ static void scenario_subscribe(check_t *c) {
     check(c, states_are(&sst, "101") && states_are(&pst, "101"), "both reconnected");
     got = publish(c, pub, &m, "hello 2");
     check(c, got, "message received after the restart (%d, '%s')", m.n, m.last);
+    check(c, sst.subscribed == 2, "on_subscribed again after the reconnect (%d)", sst.subscribed);
     check(c, m.nulls == 0, "no NULL to the subscriber before close");
     check(c, s.fired == 0, "refused command never called back");
     m.close_on_bye = sub;

@@ -192,7 +192,7 @@ ASOCK="$D/auth.sock"
 # scripts (scripts run with the caller's permissions), and nothing else.
 FARM_CMDS='+ping +select +auth +hello +client|id +client|unblock +script|load +eval +evalsha
   +blmove +lmove +get +set +del +unlink +exists +expire +hget +hgetall +hset +hdel +hexists
-  +hincrby +hkeys +hmget +llen +lrange +lpush +rpush +lrem +ltrim +sadd +smembers +zadd +zcard
+  +hincrby +hkeys +hlen +hmget +llen +lrange +lpush +rpush +lrem +ltrim +sadd +smembers +zadd +zcard
   +zrem +zscore +zrangebyscore +zrevrange +zrevrangebyscore +zremrangebyscore +publish
   +subscribe +time'
 cat >"$D/auth.conf" <<CONF

@@ -106,23 +106,23 @@ static void expect_argv(const ef_call_t *c, int nkeys, const char *const *want, 
 static void test_control_builders(void **st) {
     (void)st;
     ef_call_t c;
-    const char *cancel[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:enqueuing", "J1",
-                            "farm:{q}:events"};
-    expect_argv(ef_call_job_control(&c, "cancel", "q", "J1"), 3, cancel, 5);
+    const char *cancel[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:enqueuing",
+                            "farm:{q}:control", "J1", "farm:{q}:events"};
+    expect_argv(ef_call_job_control(&c, "cancel", "q", "J1"), 4, cancel, 6);
     assert_ptr_equal(c.script, &ef_script_job_cancel);
     ef_call_free(&c);
-    const char *pause[] = {"farm:{q}:job:J1", "J1", "farm:{q}:events"};
-    expect_argv(ef_call_job_control(&c, "pause", "q", "J1"), 1, pause, 3);
+    const char *pause[] = {"farm:{q}:job:J1", "farm:{q}:control", "J1", "farm:{q}:events"};
+    expect_argv(ef_call_job_control(&c, "pause", "q", "J1"), 2, pause, 4);
     ef_call_free(&c);
-    const char *resume[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:pending", "J1",
-                            "farm:{q}:events"};
-    expect_argv(ef_call_job_control(&c, "resume", "q", "J1"), 3, resume, 5);
+    const char *resume[] = {"farm:{q}:job:J1", "farm:{q}:job:J1:parked", "farm:{q}:pending",
+                            "farm:{q}:control", "J1", "farm:{q}:events"};
+    expect_argv(ef_call_job_control(&c, "resume", "q", "J1"), 4, resume, 6);
     ef_call_free(&c);
     ef_call_job_control(&c, "explode", "q", "J1");
     assert_true(c.bad);
     ef_call_free(&c);
-    const char *qp[] = {"farm:{q}:paused", "1", "farm:{q}:events"};
-    expect_argv(ef_call_queue_pause(&c, "q", 1), 1, qp, 3);
+    const char *qp[] = {"farm:{q}:paused", "farm:{q}:control", "1", "farm:{q}:events"};
+    expect_argv(ef_call_queue_pause(&c, "q", 1), 2, qp, 4);
     ef_call_free(&c);
 }
 
@@ -229,11 +229,13 @@ static void test_worker_builders(void **st) {
                              "farm:{q}:processing",
                              "farm:{q}:pending",
                              "farm:{q}:job:J1:attempts",
+                             "farm:{q}:job:J1:parked",
+                             "farm:{q}:job:J1",
                              "J1:4",
                              "w1",
                              "4",
                              "drop"};
-    expect_argv(ef_call_chunk_release(&c, "q", "J1", 4, "J1:4", "w1", "drop"), 5, release, 9);
+    expect_argv(ef_call_chunk_release(&c, "q", "J1", 4, "J1:4", "w1", "drop"), 7, release, 11);
     ef_call_free(&c);
 
     const char *refs[] = {"J1:1", "J1:2"};
@@ -289,10 +291,11 @@ static void test_a_call_off_its_layout_is_not_sent(void **st) {
     /* a missing argument */
     ef_call_init(&c, &ef_script_job_pause);
     ef_call_key(&c, "job", "farm:{q}:job:J1");
+    ef_call_key(&c, "control", "farm:{q}:control");
     ef_call_arg(&c, "id", "J1");
     assert_int_equal(ef_call_finish(&c), -1);
     assert_true(c.bad);
-    assert_non_null(strstr(c.err, "1 keys, 1 arguments where the layout has 1 keys, 2 arguments"));
+    assert_non_null(strstr(c.err, "2 keys, 1 arguments where the layout has 2 keys, 2 arguments"));
     /* the sender refuses it without touching the connection */
     assert_null(ef_redis_sync_call(NULL, &c, err));
     assert_non_null(strstr(err, "job_pause"));

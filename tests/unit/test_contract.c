@@ -21,6 +21,7 @@ static void test_keys(void **st) {
     ef_key_t k;
     assert_string_equal(ef_key_queue(&k, "default", EF_KEY_PENDING), "farm:{default}:pending");
     assert_string_equal(ef_key_queue(&k, "q1", EF_KEY_JOBS), "farm:{q1}:jobs");
+    assert_string_equal(ef_key_queue(&k, "q1", EF_KEY_CONTROL), "farm:{q1}:control");
     assert_string_equal(ef_key_job(&k, "q", "J1", EF_KEY_JOB), "farm:{q}:job:J1");
     assert_string_equal(ef_key_job(&k, "q", "J1", EF_KEY_JOB_CHUNKS), "farm:{q}:job:J1:chunks");
     assert_string_equal(ef_key_job(&k, "q", "J1", EF_KEY_JOB_OUTCOMES), "farm:{q}:job:J1:outcomes");
