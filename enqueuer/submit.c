@@ -84,7 +84,7 @@ static int heartbeat_ttl_ms(void) {
 /* Reads one pending append reply; -1 (with s->err) when it failed. */
 static int read_reply(submit_t *s) {
     redisReply *r = NULL;
-    if (redisGetReply(s->st->redis, (void **)&r) != REDIS_OK || !r) {
+    if (ef_redis_sync_get_reply(s->st->redis, &r) != 0 || !r) {
         ef_seterr(s->err, "redis: %s", s->st->redis->errstr[0] ? s->st->redis->errstr : "connection lost");
         s->failed = 1;
         s->inflight--;

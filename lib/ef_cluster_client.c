@@ -166,6 +166,16 @@ static void on_node_state(ef_redis_t *r, int ready, void *arg) {
     update_ready(cc);
 }
 
+/* A subscription took effect on the subscriber connection: the owner's
+ * on_subscribed hears of it with its own object and argument. */
+static void on_node_subscribed(ef_redis_t *r, redisReply *reply, void *arg) {
+    node_t *n = arg;
+    ef_cluster_client_t *cc = n->cc;
+    (void)r;
+    if (!n->closing && !cc->closing && cc->o.on_subscribed)
+        cc->o.on_subscribed(cc->owner, reply, cc->o.state_arg);
+}
+
 /* The connection to addr, opened when there is none (NULL when the
  * connection cannot be made at all). */
 static node_t *node_get(ef_cluster_client_t *cc, const ef_redis_addr_t *addr, int sub) {
@@ -189,7 +199,8 @@ static node_t *node_get(ef_cluster_client_t *cc, const ef_redis_addr_t *addr, in
     snprintf(name, sizeof name, "%.12s@%.32s:%d", cc->name, addr->host, addr->port);
     o.name = name;
     o.on_state = on_node_state;
-    o.state_arg = n;
+    o.on_subscribed = cc->o.on_subscribed ? on_node_subscribed : NULL;
+    o.state_arg = n; /* both callbacks get the node: the owner's get its own arg */
     if (sub)
         o.load_scripts = 0;
     if (ef_redis_create(&n->conn, cc->loop, u, &o) != 0) {

@@ -130,13 +130,28 @@ fail:
 
 /* ---- Cluster: following MOVED and ASK ---- */
 
+/* A pipelined command whose reply is still to be read (cluster only). */
+typedef struct pend_s {
+    struct pend_s *next;
+    char *cmd;
+    size_t len;
+} pend_t;
+
 /* Kept in the reader's user field of a cluster connection (hiredis 0.14's
  * redisContext has none of its own): what is needed to reach another
- * node, and the redirect counters. */
+ * node, the redirect counters, the commands of a pipeline in flight (to
+ * resend one whose reply is a redirection), a side connection for those
+ * resends and for ASK, and the node the connection moves to once the
+ * pipeline is drained. */
 typedef struct {
     ef_redis_url_t url;
     struct timeval tv;
     ef_redis_sync_stats_t st;
+    pend_t *head, *tail;
+    redisContext *side;
+    ef_redis_addr_t side_at;
+    ef_redis_addr_t move_to;
+    int must_move;
 } cluster_t;
 
 static cluster_t *cluster_of(const redisContext *c) {
@@ -173,55 +188,83 @@ static redisReply *round_trip(redisContext *c, const char *cmd, size_t len) {
     return r;
 }
 
+/* Runs cmd (after ASKING when asking) on the side connection to `to`,
+ * opened or moved there first; NULL with err set on a connection error. */
+static redisReply *side_run(cluster_t *cl, const ef_redis_addr_t *to, int asking, const char *cmd,
+                            size_t len, char *err) {
+    char where[EF_REDIS_HOST_LEN + 16];
+    redisReply *ok = NULL, *r = NULL;
+    snprintf(where, sizeof where, "%s:%d", to->host, to->port);
+    if (cl->side && (cl->side_at.port != to->port || strcmp(cl->side_at.host, to->host) != 0)) {
+        redisFree(cl->side);
+        cl->side = NULL;
+    }
+    if (!cl->side) {
+        cl->side = node_connect(&cl->url, to->host, to->port, cl->tv, where, err);
+        if (!cl->side)
+            return NULL;
+        cl->side_at = *to;
+    }
+    if (asking)
+        redisAppendCommand(cl->side, "ASKING");
+    redisAppendFormattedCommand(cl->side, cmd, len);
+    if ((asking && redisGetReply(cl->side, (void **)&ok) != REDIS_OK) ||
+        redisGetReply(cl->side, (void **)&r) != REDIS_OK) {
+        ef_seterr(err, "redis at %s: %s", where, cl->side->errstr);
+        if (ok)
+            freeReplyObject(ok);
+        redisFree(cl->side);
+        cl->side = NULL;
+        return NULL;
+    }
+    if (ok)
+        freeReplyObject(ok);
+    return r;
+}
+
 /* Follows r for the formatted command cmd on a cluster connection: MOVED
- * moves c to the slot's new node and resends; ASK sends ASKING and the
- * command on a short connection to the target; TRYAGAIN and CLUSTERDOWN
- * resend after a backoff.  Returns the final answer (r itself when there is
+ * moves c to the slot's new node and resends (in a pipeline, whose other
+ * replies are still to come on c, the command is resent on the side
+ * connection and c moves once the pipeline is drained); ASK sends ASKING
+ * and the command on the side connection; TRYAGAIN and CLUSTERDOWN resend
+ * after a backoff.  Returns the final answer (r itself when there is
  * nothing to follow), NULL on a connection error. */
 static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cmd, size_t len,
-                                  char *err) {
+                                  int pipelined, char *err) {
     cluster_t *cl = cluster_of(c);
     ef_cluster_redirect_t rd;
+    ef_redis_addr_t here = {"", 0};
     char why[EF_ERR_LEN];
+    if (cl && c->tcp.host) {
+        snprintf(here.host, sizeof here.host, "%s", c->tcp.host);
+        here.port = c->tcp.port;
+    }
     for (int i = 0; cl && r && r->type == REDIS_REPLY_ERROR && i < EF_REDIS_SYNC_REDIRECTS_MAX;
          i++) {
         if (ef_cluster_redirect_parse(r->str, r->len, &rd, why) == 0) {
             if (!rd.to.host[0])
-                snprintf(rd.to.host, sizeof rd.to.host, "%s", c->tcp.host ? c->tcp.host : "");
+                snprintf(rd.to.host, sizeof rd.to.host, "%s", here.host);
             freeReplyObject(r);
-            if (rd.kind == EF_CLUSTER_MOVED) {
+            if (rd.kind == EF_CLUSTER_MOVED && !pipelined) {
                 cl->st.moved++;
                 if (cluster_move(c, &rd.to, err) != 0)
                     return NULL;
+                here = rd.to;
                 r = round_trip(c, cmd, len);
+            } else if (rd.kind == EF_CLUSTER_MOVED) {
+                cl->st.moved++;
+                cl->move_to = rd.to;
+                cl->must_move = 1;
+                r = side_run(cl, &rd.to, 0, cmd, len, err);
             } else {
-                char where[EF_REDIS_HOST_LEN + 16];
-                redisContext *a;
-                redisReply *ok = NULL;
                 cl->st.ask++;
-                snprintf(where, sizeof where, "%s:%d", rd.to.host, rd.to.port);
-                a = node_connect(&cl->url, rd.to.host, rd.to.port, cl->tv, where, err);
-                if (!a)
-                    return NULL;
-                redisAppendCommand(a, "ASKING");
-                redisAppendFormattedCommand(a, cmd, len);
-                r = NULL;
-                if (redisGetReply(a, (void **)&ok) != REDIS_OK ||
-                    redisGetReply(a, (void **)&r) != REDIS_OK) {
-                    ef_seterr(err, "redis at %s: %s", where, a->errstr);
-                    r = NULL;
-                }
-                if (ok)
-                    freeReplyObject(ok);
-                redisFree(a);
-                if (!r)
-                    return NULL;
+                r = side_run(cl, &rd.to, 1, cmd, len, err);
             }
         } else if (strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
             freeReplyObject(r);
             cl->st.retries++;
             usleep((useconds_t)(50000 << (i < 4 ? i : 4)));
-            r = round_trip(c, cmd, len);
+            r = pipelined ? side_run(cl, &here, 0, cmd, len, err) : round_trip(c, cmd, len);
         } else {
             break;
         }
@@ -234,7 +277,7 @@ static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cm
 static redisReply *exec_formatted(redisContext *c, const char *cmd, size_t len, char *err) {
     char ferr[EF_ERR_LEN] = "";
     redisReply *r = round_trip(c, cmd, len);
-    r = cluster_follow(c, r, cmd, len, ferr);
+    r = cluster_follow(c, r, cmd, len, 0, ferr);
     if (!r && ferr[0]) {
         ef_seterr(err, "%s", ferr);
         return NULL;
@@ -277,9 +320,20 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
 }
 
 void ef_redis_sync_free(redisContext *c) {
+    cluster_t *cl = cluster_of(c);
     if (!c)
         return;
-    free(cluster_of(c));
+    if (cl) {
+        pend_t *p;
+        while ((p = cl->head)) {
+            cl->head = p->next;
+            redisFreeCommand(p->cmd);
+            free(p);
+        }
+        if (cl->side)
+            redisFree(cl->side);
+        free(cl);
+    }
     if (c->reader)
         c->reader->privdata = NULL;
     redisFree(c);
@@ -359,12 +413,55 @@ int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys
                                 const char **argv, const size_t *lens) {
     const char **v;
     size_t *l;
-    char nk[16];
+    char nk[16], *cmd;
+    cluster_t *cl = cluster_of(c);
     int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
-    int rc = redisAppendCommandArgv(c, n, v, l);
+    int len = redisFormatCommandArgv(&cmd, n, v, l), rc;
     free(v);
     free(l);
-    return rc == REDIS_OK ? 0 : -1;
+    if (len < 0)
+        return -1;
+    rc = redisAppendFormattedCommand(c, cmd, (size_t)len);
+    if (rc != REDIS_OK || !cl) {
+        redisFreeCommand(cmd);
+        return rc == REDIS_OK ? 0 : -1;
+    }
+    /* kept until its reply is read, to be resent if that is a redirection */
+    pend_t *p = ef_calloc(1, sizeof *p);
+    p->cmd = cmd;
+    p->len = (size_t)len;
+    *(cl->tail ? &cl->tail->next : &cl->head) = p;
+    cl->tail = p;
+    return 0;
+}
+
+int ef_redis_sync_get_reply(redisContext *c, redisReply **out) {
+    cluster_t *cl = cluster_of(c);
+    redisReply *r = NULL;
+    char err[EF_ERR_LEN] = "";
+    pend_t *p = cl ? cl->head : NULL;
+    int rc = redisGetReply(c, (void **)&r) == REDIS_OK ? 0 : -1;
+    if (p) {
+        cl->head = p->next;
+        if (!cl->head)
+            cl->tail = NULL;
+        if (rc == 0) {
+            r = cluster_follow(c, r, p->cmd, p->len, 1, err);
+            if (!r) {
+                c->err = REDIS_ERR_OTHER;
+                snprintf(c->errstr, sizeof c->errstr, "%.120s", err[0] ? err : "connection lost");
+                rc = -1;
+            }
+        }
+        redisFreeCommand(p->cmd);
+        free(p);
+    }
+    if (cl && !cl->head && cl->must_move && rc == 0) {
+        cl->must_move = 0; /* a failure here shows on the next command */
+        cluster_move(c, &cl->move_to, err);
+    }
+    *out = r;
+    return rc;
 }
 
 redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err) {

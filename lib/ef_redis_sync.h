@@ -22,10 +22,12 @@
  * connection swapped into the same redisContext, so the caller's pointer
  * stays valid), ASK runs ASKING and the command on a short connection to
  * the target, TRYAGAIN and CLUSTERDOWN are resent after a backoff; at most
- * EF_REDIS_SYNC_REDIRECTS_MAX times, then the error is the answer.  Calls
- * appended to a pipeline are not followed: run the first call of a
- * pipeline with ef_redis_sync_call() (it moves the connection to the
- * slot's node) and keep the pipeline within that slot.
+ * EF_REDIS_SYNC_REDIRECTS_MAX times, then the error is the answer.  Script
+ * calls appended to a pipeline (ef_redis_sync_call_append) and read with
+ * ef_redis_sync_get_reply() are followed too: a redirected one is resent
+ * on a side connection (ASKING first for an ASK), and after a MOVED the
+ * connection moves once the pipeline is drained.  Raw redisAppendCommand
+ * and redisGetReply are not followed.
  */
 #ifndef EF_REDIS_SYNC_H
 #define EF_REDIS_SYNC_H
@@ -65,6 +67,11 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
  * loaded at connect); read its reply later with redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
+
+/* Reads the next reply of a pipeline (redisGetReply's contract: 0, or -1
+ * with c->errstr set), following a cluster's redirections of the calls
+ * appended with ef_redis_sync_script_append / _call_append. */
+int ef_redis_sync_get_reply(redisContext *c, redisReply **out);
 
 /* The same for a call made by an ef_calls builder (the caller still frees
  * it); a call that does not match its layout is not sent (NULL or -1). */

@@ -20,7 +20,7 @@ source "$(dirname "$0")/lib.sh"
 N=${CLUSTER_N:-1000} # entities per job (25 s at L for the three)
 L=${CLUSTER_RATE:-120} # per second: well under what two workers reach on a loaded machine, also under SAN=1
 ef_setup
-trap 'for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
+trap '[ -n "${EF_KEEP_LOGS:-}" ] && mkdir -p "$EF_KEEP_LOGS" && cp "$D"/*.log "$D"/*.err "$EF_KEEP_LOGS"/ 2>/dev/null; for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ef_cleanup' EXIT
 D=$EF_TMP
 ENQ="$BIN/enqueuer"
 command -v redis-cli >/dev/null || { skip cluster "no redis-cli"; ef_finish; }
@@ -220,6 +220,35 @@ check "migrate: the workers followed ASK (a log line)" grep -q "ASK slot $slot" 
 check "migrate: the workers followed MOVED (a log line)" grep -q "MOVED slot $slot" "$D/w1.log" "$D/w2.log"
 eq "migrate: the queue now lives on :$dst" "$dst" "$(owner_of "$slot")"
 
+# ---- the enqueuer's pipeline when its queue's slot moves ----
+# a queue no worker serves; the enqueuer reads a slow stdin: it makes the
+# job and appends the first chunks, then the slot moves to another primary
+# (keys migrated, SETSLOT NODE), then the rest comes: its pipelined appends
+# reach the old owner, are answered MOVED, and must be followed
+QM=""
+for c in $(seq 1 60); do
+  s=$(pcli "$BASE" CLUSTER KEYSLOT "{m$c}")
+  [ "$s" != "$(pcli "$BASE" CLUSTER KEYSLOT "{$QA}")" ] && { QM="m$c"; break; }
+done
+mslot=$(pcli "$BASE" CLUSTER KEYSLOT "{$QM}")
+msrc=$(owner_of "$mslot"); mdst=""
+for p in "${QOWNER[@]}"; do [ "$p" != "$msrc" ] && mdst=$p; done
+( seq 1 700; sleep 3; seq 701 2000 ) |
+  "$ENQ" --queue "$QM" --provider items --chunk-size 10 --job-id JM - >"$D/enqm.out" 2>"$D/enqm.err" &
+enqm=$!
+ef_wait_for 10 "[ \$(ccli HGET 'farm:{$QM}:job:JM' status) = enqueuing ]"
+sleep 0.5
+pcli "$mdst" CLUSTER SETSLOT "$mslot" IMPORTING "$(pcli "$msrc" CLUSTER MYID)" >/dev/null
+pcli "$msrc" CLUSTER SETSLOT "$mslot" MIGRATING "$(pcli "$mdst" CLUSTER MYID)" >/dev/null
+keys=$(pcli "$msrc" CLUSTER GETKEYSINSLOT "$mslot" 100)
+# shellcheck disable=SC2086
+[ -n "$keys" ] && pcli "$msrc" MIGRATE 127.0.0.1 "$mdst" "" 0 5000 REPLACE KEYS $keys >/dev/null
+for p in "$mdst" "$msrc" "${QOWNER[@]}"; do pcli "$p" CLUSTER SETSLOT "$mslot" NODE "$(pcli "$mdst" CLUSTER MYID)" >/dev/null 2>&1; done
+wait "$enqm"; rc=$?
+eq "enqueuer: exit 0 though its queue's slot moved mid-enqueue (MOVED followed in the pipeline)" 0 "$rc"
+[ "$rc" = 0 ] || echo "enqueuer said: $(cat "$D/enqm.err")"
+eq "enqueuer: the job is whole on the new owner" "queued 2000 200" \
+  "$(pcli "$mdst" HMGET "farm:{$QM}:job:JM" status total chunks_total | tr '\n' ' ' | sed 's/ $//')"
 echo "info: migrate phase done at ${SECONDS} s"
 # ---- failover: the primary of QC is SIGKILLed mid-job ----
 slot=$(pcli "$BASE" CLUSTER KEYSLOT "{$QC}")
