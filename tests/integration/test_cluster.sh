@@ -7,7 +7,10 @@
 # all three, the enqueuer and statusd too.
 #   rate:      a job on each queue, one provider limit shared by the three
 #              queues: exact counts, 0 x 429 at mockprov's referee, the rate
-#              within 2 % of the limit (one token bucket for the cluster)
+#              within 2 % of the limit at the provider (one token bucket)
+#   clients:   scripts/enqueue.sh (redis-cli -c); statusd's /queues, /jobs,
+#              /workers, /metrics, POST /jobs and SSE across the nodes; the
+#              enqueuer's pipeline of appends across a slot move (MOVED)
 #   migrate:   a queue's slot moved to another primary mid-job (SETSLOT
 #              IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE): the
 #              workers follow ASK then MOVED (their log lines count them) and
@@ -15,6 +18,7 @@
 #   failover:  the primary of a queue SIGKILLed mid-job: its replica takes
 #              over, the workers follow, the counts are exact, and a new job
 #              on that queue is taken within seconds
+# EF_KEEP_LOGS=DIR keeps the logs.  About 45 s (60 s with SAN=1).
 source "$(dirname "$0")/lib.sh"
 
 N=${CLUSTER_N:-1000} # entities per job (25 s at L for the three)
@@ -278,6 +282,6 @@ fi
 check "failover: the workers are still alive" kill -0 "${WPIDS[0]}" "${WPIDS[1]}"
 for p in "${WPIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 for p in "${WPIDS[@]}"; do wait "$p" 2>/dev/null; done
-bad=$(grep -l -E "AddressSanitizer|runtime error:|LeakSanitizer" "$D"/w*.log "$D"/sd.log 2>/dev/null)
-eq "no sanitizer report in the workers' and statusd's logs" "" "$bad"
+bad=$(grep -l -E "AddressSanitizer|runtime error:|LeakSanitizer" "$D"/w*.log "$D"/sd.log "$D"/*.err 2>/dev/null)
+eq "no sanitizer report in the logs of the workers, statusd and the enqueuers" "" "$bad"
 ef_finish
