@@ -169,6 +169,9 @@ else
   fail "enqueue.sh: a job through redis+cluster://" "$(cat "$D/sh.err") $(counts "$j" "$QB")"
 fi
 if [ -n "$U" ]; then
+  # the last event follows the job's completion (statusd fetches the job
+  # after the message): waited for, not raced by the kill
+  ef_wait_for 5 'grep -q "\"processed\":30" "$D/sse.q"'
   kill "$sse" 2>/dev/null; wait "$sse" 2>/dev/null
   contains "statusd: SSE of $QB carries the job's progress published on its primary" "\"processed\":30" "$(cat "$D/sse.q")"
 fi
