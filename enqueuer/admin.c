@@ -112,7 +112,7 @@ static int verb_list(ef_enq_t *st) {
         printf("%-26s %-10s %21s %7s %-24s %s\n", "ID", "STATUS", "PROCESSED/TOTAL", "PCT",
                "CREATED", "PROVIDER");
     while (shown < limit && start < max_scan) {
-        redisReply *r = redisCommand(st->redis, "ZREVRANGE %s %ld %ld", kjobs.s, start, start + page - 1);
+        redisReply *r = ef_redis_sync_cmdf(st->redis, NULL, "ZREVRANGE %s %ld %ld", kjobs.s, start, start + page - 1);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
             fprintf(stderr, "enqueuer: list: %s\n", r ? (r->str ? r->str : "bad reply") : st->redis->errstr);
             freeReplyObject(r);
@@ -442,7 +442,7 @@ static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
                             "PER_SECONDS a positive number\n");
             return EF_ENQ_EXIT_ERROR;
         }
-        r = redisCommand(st->redis,
+        r = ef_redis_sync_cmdf(st->redis, NULL,
                          "HSET %s requests %lld per_seconds %s burst %lld paused_until 0 learned_at 0",
                          k.s, (long long)req, argv[3], (long long)(burst ? burst : req));
         if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -452,7 +452,7 @@ static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
         }
         freeReplyObject(r);
     }
-    r = redisCommand(st->redis, "HGETALL %s", k.s);
+    r = ef_redis_sync_cmdf(st->redis, NULL, "HGETALL %s", k.s);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "enqueuer: rate-limit: %s\n", r && r->str ? r->str : st->redis->errstr);
         freeReplyObject(r);

@@ -29,7 +29,7 @@
 
 cJSON *ef_enq_job_json(ef_enq_t *st, const char *job_id, char *err) {
     ef_key_t k;
-    redisReply *r = redisCommand(st->redis, "HGETALL %s", ef_key_job(&k, st->queue, job_id, EF_KEY_JOB));
+    redisReply *r = ef_redis_sync_cmdf(st->redis, NULL, "HGETALL %s", ef_key_job(&k, st->queue, job_id, EF_KEY_JOB));
     cJSON *o = NULL;
     if (!r) {
         ef_seterr(err, "redis: %s", st->redis->errstr);

@@ -84,7 +84,7 @@ static int heartbeat_ttl_ms(void) {
 /* Reads one pending append reply; -1 (with s->err) when it failed. */
 static int read_reply(submit_t *s) {
     redisReply *r = NULL;
-    if (redisGetReply(s->st->redis, (void **)&r) != REDIS_OK || !r) {
+    if (ef_redis_sync_get_reply(s->st->redis, &r) != 0 || !r) {
         ef_seterr(s->err, "redis: %s", s->st->redis->errstr[0] ? s->st->redis->errstr : "connection lost");
         s->failed = 1;
         s->inflight--;
@@ -194,7 +194,7 @@ static int idle_heartbeat(void *arg) {
 /* Says why the job is lost, from its hash: status and error. */
 static void report_lost(submit_t *s) {
     ef_key_t kjob;
-    redisReply *r = redisCommand(s->st->redis, "HMGET %s status error",
+    redisReply *r = ef_redis_sync_cmdf(s->st->redis, NULL, "HMGET %s status error",
                                  ef_key_job(&kjob, s->st->queue, s->job_id, EF_KEY_JOB));
     const char *status = NULL, *why = NULL;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -226,7 +226,7 @@ static void discard_job(submit_t *s) {
 
 static int check_provider(ef_enq_t *st, char *err) {
     ef_key_t k;
-    redisReply *r = redisCommand(st->redis, "HKEYS %s", ef_key_global(&k, EF_KEY_PROVIDERS));
+    redisReply *r = ef_redis_sync_cmdf(st->redis, NULL, "HKEYS %s", ef_key_global(&k, EF_KEY_PROVIDERS));
     int rc = 0;
     if (!r) {
         ef_seterr(err, "redis: %s", st->redis->errstr);
@@ -327,7 +327,9 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
                                   .high_priority = st->high_priority,
                                   .extra = fields,
                                   .nextra = nfields,
-                                  .heartbeat_ttl_ms = s.ttl_ms};
+                                  .heartbeat_ttl_ms = s.ttl_ms,
+                                  /* a cluster: one slot per script (see job_create.lua) */
+                                  .registry_apart = ef_redis_sync_is_cluster(st->redis)};
         r = ef_redis_sync_call(st->redis, ef_call_job_create(&call, &a), err);
         ef_call_free(&call);
         if (!r) {
@@ -340,6 +342,15 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             goto out;
         }
         freeReplyObject(r);
+        if (a.registry_apart) {
+            ef_key_t kq;
+            r = ef_redis_sync_cmdf(st->redis, err, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES),
+                                   st->queue);
+            freeReplyObject(r);
+            /* then back to the queue's node for the pipelined appends */
+            freeReplyObject(ef_redis_sync_cmdf(st->redis, err, "EXISTS %s",
+                                               ef_key_job(&kq, st->queue, s.job_id, EF_KEY_JOB)));
+        }
         s.created = 1;
         s.last_send = ef_mono_ms();
     }

@@ -331,7 +331,13 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
                    a->heartbeat_ttl_ms > 0 ? a->heartbeat_ttl_ms : EF_ENQUEUE_HEARTBEAT_TTL_MS);
     for (size_t i = 0; i < a->nextra * 2; i++)
         ef_call_rest(c, a->extra[i], (size_t)-1);
-    ef_call_finish(c);
+    if (ef_call_finish(c) == 0 && a->registry_apart) {
+        /* drop farm:queues and farm:providers, the last two keys */
+        memmove(&c->argv[3], &c->argv[5], sizeof *c->argv * (size_t)(c->argc - 5));
+        memmove(&c->lens[3], &c->lens[5], sizeof *c->lens * (size_t)(c->argc - 5));
+        c->argc -= 2;
+        c->nkeys -= 2;
+    }
     return c;
 }
 

@@ -95,6 +95,8 @@ typedef struct {
     const char *const *extra;
     size_t nextra;
     int heartbeat_ttl_ms; /* the enqueue heartbeat deadline; 0: EF_ENQUEUE_HEARTBEAT_TTL_MS */
+    int registry_apart;   /* 1 in a Redis Cluster: the queue's 3 keys only (one slot); the
+                             caller checks farm:providers and SADDs farm:queues itself */
 } ef_call_job_create_t;
 ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a);
 

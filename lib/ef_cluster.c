@@ -210,3 +210,118 @@ const ef_cluster_node_t *ef_cluster_map_node(const ef_cluster_map_t *map, int sl
         return NULL;
     return &map->nodes[map->owner[slot]];
 }
+
+int ef_cluster_map_set_owner(ef_cluster_map_t *map, int slot, const ef_redis_addr_t *addr) {
+    ef_cluster_node_t n;
+    int idx;
+    if (!map || slot < 0 || slot >= EF_CLUSTER_SLOTS || !addr)
+        return -1;
+    memset(&n, 0, sizeof n);
+    n.addr = *addr;
+    idx = node_index(map, &n);
+    if (idx < 0)
+        return -1;
+    if (map->owner[slot] < 0)
+        map->covered++;
+    map->owner[slot] = (int16_t)idx;
+    return idx;
+}
+
+/* ---- Routing a formatted command ---- */
+
+/* Commands that name no key: sent to any node. */
+static const char *const no_key[] = {
+    "PING", "TIME",     "CLIENT",  "SCRIPT",   "PUBLISH",  "SUBSCRIBE",  "UNSUBSCRIBE",
+    "INFO", "ECHO",     "CLUSTER", "ASKING",   "COMMAND",  "DBSIZE",     "CONFIG",
+    "ROLE", "AUTH",     "SELECT",  "HELLO",    "READONLY", "WAIT",       "MULTI",
+    "EXEC", "DISCARD",  "MEMORY",  "SLOWLOG",  "LATENCY",  "PSUBSCRIBE", "RANDOMKEY",
+    "SCAN", "FLUSHALL", "FLUSHDB", "LASTSAVE",
+};
+
+typedef struct {
+    const char *s;
+    size_t len;
+} arg_t;
+
+/* Reads the next bulk string of a RESP array at *p; 0, or -1 when it is
+ * malformed or runs past end. */
+static int next_arg(const char **p, const char *end, arg_t *out) {
+    const char *nl;
+    int64_t l;
+    if (*p >= end || **p != '$' || !(nl = memchr(*p, '\r', (size_t)(end - *p))) ||
+        ef_parse_i64(*p + 1, (size_t)(nl - *p - 1), &l) != 0 || l < 0 ||
+        (size_t)l + 4 > (size_t)(end - nl) || nl[1] != '\n')
+        return -1;
+    out->s = nl + 2;
+    out->len = (size_t)l;
+    *p = nl + 2 + l + 2;
+    return 0;
+}
+
+static int name_is(const arg_t *a, const char *name) {
+    size_t n = strlen(name);
+    if (a->len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = a->s[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c != name[i])
+            return 0;
+    }
+    return 1;
+}
+
+int ef_cluster_cmd_slot(const char *cmd, size_t len) {
+    const char *p = cmd, *end = cmd + len, *nl;
+    int64_t n, nk;
+    long first = 1, last, step = 1; /* key positions: first..last by step */
+    int slot = EF_CLUSTER_NO_KEY;
+    arg_t a;
+
+    if (!cmd || len < 4 || *p != '*' || !(nl = memchr(p, '\r', len)) ||
+        ef_parse_i64(p + 1, (size_t)(nl - p - 1), &n) != 0 || n < 1 || nl + 1 >= end)
+        return EF_CLUSTER_BAD_CMD;
+    p = nl + 2;
+    if (next_arg(&p, end, &a) != 0)
+        return EF_CLUSTER_BAD_CMD;
+    last = n > 1 ? 1 : 0;
+    for (size_t i = 0; i < EF_ARRAY_LEN(no_key); i++)
+        if (name_is(&a, no_key[i]))
+            last = 0;
+    if (name_is(&a, "EVAL") || name_is(&a, "EVALSHA")) {
+        arg_t k;
+        if (n < 3 || next_arg(&p, end, &k) != 0 || next_arg(&p, end, &k) != 0 ||
+            ef_parse_i64(k.s, k.len, &nk) != 0 || nk < 0 || nk > n - 3)
+            return EF_CLUSTER_BAD_CMD;
+        first = 3; /* the name, the script and numkeys are read */
+        last = 2 + (long)nk;
+    } else if (name_is(&a, "LMOVE") || name_is(&a, "BLMOVE") || name_is(&a, "RPOPLPUSH") ||
+               name_is(&a, "BRPOPLPUSH") || name_is(&a, "SMOVE")) {
+        last = n > 2 ? 2 : last;
+    } else if (name_is(&a, "DEL") || name_is(&a, "EXISTS") || name_is(&a, "UNLINK") ||
+               name_is(&a, "TOUCH") || name_is(&a, "MGET")) {
+        last = (long)n - 1;
+    } else if (name_is(&a, "BLPOP") || name_is(&a, "BRPOP") || name_is(&a, "BZPOPMIN") ||
+               name_is(&a, "BZPOPMAX")) {
+        last = (long)n - 2;
+    } else if (name_is(&a, "MSET")) {
+        last = (long)n - 1;
+        step = 2;
+    }
+    for (long i = first; i <= last; i++) {
+        int s;
+        if (next_arg(&p, end, &a) != 0)
+            return EF_CLUSTER_BAD_CMD;
+        if ((i - first) % step != 0)
+            continue;
+        s = ef_cluster_keyslot(a.s, a.len);
+        if (slot >= 0 && s != slot)
+            return EF_CLUSTER_CROSS_SLOT;
+        slot = s;
+    }
+    for (long i = last < first ? first : last + 1; i < (long)n; i++) /* the rest must be whole */
+        if (next_arg(&p, end, &a) != 0)
+            return EF_CLUSTER_BAD_CMD;
+    return p == end ? slot : EF_CLUSTER_BAD_CMD;
+}

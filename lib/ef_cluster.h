@@ -2,9 +2,9 @@
 /*
  * Redis Cluster building blocks, written from the Cluster specification:
  * the slot of a key, the redirections a node answers with, and the slot map
- * a node describes.  Pure functions with no I/O; the routing client that
- * uses them comes later (until then redis+cluster:// URLs are refused, see
- * ef_redis_url_supported()).
+ * a node describes, and the slot a formatted command goes to.  Pure
+ * functions with no I/O; the routing client that uses them is
+ * ef_cluster_client.c, behind ef_redis.h's API.
  *
  * Slots: a key belongs to slot CRC16(k) mod 16384, CRC16 being the XMODEM
  * variant (polynomial 0x1021, initial value 0, no reflection, no final
@@ -84,5 +84,25 @@ int ef_cluster_map_from_slots(const redisReply *reply, const char *asked_host,
 
 /* The primary serving slot, or NULL. */
 const ef_cluster_node_t *ef_cluster_map_node(const ef_cluster_map_t *map, int slot);
+
+/* Records that slot now lives at addr (a MOVED answer), adding the node to
+ * the map when it is new.  The index of the node, or -1 when the map is
+ * full or the slot out of range (the map is unchanged then). */
+int ef_cluster_map_set_owner(ef_cluster_map_t *map, int slot, const ef_redis_addr_t *addr);
+
+/* ---- Routing a formatted command ---- */
+
+#define EF_CLUSTER_NO_KEY (-1)     /* PING, TIME, CLIENT, SCRIPT, PUBLISH...: any node */
+#define EF_CLUSTER_CROSS_SLOT (-2) /* keys of one call in two slots: a programming error */
+#define EF_CLUSTER_BAD_CMD (-3)    /* not a RESP array of bulk strings */
+
+/* The slot a RESP-formatted command (as redisFormatCommand makes it) must
+ * be sent to: the slot shared by all of its keys, or one of the codes
+ * above.  Key positions: EVAL and EVALSHA take numkeys keys after the
+ * numkeys argument; LMOVE, BLMOVE, RPOPLPUSH, SMOVE two; DEL, EXISTS, UNLINK,
+ * TOUCH, MGET every argument; BLPOP, BRPOP, BZPOPMIN, BZPOPMAX all but the
+ * timeout; the commands without a key listed in ef_cluster.c none; every
+ * other command its first argument. */
+int ef_cluster_cmd_slot(const char *cmd, size_t len);
 
 #endif

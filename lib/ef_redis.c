@@ -49,11 +49,13 @@
 #include "ef_redis.h"
 
 #include <hiredis/async.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ef_cluster_client.h"
 #include "ef_common.h"
 #include "ef_log.h"
 #include "ef_scripts_gen.h"
@@ -156,6 +158,8 @@ struct ef_redis_s {
     ef_redis_addr_t master;
     char last_master[300]; /* "host:port" last logged */
     ef_redis_t *watch;     /* subscribed to +switch-master on a sentinel */
+
+    ef_cluster_client_t *cluster; /* redis+cluster://: all of the above unused */
 };
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
@@ -950,9 +954,9 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
 
     if (!out || !loop || !url || (!url->path[0] && !url->host[0]))
         return UV_EINVAL;
-    if (url->kind == EF_REDIS_URL_CLUSTER ||
-        (url->kind == EF_REDIS_URL_SENTINEL && url->nhosts < 1))
-        return UV_ENOTSUP; /* see ef_redis_url_supported() */
+    if ((url->kind == EF_REDIS_URL_CLUSTER || url->kind == EF_REDIS_URL_SENTINEL) &&
+        url->nhosts < 1)
+        return UV_EINVAL;
     *out = NULL;
     o.backoff_min_ms = or_default(o.backoff_min_ms, EF_REDIS_BACKOFF_MIN_MS);
     o.backoff_max_ms = or_default(o.backoff_max_ms, EF_REDIS_BACKOFF_MAX_MS);
@@ -978,6 +982,18 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
     o.name = NULL;
     r->o = o;
     r->rtt_us = -1;
+    if (url->kind == EF_REDIS_URL_CLUSTER) {
+        /* the nodes' connections each make their own TLS context from the
+         * URL; this one only checked its files early */
+        int rc = ef__cluster_create(&r->cluster, r, loop, url, &o, r->name);
+        if (rc < 0) {
+            SSL_CTX_free(r->tls_ctx);
+            free(r);
+            return rc;
+        }
+        *out = r;
+        return 0;
+    }
     uv_timer_init(loop, &r->conn_timer);
     uv_timer_init(loop, &r->deadline_timer);
     uv_timer_init(loop, &r->ping_timer);
@@ -990,6 +1006,8 @@ int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url
     return 0;
 }
 
+static void on_cluster_closed(void *arg) { handle_gone(arg); }
+
 void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
     if (!r || r->closing)
         return;
@@ -997,6 +1015,11 @@ void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
     r->done = done;
     r->done_arg = arg;
     ef_debug("redis %s: closing", r->name);
+    if (r->cluster) {
+        r->nhandles = 1;
+        ef__cluster_close(r->cluster, on_cluster_closed, r);
+        return;
+    }
     if (r->ac)
         conn_down(r, "closed", 1);
     fail_all(r);
@@ -1014,12 +1037,28 @@ void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg) {
 }
 
 int ef_redis_ready(const ef_redis_t *r) {
+    if (r && r->cluster)
+        return !r->closing && ef__cluster_ready(r->cluster);
     return r && !r->closing && r->state == EF_REDIS_ST_READY;
 }
 
-size_t ef_redis_pending(const ef_redis_t *r) { return r ? r->npending : 0; }
+size_t ef_redis_pending(const ef_redis_t *r) {
+    if (r && r->cluster)
+        return r->closing ? 0 : ef__cluster_pending(r->cluster);
+    return r ? r->npending : 0;
+}
 
-long ef_redis_last_rtt_us(const ef_redis_t *r) { return r ? r->rtt_us : -1; }
+long ef_redis_last_rtt_us(const ef_redis_t *r) {
+    if (r && r->cluster)
+        return r->closing ? -1 : ef__cluster_rtt_us(r->cluster);
+    return r ? r->rtt_us : -1;
+}
+
+void ef_redis_cluster_stats(const ef_redis_t *r, ef_redis_cluster_stats_t *out) {
+    memset(out, 0, sizeof *out);
+    if (r && r->cluster && !r->closing)
+        ef__cluster_stats(r->cluster, out);
+}
 
 /* Commands need READY and no subscription (hiredis 0.14 refuses other
  * commands in subscriber mode). */
@@ -1034,6 +1073,11 @@ static int cmd_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeou
     ef_redis_req_t *q;
     if (len < 0)
         return -1;
+    if (r->cluster) { /* routed by the slot of its keys */
+        int rc = ef__cluster_submit(r->cluster, cb, arg, timeout_ms, cmd, (size_t)len, s);
+        redisFreeCommand(cmd);
+        return rc;
+    }
     q = req_new(r, EF_REDIS_REQ_USER);
     q->cb = cb;
     q->arg = arg;
@@ -1049,6 +1093,17 @@ static int cmd_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeou
         q->cmd = NULL;
     }
     return 0;
+}
+
+int ef__redis_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms,
+                     const char *cmd, size_t len, const ef_script_t *s) {
+    char *copy;
+    if (!cmd_allowed(r, timeout_ms) || r->cluster || len > (size_t)INT_MAX)
+        return -1;
+    copy = ef_malloc(len + 1);
+    memcpy(copy, cmd, len);
+    copy[len] = '\0';
+    return cmd_submit(r, cb, arg, timeout_ms, copy, (int)len, s);
 }
 
 int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, int argc,
@@ -1109,6 +1164,8 @@ int ef_redis_subscribe(ef_redis_t *r, const char *channel, ef_redis_reply_cb cb,
     ef_redis_sub_t *sub;
     if (!ef_redis_ready(r) || !channel || !cb)
         return -1;
+    if (r->cluster)
+        return ef__cluster_subscribe(r->cluster, channel, cb, arg);
     for (sub = r->subs; sub; sub = sub->next)
         if (strcmp(sub->channel, channel) == 0)
             return -1;

@@ -33,6 +33,9 @@
  * data connection as soon as our master moves, rather than waiting for an
  * error; it closes with the object.
  *
+ * Cluster (a redis+cluster:// URL): the object is a router over plain
+ * connections, one per primary; see ef_cluster_client.h.
+ *
  * Failover replies: READONLY, UNBLOCKED, LOADING and MASTERDOWN (see
  * ef_sentinel.h) to a command or a heartbeat take the connection down,
  * whatever the URL: that command and those queued behind it get NULL, as
@@ -88,8 +91,10 @@ typedef struct {
 } ef_redis_opts_t;
 
 /* Creates the connection object and starts connecting.  0 or a negative
- * error (bad options; UV_ENOTSUP for a redis+cluster:// URL); *out is
- * owned by the caller until ef_redis_close(). */
+ * error (bad options); *out is owned by the caller until ef_redis_close().
+ * A redis+cluster:// URL makes a router over one connection per primary
+ * (ef_cluster_client.h): the same API, commands routed by the slot of
+ * their keys. */
 int ef_redis_create(ef_redis_t **out, uv_loop_t *loop, const ef_redis_url_t *url,
                     const ef_redis_opts_t *opts);
 
@@ -100,8 +105,18 @@ void ef_redis_close(ef_redis_t *r, void (*done)(void *arg), void *arg);
 int ef_redis_ready(const ef_redis_t *r);
 /* Commands sent and not yet answered. */
 size_t ef_redis_pending(const ef_redis_t *r);
-/* Round trip of the last heartbeat PING in microseconds, -1 when unknown. */
+/* Round trip of the last heartbeat PING in microseconds, -1 when unknown
+ * (in a cluster: the slowest primary's). */
 long ef_redis_last_rtt_us(const ef_redis_t *r);
+
+/* Cluster counters since creation; all 0 for one node. */
+typedef struct {
+    long moved;     /* MOVED answers followed */
+    long ask;       /* ASK answers followed */
+    long retries;   /* resends after TRYAGAIN, CLUSTERDOWN or a node not ready */
+    long refreshes; /* CLUSTER SLOTS asked */
+} ef_redis_cluster_stats_t;
+void ef_redis_cluster_stats(const ef_redis_t *r, ef_redis_cluster_stats_t *out);
 
 /* Sends a command built from argv (lens may be NULL for C strings).
  * timeout_ms: 0 = the default deadline, EF_REDIS_NO_DEADLINE = none.

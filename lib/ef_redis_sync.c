@@ -5,10 +5,14 @@
  */
 #include "ef_redis_sync.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
+
+#include "ef_cluster.h"
 
 #include "ef_scripts_gen.h"
 #include "ef_sentinel.h"
@@ -30,52 +34,59 @@ static redisReply *checked(redisContext *c, redisReply *r, char *err) {
     return r;
 }
 
-redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char **argv,
-                              const size_t *lens) {
-    return checked(c, redisCommandArgv(c, argc, argv, lens), err);
+static redisReply *exec_formatted(redisContext *c, const char *cmd, size_t len, char *err);
+
+/* Runs argv as one command, following cluster redirections. */
+static redisReply *exec_argv(redisContext *c, int argc, const char **argv, const size_t *lens,
+                             char *err) {
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    redisReply *r;
+    if (len < 0) {
+        ef_seterr(err, "redis: cannot format a command");
+        return NULL;
+    }
+    r = exec_formatted(c, cmd, (size_t)len, err);
+    redisFreeCommand(cmd);
+    return r;
 }
 
-redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *err) {
-    ef_redis_url_t url;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char **argv,
+                              const size_t *lens) {
+    return exec_argv(c, argc, argv, lens, err);
+}
+
+/* Connects to one data node of url at host:port (a unix socket when url
+ * has a path), authenticates, selects the database, checks ROLE on a
+ * Sentinel set's master and loads every script.  NULL with err set. */
+static redisContext *node_connect(const ef_redis_url_t *url, const char *host, int port,
+                                  struct timeval tv, const char *where, char *err) {
     redisContext *c;
     redisReply *r = NULL;
-    char where[2048];
 
-    if (ef_redis_url_parse(url_str, &url, err) != 0 || ef_redis_url_supported(&url, err) != 0)
-        return NULL;
-    if (url.kind == EF_REDIS_URL_SENTINEL) {
-        ef_redis_addr_t master;
-        if (ef_sentinel_resolve_sync(&url, &master, err) != 0)
-            return NULL;
-        memcpy(url.host, master.host, sizeof url.host);
-        url.port = master.port;
-        snprintf(where, sizeof where, "%s:%d (master %s)", url.host, url.port, url.master);
-    } else {
-        ef_redis_url_redacted(&url, where, sizeof where);
-    }
-    if (url.tls) {
+    if (url->tls) {
         char why[EF_ERR_LEN];
-        c = ef_tls_sync_connect(&url, url.host, url.port, timeout_ms, why);
+        int ms = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+        c = ef_tls_sync_connect(url, host, port, ms, why);
         if (!c) {
             ef_seterr(err, "cannot connect to redis at %s: %s", where, why);
             return NULL;
         }
-    } else if (url.path[0])
-        c = redisConnectUnixWithTimeout(url.path, tv);
+    } else if (url->path[0])
+        c = redisConnectUnixWithTimeout(url->path, tv);
     else
-        c = redisConnectWithTimeout(url.host, url.port, tv);
+        c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         ef_seterr(err, "cannot connect to redis at %s: %s", where, c ? c->errstr : "out of memory");
-        redisFree(c);
+        ef_tls_sync_free(c);
         return NULL;
     }
     redisSetTimeout(c, tv);
-    if (url.password[0]) {
-        if (url.user[0])
-            r = redisCommand(c, "AUTH %s %s", url.user, url.password);
+    if (url->password[0]) {
+        if (url->user[0])
+            r = redisCommand(c, "AUTH %s %s", url->user, url->password);
         else
-            r = redisCommand(c, "AUTH %s", url.password);
+            r = redisCommand(c, "AUTH %s", url->password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             ef_seterr(err, "redis at %s refused the credentials: %s", where,
                       r ? r->str : c->errstr);
@@ -83,16 +94,16 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
         }
         freeReplyObject(r);
     }
-    if (url.db != 0) {
-        r = redisCommand(c, "SELECT %d", url.db);
+    if (url->db != 0) {
+        r = redisCommand(c, "SELECT %d", url->db);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            ef_seterr(err, "redis at %s: SELECT %d failed: %s", where, url.db,
+            ef_seterr(err, "redis at %s: SELECT %d failed: %s", where, url->db,
                       r ? r->str : c->errstr);
             goto fail;
         }
         freeReplyObject(r);
     }
-    if (url.kind == EF_REDIS_URL_SENTINEL) {
+    if (url->kind == EF_REDIS_URL_SENTINEL) {
         char why[EF_ERR_LEN];
         r = redisCommand(c, "ROLE");
         if (!r || ef_sentinel_role_check(r, why) != 0) {
@@ -126,7 +137,245 @@ fail:
     return NULL;
 }
 
-void ef_redis_sync_free(redisContext *c) { ef_tls_sync_free(c); }
+/* ---- Cluster: following MOVED and ASK ---- */
+
+/* A pipelined command whose reply is still to be read (cluster only). */
+typedef struct pend_s {
+    struct pend_s *next;
+    char *cmd;
+    size_t len;
+} pend_t;
+
+/* Kept in the reader's user field of a cluster connection (hiredis 0.14's
+ * redisContext has none of its own): what is needed to reach another
+ * node, the redirect counters, the commands of a pipeline in flight (to
+ * resend one whose reply is a redirection), a side connection for those
+ * resends and for ASK, and the node the connection moves to once the
+ * pipeline is drained. */
+typedef struct {
+    ef_redis_url_t url;
+    struct timeval tv;
+    ef_redis_sync_stats_t st;
+    pend_t *head, *tail;
+    redisContext *side;
+    ef_redis_addr_t side_at;
+    ef_redis_addr_t at; /* the node c is connected to (a TLS context has no tcp.host) */
+    ef_redis_addr_t move_to;
+    int must_move;
+} cluster_t;
+
+static cluster_t *cluster_of(const redisContext *c) {
+    return c && c->reader ? c->reader->privdata : NULL;
+}
+
+/* Moves c to another node: a new connection takes the place of the old
+ * one inside the same redisContext (the structs are swapped), so the
+ * caller's pointer stays valid.  0, or -1 with err set (c unchanged). */
+static int cluster_move(redisContext *c, const ef_redis_addr_t *to, char *err) {
+    cluster_t *cl = cluster_of(c);
+    char where[EF_REDIS_HOST_LEN + 16];
+    redisContext *n, tmp;
+    snprintf(where, sizeof where, "%s:%d", to->host, to->port);
+    n = node_connect(&cl->url, to->host, to->port, cl->tv, where, err);
+    if (!n)
+        return -1;
+    tmp = *c;
+    *c = *n;
+    *n = tmp;
+    n->reader->privdata = NULL;
+    c->reader->privdata = cl;
+    cl->at = *to;
+    ef_tls_sync_free(n); /* the old connection (TLS: its pump thread too) */
+    return 0;
+}
+
+/* Sends a formatted command and reads its answer; NULL on a connection
+ * error. */
+static redisReply *round_trip(redisContext *c, const char *cmd, size_t len) {
+    redisReply *r = NULL;
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK ||
+        redisGetReply(c, (void **)&r) != REDIS_OK)
+        return NULL;
+    return r;
+}
+
+/* Runs cmd (after ASKING when asking) on the side connection to `to`,
+ * opened or moved there first; NULL with err set on a connection error. */
+static redisReply *side_run(cluster_t *cl, const ef_redis_addr_t *to, int asking, const char *cmd,
+                            size_t len, char *err) {
+    char where[EF_REDIS_HOST_LEN + 16];
+    redisReply *ok = NULL, *r = NULL;
+    snprintf(where, sizeof where, "%s:%d", to->host, to->port);
+    if (cl->side && (cl->side_at.port != to->port || strcmp(cl->side_at.host, to->host) != 0)) {
+        ef_tls_sync_free(cl->side);
+        cl->side = NULL;
+    }
+    if (!cl->side) {
+        cl->side = node_connect(&cl->url, to->host, to->port, cl->tv, where, err);
+        if (!cl->side)
+            return NULL;
+        cl->side_at = *to;
+    }
+    if (asking)
+        redisAppendCommand(cl->side, "ASKING");
+    redisAppendFormattedCommand(cl->side, cmd, len);
+    if ((asking && redisGetReply(cl->side, (void **)&ok) != REDIS_OK) ||
+        redisGetReply(cl->side, (void **)&r) != REDIS_OK) {
+        ef_seterr(err, "redis at %s: %s", where, cl->side->errstr);
+        if (ok)
+            freeReplyObject(ok);
+        ef_tls_sync_free(cl->side);
+        cl->side = NULL;
+        return NULL;
+    }
+    if (ok)
+        freeReplyObject(ok);
+    return r;
+}
+
+/* Follows r for the formatted command cmd on a cluster connection: MOVED
+ * moves c to the slot's new node and resends (in a pipeline, whose other
+ * replies are still to come on c, the command is resent on the side
+ * connection and c moves once the pipeline is drained); ASK sends ASKING
+ * and the command on the side connection; TRYAGAIN and CLUSTERDOWN resend
+ * after a backoff.  Returns the final answer (r itself when there is
+ * nothing to follow), NULL on a connection error. */
+static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cmd, size_t len,
+                                  int pipelined, char *err) {
+    cluster_t *cl = cluster_of(c);
+    ef_cluster_redirect_t rd;
+    ef_redis_addr_t here = {"", 0};
+    char why[EF_ERR_LEN];
+    if (cl)
+        here = cl->at;
+    for (int i = 0; cl && r && r->type == REDIS_REPLY_ERROR && i < EF_REDIS_SYNC_REDIRECTS_MAX;
+         i++) {
+        if (ef_cluster_redirect_parse(r->str, r->len, &rd, why) == 0) {
+            if (!rd.to.host[0])
+                snprintf(rd.to.host, sizeof rd.to.host, "%s", here.host);
+            freeReplyObject(r);
+            if (rd.kind == EF_CLUSTER_MOVED && !pipelined) {
+                cl->st.moved++;
+                if (cluster_move(c, &rd.to, err) != 0)
+                    return NULL;
+                here = rd.to;
+                r = round_trip(c, cmd, len);
+            } else if (rd.kind == EF_CLUSTER_MOVED) {
+                cl->st.moved++;
+                cl->move_to = rd.to;
+                cl->must_move = 1;
+                r = side_run(cl, &rd.to, 0, cmd, len, err);
+            } else {
+                cl->st.ask++;
+                r = side_run(cl, &rd.to, 1, cmd, len, err);
+            }
+        } else if (strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
+            freeReplyObject(r);
+            cl->st.retries++;
+            usleep((useconds_t)(50000 << (i < 4 ? i : 4)));
+            r = pipelined ? side_run(cl, &here, 0, cmd, len, err) : round_trip(c, cmd, len);
+        } else {
+            break;
+        }
+    }
+    return r;
+}
+
+/* Runs a formatted command, following cluster redirections; the answer
+ * through checked(). */
+static redisReply *exec_formatted(redisContext *c, const char *cmd, size_t len, char *err) {
+    char ferr[EF_ERR_LEN] = "";
+    redisReply *r = round_trip(c, cmd, len);
+    r = cluster_follow(c, r, cmd, len, 0, ferr);
+    if (!r && ferr[0]) {
+        ef_seterr(err, "%s", ferr);
+        return NULL;
+    }
+    return checked(c, r, err);
+}
+
+redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *err) {
+    ef_redis_url_t url;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c = NULL;
+    char where[2048];
+
+    if (ef_redis_url_parse(url_str, &url, err) != 0 || ef_redis_url_supported(&url, err) != 0)
+        return NULL;
+    if (url.kind == EF_REDIS_URL_SENTINEL) {
+        ef_redis_addr_t master;
+        if (ef_sentinel_resolve_sync(&url, &master, err) != 0)
+            return NULL;
+        memcpy(url.host, master.host, sizeof url.host);
+        url.port = master.port;
+        snprintf(where, sizeof where, "%s:%d (master %s)", url.host, url.port, url.master);
+    } else {
+        ef_redis_url_redacted(&url, where, sizeof where);
+    }
+    if (url.kind != EF_REDIS_URL_CLUSTER)
+        return node_connect(&url, url.host, url.port, tv, where, err);
+    /* a cluster: the first seed that answers; commands then follow MOVED */
+    int seed = 0;
+    for (; seed < url.nhosts && !c; seed++) {
+        snprintf(where, sizeof where, "%s:%d", url.hosts[seed].host, url.hosts[seed].port);
+        c = node_connect(&url, url.hosts[seed].host, url.hosts[seed].port, tv, where, err);
+    }
+    if (c) {
+        cluster_t *cl = ef_calloc(1, sizeof *cl);
+        cl->url = url;
+        cl->at = url.hosts[seed - 1];
+        cl->tv = tv;
+        c->reader->privdata = cl;
+    }
+    return c;
+}
+
+void ef_redis_sync_free(redisContext *c) {
+    cluster_t *cl = cluster_of(c);
+    if (!c)
+        return;
+    if (cl) {
+        pend_t *p;
+        while ((p = cl->head)) {
+            cl->head = p->next;
+            redisFreeCommand(p->cmd);
+            free(p);
+        }
+        ef_tls_sync_free(cl->side);
+        free(cl);
+    }
+    if (c->reader)
+        c->reader->privdata = NULL;
+    ef_tls_sync_free(c);
+}
+
+void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out) {
+    const cluster_t *cl = cluster_of(c);
+    memset(out, 0, sizeof *out);
+    if (cl)
+        *out = cl->st;
+}
+
+int ef_redis_sync_is_cluster(const redisContext *c) {
+    return cluster_of(c) != NULL;
+}
+
+redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...) {
+    char *cmd;
+    va_list ap;
+    int len;
+    redisReply *r;
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        ef_seterr(err, "redis: cannot format a command");
+        return NULL;
+    }
+    r = exec_formatted(c, cmd, (size_t)len, err);
+    redisFreeCommand(cmd);
+    return r;
+}
 
 /* Builds EVALSHA/EVAL argv around the caller's keys and args. */
 static int script_argv(const ef_script_t *s, int use_body, int nkeys, int argc, const char **argv,
@@ -157,29 +406,72 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
     char nk[16];
     redisReply *r;
     int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
-    r = redisCommandArgv(c, n, v, l);
+    r = exec_argv(c, n, v, l, err);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         free(v);
         free(l);
         n = script_argv(s, 1, nkeys, argc, argv, lens, &v, &l, nk);
-        r = redisCommandArgv(c, n, v, l);
+        r = exec_argv(c, n, v, l, err);
     }
     free(v);
     free(l);
-    return checked(c, r, err);
+    return r;
 }
 
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens) {
     const char **v;
     size_t *l;
-    char nk[16];
+    char nk[16], *cmd;
+    cluster_t *cl = cluster_of(c);
     int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
-    int rc = redisAppendCommandArgv(c, n, v, l);
+    int len = redisFormatCommandArgv(&cmd, n, v, l), rc;
     free(v);
     free(l);
-    return rc == REDIS_OK ? 0 : -1;
+    if (len < 0)
+        return -1;
+    rc = redisAppendFormattedCommand(c, cmd, (size_t)len);
+    if (rc != REDIS_OK || !cl) {
+        redisFreeCommand(cmd);
+        return rc == REDIS_OK ? 0 : -1;
+    }
+    /* kept until its reply is read, to be resent if that is a redirection */
+    pend_t *p = ef_calloc(1, sizeof *p);
+    p->cmd = cmd;
+    p->len = (size_t)len;
+    *(cl->tail ? &cl->tail->next : &cl->head) = p;
+    cl->tail = p;
+    return 0;
+}
+
+int ef_redis_sync_get_reply(redisContext *c, redisReply **out) {
+    cluster_t *cl = cluster_of(c);
+    redisReply *r = NULL;
+    char err[EF_ERR_LEN] = "";
+    pend_t *p = cl ? cl->head : NULL;
+    int rc = redisGetReply(c, (void **)&r) == REDIS_OK ? 0 : -1;
+    if (p) {
+        cl->head = p->next;
+        if (!cl->head)
+            cl->tail = NULL;
+        if (rc == 0) {
+            r = cluster_follow(c, r, p->cmd, p->len, 1, err);
+            if (!r) {
+                c->err = REDIS_ERR_OTHER;
+                snprintf(c->errstr, sizeof c->errstr, "%.120s", err[0] ? err : "connection lost");
+                rc = -1;
+            }
+        }
+        redisFreeCommand(p->cmd);
+        free(p);
+    }
+    if (cl && !cl->head && cl->must_move && rc == 0) {
+        cl->must_move = 0; /* a failure here shows on the next command */
+        cluster_move(c, &cl->move_to, err);
+    }
+    *out = r;
+    return rc;
 }
 
 redisReply *ef_redis_sync_call(redisContext *c, const ef_call_t *call, char *err) {

@@ -15,9 +15,22 @@
  * (READONLY, UNBLOCKED, LOADING, MASTERDOWN) comes back as NULL with the
  * context's err set, like a lost connection, so a caller that reconnects on
  * a lost connection (enqueuer --wait) resolves the master again.
- * redis+cluster:// is refused with ef_redis_url_supported()'s words.
  *
- * rediss:// (and rediss+sentinel://, for the sentinels and the master) goes
+ * A redis+cluster:// URL connects to the first seed that answers; every
+ * command run through these functions (not raw redisCommand) then follows
+ * the cluster: MOVED moves the connection to the node named (a new
+ * connection swapped into the same redisContext, so the caller's pointer
+ * stays valid), ASK runs ASKING and the command on a short connection to
+ * the target, TRYAGAIN and CLUSTERDOWN are resent after a backoff; at most
+ * EF_REDIS_SYNC_REDIRECTS_MAX times, then the error is the answer.  Script
+ * calls appended to a pipeline (ef_redis_sync_call_append) and read with
+ * ef_redis_sync_get_reply() are followed too: a redirected one is resent
+ * on a side connection (ASKING first for an ASK), and after a MOVED the
+ * connection moves once the pipeline is drained.  Raw redisAppendCommand
+ * and redisGetReply are not followed.
+ *
+ * rediss:// (and rediss+sentinel://, for the sentinels and the master, and
+ * rediss+cluster://, for every node a cluster connection reaches) goes
  * through ef_tls_sync.h: the context hiredis gets is on a socketpair, and a
  * TLS failure is reported by the connect call in words that name TLS.
  * Free a context with ef_redis_sync_free(), never redisFree().
@@ -32,8 +45,23 @@
 #include "ef_redis_url.h"
 #include "ef_script.h"
 
+#define EF_REDIS_SYNC_REDIRECTS_MAX 5
+
 redisContext *ef_redis_sync_connect(const char *url, int timeout_ms, char *err);
+/* Accepts NULL; frees the cluster state too (use it, not redisFree). */
 void ef_redis_sync_free(redisContext *c);
+
+/* A redis+cluster:// connection? */
+int ef_redis_sync_is_cluster(const redisContext *c);
+
+typedef struct {
+    long moved, ask, retries;
+} ef_redis_sync_stats_t;
+/* Redirections followed so far (all 0 off a cluster). */
+void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out);
+
+/* printf-style command (redisCommand's format), following the cluster. */
+redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...);
 
 /* Runs a script and returns its reply (caller frees with freeReplyObject),
  * or NULL on a connection error (err says why).  argv holds the keys first
@@ -45,6 +73,11 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
  * loaded at connect); read its reply later with redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
+
+/* Reads the next reply of a pipeline (redisGetReply's contract: 0, or -1
+ * with c->errstr set), following a cluster's redirections of the calls
+ * appended with ef_redis_sync_script_append / _call_append. */
+int ef_redis_sync_get_reply(redisContext *c, redisReply **out);
 
 /* The same for a call made by an ef_calls builder (the caller still frees
  * it); a call that does not match its layout is not sent (NULL or -1). */

@@ -26,8 +26,9 @@
  * a forgotten s is never a silent plain-text connection.  unix:// has no
  * TLS form.  Verification cannot be turned off.
  *
- * A redis+cluster:// URL parses, but no program routes by slot yet:
- * ef_redis_url_supported() says so in words and the programs exit.
+ * A redis+cluster:// URL makes ef_redis_create() a slot router
+ * (ef_cluster_client.h) and ef_redis_sync_connect() a client that follows
+ * MOVED and ASK.
  */
 #ifndef EF_REDIS_URL_H
 #define EF_REDIS_URL_H
@@ -73,8 +74,8 @@ typedef struct {
 
 /* Parses url into out; on failure returns -1 and says why in err. */
 int ef_redis_url_parse(const char *url, ef_redis_url_t *out, char *err);
-/* 0 when this build's programs can use u; -1 with the reason in err
- * (redis+cluster:// until Cluster routing exists). */
+/* 0 when this build's programs can use u; -1 with the reason in err.
+ * Every form parsed is supported now; kept for the programs' checks. */
 int ef_redis_url_supported(const ef_redis_url_t *u, char *err);
 /* The URL to use: the flag's value, else $REDIS_URL, else the default. */
 const char *ef_redis_url_default(const char *flag_value);

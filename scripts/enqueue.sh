@@ -8,8 +8,11 @@
 #   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
 #                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
 #
-# URL: redis://, unix://, redis+sentinel://, or over TLS rediss:// and
-# rediss+sentinel:// with ?cacert=PATH&cert=PATH&key=PATH&sni=NAME.
+# URL forms: redis://, unix://, redis+sentinel:// (the master asked of the
+# sentinels) and redis+cluster:// (seed nodes; redis-cli -c follows MOVED
+# and ASK, and job_create gets the queue's keys only, see its header); over
+# TLS rediss://, rediss+sentinel:// and rediss+cluster:// with
+# ?cacert=PATH&cert=PATH&key=PATH&sni=NAME.
 #
 # The whole file is checked before anything is written: a bad line (empty
 # id is skipped as a blank line; over 512 bytes, a control character,
@@ -82,7 +85,7 @@ case "$redis_url" in
     fi
     redis_url=${redis_url%%\?*}${keep:+?$keep} ;;
   *\?*cacert=*|*\?*cert=*|*\?*key=*|*\?*sni=*)
-    [[ $redis_url == unix://* ]] || die "cacert=, cert=, key= and sni= need a TLS URL (rediss://, rediss+sentinel://)" ;;
+    [[ $redis_url == unix://* ]] || die "cacert=, cert=, key= and sni= need a TLS URL (rediss://, rediss+sentinel://, rediss+cluster://)" ;;
 esac
 tls_check() { # HOST PORT
   [ ${#tls[@]} -gt 0 ] || return 0
@@ -93,6 +96,7 @@ tls_check() { # HOST PORT
     die "TLS: cannot verify the server at $1:$2 as '$name': $(printf '%s\n' "$out" | grep -m1 -i -E 'verify error|error' || echo 'handshake failed')"
 }
 cli=(redis-cli --no-auth-warning "${tls[@]}")
+cluster=0
 case "$redis_url" in
   unix://*)
     rest=${redis_url#unix://}; path=${rest%%\?*}; cli+=(-s "$path")
@@ -162,8 +166,30 @@ case "$redis_url" in
     role=$(timeout 5 "${cli[@]}" ROLE 2>&1 | head -1 | tr -d '\r') || true
     [ "$role" = master ] || die "the node sentinels name as master '$master' says it is '${role:-unreachable}', not the master" ;;
   redis+cluster://*)
-    die "redis+cluster:// is not supported yet: use a redis:// URL to one node (or a cluster proxy), or a redis+sentinel:// set" ;;
-  *) die "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or redis+cluster://" ;;
+    # [user:pass@]host:port[,host:port...] (seed nodes): the first that
+    # answers; redis-cli -c follows MOVED and ASK from there
+    rest=${redis_url#redis+cluster://}; hostpart=${rest%%/*}; hostpart=${hostpart%%\?*}
+    if [[ $hostpart == *@* ]]; then
+      auth=${hostpart%@*}; hostpart=${hostpart##*@}
+      if [[ $auth == *:* ]]; then
+        [ -n "${auth%%:*}" ] && cli+=(--user "$(pct_decode "${auth%%:*}")")
+        cli+=(-a "$(pct_decode "${auth#*:}")")
+      else cli+=(-a "$(pct_decode "$auth")"); fi
+    fi
+    IFS=',' read -r -a seeds <<<"$hostpart"
+    [ "${#seeds[@]}" -ge 1 ] && [ "${#seeds[@]}" -le 16 ] || die "a cluster URL names 1 to 16 seed nodes"
+    seed=""; tried=""
+    for s in "${seeds[@]}"; do
+      sh=${s%:*}; sp=6379; [[ $s == *:* ]] && sp=${s##*:}
+      [ -n "$sh" ] && [[ $sp =~ ^[0-9]{1,5}$ ]] || die "bad seed '$s' in cluster URL"
+      if timeout 5 "${cli[@]}" -h "$sh" -p "$sp" PING 2>/dev/null | grep -q PONG; then seed="$sh $sp"; break; fi
+      tried="$tried $sh:$sp"
+    done
+    [ -n "$seed" ] || die "no seed node of the cluster answered (asked:$tried)"
+    tls_check "${seed% *}" "${seed#* }"
+    cli+=(-c -h "${seed% *}" -p "${seed#* }")
+    cluster=1 ;;
+  *) die "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://" ;;
 esac
 
 tmp=$(mktemp -d)
@@ -241,10 +267,24 @@ run() { # run SCRIPT KEYS... , ARGS...; fails on an error reply
 discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" >/dev/null || true; }
 
 # job_create also refuses a provider no worker registered and adds the queue
-# to farm:queues
-run job_create "$k_job" "$k_jobs" "$k_enq" farm:queues farm:providers , "$job_id" "$queue" \
+# to farm:queues.  In a cluster those two keys live in other slots than the
+# queue's: job_create gets the queue's 3 keys only, and the provider check
+# and the SADD are separate commands (job_create.lua's header)
+if [ "$cluster" = 1 ]; then
+  if [ "$("${cli[@]}" HLEN farm:providers)" != 0 ] &&
+     [ "$("${cli[@]}" HEXISTS farm:providers "$provider")" != 1 ]; then
+    die "unknown provider '$provider' (registered by workers: $("${cli[@]}" HKEYS farm:providers | head -c 400 | paste -sd, | sed 's/,/, /g'))"
+  fi
+  reg=()
+else
+  reg=(farm:queues farm:providers)
+fi
+run job_create "$k_job" "$k_jobs" "$k_enq" "${reg[@]}" , "$job_id" "$queue" \
   "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
   die "could not create job $job_id in queue $queue; nothing was enqueued"
+if [ "$cluster" = 1 ]; then
+  "${cli[@]}" SADD farm:queues "$queue" >/dev/null || { discard; die "could not register queue $queue; job $job_id aborted"; }
+fi
 
 first=0
 for b in "$tmp"/b.*; do

@@ -10,7 +10,12 @@
 -- (when some worker registered any), a bad chunk size, priority or dry_run.
 --
 -- KEYS[1] farm:{Q}:job:ID   KEYS[2] farm:{Q}:jobs   KEYS[3] farm:{Q}:enqueuing
--- KEYS[4] farm:queues       KEYS[5] farm:providers
+-- KEYS[4] farm:queues       KEYS[5] farm:providers   (both optional, see below)
+-- In a Redis Cluster farm:queues and farm:providers live in other slots than
+-- the queue's keys, and a script may only touch one slot: there the caller
+-- passes the 3 queue keys only, checks the provider against farm:providers
+-- and adds the queue to farm:queues itself (SADD) after this script.  With 5
+-- keys (one node, Sentinel) the script does both.
 -- ARGV[1] id  ARGV[2] queue  ARGV[3] provider  ARGV[4] entity_type
 -- ARGV[5] chunk_size (1..10000)  ARGV[6] dry_run (0|1)
 -- ARGV[7] priority (normal|high)  ARGV[8] heartbeat ttl ms (1000..3600000)
@@ -20,7 +25,7 @@
 -- redis-cli --eval scripts/job_create.lua 'farm:{default}:job:J1' 'farm:{default}:jobs' \
 --   'farm:{default}:enqueuing' farm:queues farm:providers , \
 --   J1 default items item 50 0 normal 30000
-if #KEYS ~= 5 or #ARGV < 8 or #ARGV % 2 ~= 0 then
+if (#KEYS ~= 5 and #KEYS ~= 3) or #ARGV < 8 or #ARGV % 2 ~= 0 then
   return redis.error_reply('ERR job_create: KEYS and ARGV do not match the layout in its header')
 end
 local job, jobs, enq, queues, providers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -65,7 +70,8 @@ if not ttl or ttl % 1 ~= 0 or ttl < 1000 or ttl > 3600000 then
   return redis.error_reply('ERR heartbeat ttl must be an integer from 1000 to 3600000 ms')
 end
 -- the same check, and the same words, as the enqueuer and POST /jobs
-if redis.call('HLEN', providers) > 0 and redis.call('HEXISTS', providers, provider) == 0 then
+if providers and redis.call('HLEN', providers) > 0 and
+    redis.call('HEXISTS', providers, provider) == 0 then
   local names, len = {}, 0
   for _, p in ipairs(redis.call('HKEYS', providers)) do
     if len >= 400 then break end
@@ -104,5 +110,7 @@ for i = 9, #ARGV - 1, 2 do
 end
 redis.call('ZADD', jobs, now, id)
 redis.call('ZADD', enq, now + ttl, id)
-redis.call('SADD', queues, queue)
+if queues then
+  redis.call('SADD', queues, queue)
+end
 return now

@@ -2,9 +2,9 @@
 /*
  * Batches of Redis commands for statusd's handlers: commands are sent at
  * once (pipelined on the command connection), their replies are copied out
- * of hiredis as they arrive (replies come back in sending order, so the
- * n-th callback carries the n-th reply), and the batch's callback fires
- * once with all of them.  A batch serving a request holds its connection,
+ * of hiredis as they arrive, each to the index of its command (on a Redis
+ * Cluster, commands to different nodes are answered in any order), and the
+ * batch's callback fires once with all of them.  A batch serving a request holds its connection,
  * so a client that went away turns the callback into a no-op.
  *
  * Also here: the reply copy, and rendering hashes and jobs as JSON.
@@ -99,7 +99,7 @@ long long ef_sd_reply_int(const ef_sd_reply_t *r) {
 /* ---- Batches ---- */
 
 static void batch_free(ef_sd_batch_t *b) {
-    for (size_t i = 0; i < b->received; i++)
+    for (size_t i = 0; i < b->sent; i++)
         ef_sd_reply_free(b->replies[i]);
     free(b->replies);
     free(b);
@@ -114,18 +114,38 @@ static void batch_finish(ef_sd_batch_t *b) {
     batch_free(b);
 }
 
+/* One command's place in its batch: on a Redis Cluster the replies of
+ * commands sent to different nodes come back in any order, so each reply
+ * is stored at its command's index, not in arrival order. */
+typedef struct {
+    ef_sd_batch_t *b;
+    size_t i;
+} batch_slot_t;
+
 static void on_reply(ef_redis_t *r, redisReply *reply, void *arg) {
-    ef_sd_batch_t *b = arg;
+    batch_slot_t *slot = arg;
+    ef_sd_batch_t *b = slot->b;
     (void)r;
-    if (b->received == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 8;
-        b->replies = ef_realloc(b->replies, b->cap * sizeof *b->replies);
-    }
-    b->replies[b->received++] = reply ? ef_sd_reply_copy(reply) : NULL;
+    b->replies[slot->i] = reply ? ef_sd_reply_copy(reply) : NULL;
+    free(slot);
+    b->received++;
     if (!reply)
         b->down = 1;
     if (b->ended && b->received == b->sent)
         batch_finish(b);
+}
+
+/* The slot of the next command, the replies array grown to hold it. */
+static batch_slot_t *slot_next(ef_sd_batch_t *b) {
+    batch_slot_t *slot = ef_malloc(sizeof *slot);
+    if (b->sent == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->replies = ef_realloc(b->replies, b->cap * sizeof *b->replies);
+    }
+    b->replies[b->sent] = NULL;
+    slot->b = b;
+    slot->i = b->sent;
+    return slot;
 }
 
 ef_sd_batch_t *ef_sd_batch_begin(ef_sd_t *sd, ef_sd_conn_t *hold, ef_sd_batch_cb cb, void *arg) {
@@ -144,7 +164,9 @@ ef_sd_batch_t *ef_sd_req_batch(ef_sd_req_t *rq, ef_sd_batch_cb cb) {
 void ef_sd_batch_cmd(ef_sd_batch_t *b, int argc, const char **argv, const size_t *lens) {
     if (b->down)
         return;
-    if (ef_redis_cmd(b->sd->redis, on_reply, b, 0, argc, argv, lens) != 0) {
+    batch_slot_t *slot = slot_next(b);
+    if (ef_redis_cmd(b->sd->redis, on_reply, slot, 0, argc, argv, lens) != 0) {
+        free(slot);
         b->down = 1;
         return;
     }
@@ -183,7 +205,9 @@ void ef_sd_batch_call(ef_sd_batch_t *b, const ef_call_t *call) {
      * batch answers as a failure, as when Redis is down */
     if (b->down)
         return;
-    if (ef_redis_call(b->sd->redis, call, on_reply, b, 0) != 0) {
+    batch_slot_t *slot = slot_next(b);
+    if (ef_redis_call(b->sd->redis, call, on_reply, slot, 0) != 0) {
+        free(slot);
         b->down = 1;
         return;
     }

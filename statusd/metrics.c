@@ -354,6 +354,16 @@ static void render(ef_sd_req_t *rq, metrics_ctx_t *x, ef_sd_batch_t *third) {
     if (rtt >= 0)
         gauge(x, "enrichfarm_statusd_redis_rtt_seconds", "Round trip of the last Redis PING.",
               (double)rtt / 1e6, NULL, NULL, NULL, NULL);
+    if (sd->redis_url.kind == EF_REDIS_URL_CLUSTER) {
+        ef_redis_cluster_stats_t cs;
+        ef_redis_cluster_stats(sd->redis, &cs);
+        counter(x, "enrichfarm_statusd_redis_redirects_total",
+                "Redis Cluster redirections statusd followed, by kind.", (double)cs.moved, "kind",
+                "moved", NULL, NULL);
+        counter(x, "enrichfarm_statusd_redis_redirects_total",
+                "Redis Cluster redirections statusd followed, by kind.", (double)cs.ask, "kind",
+                "ask", NULL, NULL);
+    }
     ef_buf_init(&out);
     for (size_t i = 0; i < x->nfams; i++) {
         family_t *f = &x->fams[i];

@@ -211,8 +211,15 @@ static void submit_create(submit_t *s) {
                               .extra = fields,
                               .nextra = s->retry_of[0] ? 2 : 1};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
+    ef_key_t kq;
+    /* a cluster keeps farm:queues in another slot: job_create takes the
+     * queue's keys only and the queue is registered by a command of its own
+     * (the provider was checked before) */
+    a.registry_apart = s->rq->sd->redis_url.kind == EF_REDIS_URL_CLUSTER;
     ef_sd_batch_call(b, ef_call_job_create(&call, &a));
     ef_call_free(&call);
+    if (a.registry_apart)
+        ef_sd_batch_cmdv(b, "SADD", ef_key_global(&kq, EF_KEY_QUEUES), s->queue, NULL);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }

@@ -4,8 +4,8 @@
 # nodes in cluster mode on private 127.0.0.1 ports: our key slot equals
 # CLUSTER KEYSLOT for thousands of keys of every shape; two nodes sharing the
 # slots give a CLUSTER SLOTS reply that our slot map reads right, and the
-# MOVED and ASK errors they really send are parsed.  Until Cluster routing
-# exists, every program given redis+cluster:// exits saying so.
+# MOVED and ASK errors they really send are parsed.  The programs on a real
+# cluster: test_cluster.sh.
 source "$(dirname "$0")/lib.sh"
 
 KEYS_N=${EF_KEYSLOT_N:-5000}
@@ -82,21 +82,4 @@ pcli "$PA" CLUSTER SETSLOT 5061 MIGRATING "$idb" >/dev/null
 out=$("$HELPER" redirect 127.0.0.1 "$PA" bar 2>&1)
 eq "redirect: a real ASK parsed (bar, slot 5061 migrating to b)" "ASK 5061 127.0.0.1:$PB keyslot=5061" "$out"
 
-# ---- the programs refuse redis+cluster:// until routing exists ----
-CURL="redis+cluster://127.0.0.1:$PA,127.0.0.1:$PB"
-ef_items_recipe 9 "$D/p.json"
-for prog in worker statusd enqueuer; do
-  case $prog in
-    worker) args=(--providers "$D/p.json") ;;
-    statusd) args=(--listen 127.0.0.1:0) ;;
-    enqueuer) args=(list) ;;
-  esac
-  out=$(timeout 10 "$BIN/$prog" --redis "$CURL" "${args[@]}" 2>&1); rc=$?
-  check "cluster URL: $prog exits non-zero (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
-  contains "cluster URL: $prog says it is not supported yet" "redis+cluster:// is not supported yet" "$out"
-done
-seq 1 3 >"$D/ids"
-out=$(bash "$EF_ROOT/scripts/enqueue.sh" --redis "$CURL" --provider items "$D/ids" 2>&1); rc=$?
-eq "cluster URL: enqueue.sh exits 1" 1 "$rc"
-contains "cluster URL: enqueue.sh says it is not supported yet" "redis+cluster:// is not supported yet" "$out"
 ef_finish

@@ -33,8 +33,14 @@ out=$(redis_eval job_create "$Q:job:N1" "$Q:jobs" "$Q:enqueuing" farm:queues far
   N1 default nosuch item 50 0 normal 30000)
 contains "job_create: an unknown provider is refused like the enqueuer does" \
   "unknown provider 'nosuch' (registered by workers: items)" "$out"
-out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" , N2 default items item 50 0 normal 30000)
-contains "job_create: the old 3-key layout is refused" "do not match the layout" "$out"
+out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" farm:queues , N2 default items item 50 0 normal 30000)
+contains "job_create: a 4-key layout is refused" "do not match the layout" "$out"
+# the Cluster layout: the queue's 3 keys only (one slot); the caller checks
+# the provider and registers the queue itself
+out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" , N2 default nosuch item 50 0 normal 30000)
+eq "job_create: the 3-key (cluster) layout creates the job, the registry left to the caller" \
+  "enqueuing 1 0" "$(job_field N2 status) $(rcli ZCARD "$Q:jobs") $(rcli EXISTS farm:queues)"
+rcli DEL "$Q:job:N2" >/dev/null; rcli ZREM "$Q:jobs" N2 >/dev/null; rcli ZREM "$Q:enqueuing" N2 >/dev/null
 out=$(redis_eval job_create "$Q:job:N3" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , \
   N3 default items item 50 0 normal 30000 status completed)
 contains "job_create: an extra pair cannot overwrite a job field" "is a job field" "$out"

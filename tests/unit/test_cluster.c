@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ef_calls.h"
 #include "ef_cluster.h"
+#include "ef_job.h"
 
 static void test_crc16(void **st) {
     (void)st;
@@ -250,11 +252,175 @@ static void test_map_bad(void **st) {
     free(m);
 }
 
+/* The slot of a command formatted as the clients format it. */
+static int cmd_slot(int argc, const char **argv) {
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL), slot;
+    assert_true(len > 0);
+    slot = ef_cluster_cmd_slot(cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return slot;
+}
+
+#define SLOT(...)                                                                                  \
+    cmd_slot((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                  \
+             (const char *[]){__VA_ARGS__})
+
+static void test_cmd_slot(void **st) {
+    (void)st;
+    int q = ef_cluster_keyslot("{q}", 3);
+    assert_int_equal(SLOT("GET", "foo"), 12182);
+    assert_int_equal(SLOT("hget", "foo", "f"), 12182); /* names in any case */
+    assert_int_equal(SLOT("PING"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(SLOT("TIME"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(SLOT("CLIENT", "ID"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(SLOT("SCRIPT", "LOAD", "return 1"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(SLOT("PUBLISH", "farm:{q}:events", "x"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(
+        SLOT("BLMOVE", "farm:{q}:pending", "farm:{q}:processing", "RIGHT", "LEFT", "5"), q);
+    assert_int_equal(
+        SLOT("BLMOVE", "farm:{q}:pending", "farm:{r}:processing", "RIGHT", "LEFT", "5"),
+        EF_CLUSTER_CROSS_SLOT);
+    assert_int_equal(SLOT("LMOVE", "foo", "bar", "LEFT", "LEFT"), EF_CLUSTER_CROSS_SLOT);
+    assert_int_equal(SLOT("DEL", "farm:{q}:a", "farm:{q}:b"), q);
+    assert_int_equal(SLOT("DEL", "foo", "bar"), EF_CLUSTER_CROSS_SLOT);
+    assert_int_equal(SLOT("BLPOP", "farm:{q}:a", "farm:{q}:b", "foo"), q); /* foo: the timeout */
+    assert_int_equal(SLOT("MSET", "farm:{q}:a", "foo", "farm:{q}:b", "bar"), q);
+    assert_int_equal(SLOT("EVALSHA", "abc", "2", "farm:{q}:a", "farm:{q}:b", "foo", "bar"), q);
+    assert_int_equal(SLOT("EVALSHA", "abc", "2", "farm:{q}:a", "foo"), EF_CLUSTER_CROSS_SLOT);
+    assert_int_equal(SLOT("EVAL", "return 1", "0", "foo"), EF_CLUSTER_NO_KEY);
+    assert_int_equal(SLOT("EVAL", "return 1", "3", "foo"), EF_CLUSTER_BAD_CMD); /* too few */
+    assert_int_equal(SLOT("EVAL", "return 1", "x"), EF_CLUSTER_BAD_CMD);
+    /* not RESP, cut short, trailing bytes */
+    assert_int_equal(ef_cluster_cmd_slot("GET foo\r\n", 9), EF_CLUSTER_BAD_CMD);
+    assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$3\r\nfo", 21), EF_CLUSTER_BAD_CMD);
+    assert_int_equal(ef_cluster_cmd_slot("*1\r\n$3\r\nGET\r\n", 13), EF_CLUSTER_NO_KEY);
+    assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", 22), 12182);
+    assert_int_equal(ef_cluster_cmd_slot("*2\r\n$3\r\nGET\r\n$9\r\nfoo\r\n", 22),
+                     EF_CLUSTER_BAD_CMD);
+    assert_int_equal(ef_cluster_cmd_slot(NULL, 0), EF_CLUSTER_BAD_CMD);
+    /* every prefix of a good command is refused, never read past */
+    {
+        const char *good = "*3\r\n$4\r\nHGET\r\n$3\r\nfoo\r\n$1\r\nf\r\n";
+        size_t n = strlen(good);
+        for (size_t i = 0; i < n; i++) {
+            char *cut = malloc(i ? i : 1);
+            memcpy(cut, good, i);
+            assert_int_equal(ef_cluster_cmd_slot(cut, i), EF_CLUSTER_BAD_CMD);
+            free(cut);
+        }
+        assert_int_equal(ef_cluster_cmd_slot(good, n), 12182);
+    }
+}
+
+static void test_map_set_owner(void **st) {
+    (void)st;
+    ef_cluster_map_t *m = calloc(1, sizeof *m);
+    ef_redis_addr_t a = {"10.0.0.1", 7000}, b = {"10.0.0.2", 7000};
+    for (int s = 0; s < EF_CLUSTER_SLOTS; s++)
+        m->owner[s] = -1;
+    assert_int_equal(ef_cluster_map_set_owner(m, 5, &a), 0);
+    assert_int_equal(m->covered, 1);
+    assert_int_equal(ef_cluster_map_set_owner(m, 6, &a), 0);
+    assert_int_equal(ef_cluster_map_set_owner(m, 5, &b), 1); /* moved: the new node added */
+    assert_int_equal(m->nnodes, 2);
+    assert_int_equal(m->covered, 2);
+    assert_string_equal(ef_cluster_map_node(m, 5)->addr.host, "10.0.0.2");
+    assert_string_equal(ef_cluster_map_node(m, 6)->addr.host, "10.0.0.1");
+    assert_int_equal(ef_cluster_map_set_owner(m, EF_CLUSTER_SLOTS, &a), -1);
+    assert_int_equal(ef_cluster_map_set_owner(m, -1, &a), -1);
+    free(m);
+}
+
+/* Every script call the programs make touches one slot (a Redis Cluster
+ * refuses anything else), except job_create with the farm registry keys,
+ * which a cluster client makes with registry_apart. */
+static void assert_one_slot(const ef_call_t *c) {
+    assert_false(c->bad);
+    assert_true(ef_cluster_keys_slot(c->nkeys, c->argv, c->lens) >= 0);
+}
+
+static void test_calls_one_slot(void **st) {
+    (void)st;
+    ef_call_t c;
+    const char *pairs[] = {"title", "T"};
+    const char *refs[] = {"J1:0", "J1:1"};
+    const char *extra[] = {"source", "x"};
+    ef_call_job_create_t cr = {.queue = "q",
+                               .id = "J1",
+                               .provider = "items",
+                               .chunk_size = 10,
+                               .extra = extra,
+                               .nextra = 1};
+    ef_call_job_create(&c, &cr);
+    assert_false(c.bad);
+    assert_int_equal(ef_cluster_keys_slot(c.nkeys, c.argv, c.lens), -1); /* 5 keys: one node */
+    ef_call_free(&c);
+    cr.registry_apart = 1;
+    ef_call_job_create(&c, &cr);
+    assert_one_slot(&c);
+    assert_int_equal(c.nkeys, 3);
+    assert_int_equal(c.argc, 3 + 8 + 2);
+    assert_string_equal(c.argv[3], "J1"); /* the arguments follow the 3 keys */
+    ef_call_free(&c);
+
+    ef_call_chunk_t ch = {.count = 1, .data = "{\"id\":\"1\"}", .len = 10};
+    assert_one_slot(ef_call_job_append(&c, "q", "J1", 0, 0, &ch, 1));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_job_seal(&c, "q", "J1", 1, 1, 0));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_job_discard(&c, "q", "J1"));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_job_abandon(&c, "q", "J1"));
+    ef_call_free(&c);
+    for (int v = 0; v < 3; v++) {
+        assert_one_slot(
+            ef_call_job_control(&c, (const char *[]){"cancel", "pause", "resume"}[v], "q", "J1"));
+        ef_call_free(&c);
+    }
+    assert_one_slot(ef_call_queue_pause(&c, "q", 1));
+    ef_call_free(&c);
+    ef_call_chunk_claim_t cl = {.queue = "q",
+                                .job_id = "J1",
+                                .ref = "J1:0",
+                                .worker_id = "w",
+                                .n = 0,
+                                .lease_ms = 1000,
+                                .max_attempts = 3,
+                                .error_log_cap = 10};
+    assert_one_slot(ef_call_chunk_claim(&c, &cl));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_chunk_release(&c, "q", "J1", 0, "J1:0", "w", "requeue"));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_lease_extend(&c, "q", "w", 1000, refs, 2));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_chunk_reap(&c, "q", 10, 100, 100));
+    ef_call_free(&c);
+    ef_call_ack_entity_t e[2] = {
+        {.index = 0,
+         .outcome = EF_OUTCOME_UPDATED,
+         .result_key = "farm:{q}:movie:1",
+         .pairs = pairs,
+         .npairs = 1,
+         .entity_id = "1"},
+        {.index = 1, .outcome = EF_OUTCOME_ERROR, .error = "x", .entity_id = "2"}};
+    ef_call_chunk_ack_t a = {.queue = "q", .job_id = "J1", .ref = "J1:0", .error_log_cap = 10};
+    assert_one_slot(ef_call_chunk_ack(&c, &a, e, 2));
+    ef_call_free(&c);
+    assert_one_slot(ef_call_ratelimit_take(&c, "items", 5, "w", 10, 1, 10, 60000));
+    ef_call_free(&c);
+    ef_call_penalty_t pen = {.pause_ms = 1000, .cap_ms = 60000, .learn_ms = 60000};
+    assert_one_slot(ef_call_ratelimit_penalty(&c, "items", &pen));
+    ef_call_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16),     cmocka_unit_test(test_keyslot_known),
-        cmocka_unit_test(test_keys_slot), cmocka_unit_test(test_redirect),
-        cmocka_unit_test(test_map_good),  cmocka_unit_test(test_map_bad),
+        cmocka_unit_test(test_crc16),          cmocka_unit_test(test_keyslot_known),
+        cmocka_unit_test(test_keys_slot),      cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_map_good),       cmocka_unit_test(test_map_bad),
+        cmocka_unit_test(test_cmd_slot),       cmocka_unit_test(test_map_set_owner),
+        cmocka_unit_test(test_calls_one_slot),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -78,9 +78,8 @@ static void test_cluster_good(void **st) {
     assert_int_equal(ef_redis_url_parse("redis+cluster://n1:7000/0", &u, err), 0);
     ef_redis_url_redacted(&u, red, sizeof red);
     assert_string_equal(red, "redis+cluster://n1:7000");
-    /* parsed, but refused by the programs until Cluster routing exists */
-    assert_int_equal(ef_redis_url_supported(&u, err), -1);
-    assert_non_null(strstr(err, "not supported yet"));
+    /* routed by slot: supported by every program */
+    assert_int_equal(ef_redis_url_supported(&u, err), 0);
     assert_int_equal(ef_redis_url_parse("redis+sentinel://s/m", &u, err), 0);
     assert_int_equal(ef_redis_url_supported(&u, err), 0);
 }
@@ -254,7 +253,7 @@ static void test_tls_forms(void **st) {
     assert_int_equal(u.kind, EF_REDIS_URL_CLUSTER);
     assert_int_equal(u.tls, 1);
     assert_string_equal(u.tls_sni, "c.example");
-    assert_int_equal(ef_redis_url_supported(&u, err), -1);
+    assert_int_equal(ef_redis_url_supported(&u, err), 0); /* routed, every node over TLS */
 }
 
 int main(void) {
