@@ -409,7 +409,7 @@ static void test_calls_one_slot(void **st) {
     ef_call_free(&c);
     assert_one_slot(ef_call_ratelimit_take(&c, "items", 5, "w", 10, 1, 10, 60000));
     ef_call_free(&c);
-    ef_call_penalty_t pen = {.pause_ms = 1000, .cap_ms = 60000, .learn_ms = 60000};
+    ef_call_penalty_t pen = {.pause_ms = 1000, .cap_ms = 60000, .cut = 1};
     assert_one_slot(ef_call_ratelimit_penalty(&c, "items", &pen));
     ef_call_free(&c);
 }
