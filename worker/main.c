@@ -156,7 +156,7 @@ static void on_signal(uv_signal_t *s, int signum) {
             char id[32];
             snprintf(id, sizeof id, "%lld", q->client_id);
             const char *argv[] = {"CLIENT", "UNBLOCK", id};
-            ef_redis_cmd(w->cmd, on_unblocked, NULL, 0, 3, argv, NULL);
+            ef_redis_cmd_near(w->cmd, q->k_pending.s, on_unblocked, NULL, 0, 3, argv);
         }
     }
     if (w->inflight == 0)
@@ -232,7 +232,8 @@ static void on_take_state(ef_redis_t *r, int ready, void *arg) {
         q->client_id = 0;
         return;
     }
-    ef_redis_cmdf(r, on_client_id, q, "CLIENT ID");
+    /* on a cluster, from the node where this queue's BLMOVE waits */
+    ef_redis_cmd_near(r, q->k_pending.s, on_client_id, q, 0, 2, (const char *[]){"CLIENT", "ID"});
     ef_worker_take_queue(q);
 }
 
