@@ -250,6 +250,8 @@ k_job="farm:{$queue}:job:$job_id"
 k_chunks="farm:{$queue}:job:$job_id:chunks"
 k_jobs="farm:{$queue}:jobs"
 k_enq="farm:{$queue}:enqueuing"
+k_notify="farm:{$queue}:notify"
+k_settings="farm:{$queue}:settings"
 k_pending="farm:{$queue}:pending"
 k_events="farm:{$queue}:events"
 
@@ -268,7 +270,7 @@ discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" 
 
 # job_create also refuses a provider no worker registered and adds the queue
 # to farm:queues.  In a cluster those two keys live in other slots than the
-# queue's: job_create gets the queue's 3 keys only, and the provider check
+# queue's: job_create gets the queue's 5 keys only, and the provider check
 # and the SADD are separate commands (job_create.lua's header)
 if [ "$cluster" = 1 ]; then
   if [ "$("${cli[@]}" HLEN farm:providers)" != 0 ] &&
@@ -279,7 +281,7 @@ if [ "$cluster" = 1 ]; then
 else
   reg=(farm:queues farm:providers)
 fi
-run job_create "$k_job" "$k_jobs" "$k_enq" "${reg[@]}" , "$job_id" "$queue" \
+run job_create "$k_job" "$k_jobs" "$k_enq" "$k_notify" "$k_settings" "${reg[@]}" , "$job_id" "$queue" \
   "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
   die "could not create job $job_id in queue $queue; nothing was enqueued"
 if [ "$cluster" = 1 ]; then
