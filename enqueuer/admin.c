@@ -10,6 +10,7 @@
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
+#include "ef_notify.h"
 #include "ef_redis_sync.h"
 #include "ef_scripts_gen.h"
 #include "ef_text.h"
@@ -22,7 +23,8 @@
 #include <string.h>
 
 static const char *const verbs[] = {"status", "list", "cancel", "pause", "resume",
-                                    "retry-errors", "results", "rate-limit", NULL};
+                                    "retry-errors", "results", "rate-limit", "queue-notify",
+                                    NULL};
 
 int ef_enq_is_verb(const char *s) {
     for (int i = 0; verbs[i]; i++)
@@ -473,6 +475,41 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     return rc;
 }
 
+/* queue-notify [URL|off]: shows, sets or clears the queue's default
+ * completion webhook (farm:{Q}:settings notify_url), which job_create.lua
+ * gives to a new job with no webhook of its own or of its recipe. */
+static int verb_queue_notify(ef_enq_t *st, int argc, char **argv) {
+    ef_key_t k;
+    redisReply *r;
+    char err[EF_ERR_LEN];
+    ef_key_queue(&k, st->queue, EF_KEY_SETTINGS);
+    if (argc > 2) {
+        fprintf(stderr, "enqueuer: queue-notify takes at most one URL (or off)\n");
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 2 && strcmp(argv[1], "off") != 0 && !ef_notify_url_valid(argv[1], err)) {
+        fprintf(stderr, "enqueuer: queue-notify: %s\n", err);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 1)
+        r = ef_redis_sync_cmdf(st->redis, err, "HGET %s notify_url", k.s);
+    else if (strcmp(argv[1], "off") == 0)
+        r = ef_redis_sync_cmdf(st->redis, err, "HDEL %s notify_url", k.s);
+    else
+        r = ef_redis_sync_cmdf(st->redis, err, "HSET %s notify_url %s", k.s, argv[1]);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "enqueuer: queue-notify: %s\n", r ? r->str : err);
+        freeReplyObject(r);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 1)
+        printf("queue %s notify %s\n", st->queue, r->type == REDIS_REPLY_STRING ? r->str : "off");
+    else
+        printf("queue %s notify %s\n", st->queue, argv[1]);
+    freeReplyObject(r);
+    return EF_ENQ_EXIT_OK;
+}
+
 /* rate-limit P [REQUESTS PER_SECONDS [BURST]]: shows or sets the farm-wide
  * token bucket of provider P.  Workers write their recipe's values when they
  * start or get SIGHUP; this changes the running farm at once, and setting
@@ -522,6 +559,8 @@ static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
 
 int ef_enq_admin(ef_enq_t *st, int argc, char **argv) {
     const char *verb = argv[0], *id = NULL;
+    if (strcmp(verb, "queue-notify") == 0)
+        return verb_queue_notify(st, argc, argv);
     if (strcmp(verb, "rate-limit") == 0)
         return verb_rate_limit(st, argc, argv);
     if (strcmp(verb, "list") == 0) {
