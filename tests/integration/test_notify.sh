@@ -90,6 +90,7 @@ W2=$EF_LAST_PID
 # the never-answering receiver's queue: a short give-up time
 ef_worker_start "$D/w3.log" --id w3 --queue slow --providers "$D/p.json" --notify-timeout 1 \
   --notify-give-up 3
+W3=$EF_LAST_PID
 ef_wait_for 10 '[ "$(rcli HEXISTS farm:providers plain)" = 1 ]' || fail "workers register" "$(cat "$D/w1.log")"
 
 printf '1\n2\n3\n' >"$D/ids"
@@ -182,6 +183,26 @@ contains "never: the error recorded" "gave up after" "$err"
 contains "never: the reason is the timeout" "timed out" "$err"
 check "never: at least one attempt" test "$(job_field "$nid" notify_attempts slow)" -ge 1
 eq "never: the entry left farm:{slow}:notify" "" "$(rcli ZSCORE 'farm:{slow}:notify' "$nid")"
+
+# ---- scripts/enqueue.sh --notify: the same webhook through redis-cli ----
+eid=$("$EF_ROOT/scripts/enqueue.sh" --provider plain --notify "$R/ok?via=sh" "$D/ids" 2>"$D/sh.err")
+if ef_wait_for 10 '[ "$(job_field "$eid" notify_status)" = delivered ]'; then ok "enqueue.sh --notify: delivered"
+else fail "enqueue.sh --notify: delivered" "$eid $(cat "$D/sh.err")"; fi
+out=$("$EF_ROOT/scripts/enqueue.sh" --provider plain --notify 'nope' "$D/ids" 2>&1); rc=$?
+eq "enqueue.sh --notify nope: refused by job_create" "1" "$rc"
+contains "enqueue.sh --notify nope: says why" "notify url must be" "$out"
+
+# ---- SIGTERM while an attempt is in flight: the worker exits cleanly ----
+before=$(grep -c '"/never", "n": [0-9]*, "hanging"' "$D/recv.log")
+tid=$("$ENQ" --queue slow --provider plain --notify "$R/never" "$D/ids" 2>/dev/null)
+if ef_wait_for 10 '[ "$(grep -c "\"/never\", \"n\": [0-9]*, \"hanging\"" "$D/recv.log")" -gt "$before" ]'; then
+  kill -TERM "$W3"
+  if ef_wait_for 10 '! kill -0 "$W3"'; then ok "drain with a webhook in flight: exits"
+  else fail "drain with a webhook in flight: exits" "$(tail -5 "$D/w3.log")"; fi
+  wait "$W3"; eq "drain with a webhook in flight: exit status 0" 0 "$?"
+else
+  fail "drain: the attempt starts" "$(tail -3 "$D/recv.log")"
+fi
 
 # ---- the secret appears nowhere but in the environment ----
 dump=$(for k in $(rcli --scan); do
