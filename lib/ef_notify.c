@@ -72,8 +72,8 @@ long ef_notify_backoff_ms(int failed, uint64_t rnd) {
 
 char *ef_notify_body(const char *const *fields, const size_t *lens, size_t nfields,
                      int64_t now_ms) {
-    static const char *const own[] = {"notify_status",     "notify_attempts", "notify_error",
-                                      "notify_owner",      "notify_give_up_at", "notify_at"};
+    static const char *const own[] = {"notify_status", "notify_attempts",   "notify_error",
+                                      "notify_owner",  "notify_give_up_at", "notify_at"};
     cJSON *o = ef_job_to_json(fields, lens, nfields, now_ms);
     char *s, *out;
     if (!o)

@@ -31,17 +31,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EF_NOTIFY_URL_MAX 2048               /* bytes */
-#define EF_NOTIFY_SIG_LEN (7 + 64 + 1)       /* "sha256=" + hex + NUL */
+#define EF_NOTIFY_URL_MAX 2048         /* bytes */
+#define EF_NOTIFY_SIG_LEN (7 + 64 + 1) /* "sha256=" + hex + NUL */
 #define EF_NOTIFY_SECRET_ENV_DEFAULT "EF_NOTIFY_SECRET"
-#define EF_NOTIFY_TIMEOUT_DEFAULT_S 10       /* one attempt, whole transfer */
-#define EF_NOTIFY_GIVE_UP_DEFAULT_S 3600     /* from the first attempt to failed */
-#define EF_NOTIFY_LEASE_MARGIN_MS 5000       /* a lease is the attempt's timeout plus this */
-#define EF_NOTIFY_RECHECK_MS 1000            /* a running job's entry is looked at this often */
-#define EF_NOTIFY_BACKOFF_BASE_MS 500        /* the wait after the first failure */
-#define EF_NOTIFY_BACKOFF_MAX_MS 60000       /* the longest wait between two attempts */
-#define EF_NOTIFY_SCAN 16                    /* due entries looked at per queue per tick */
-#define EF_NOTIFY_ERROR_MAX 400              /* bytes of an attempt's error kept */
+#define EF_NOTIFY_TIMEOUT_DEFAULT_S 10   /* one attempt, whole transfer */
+#define EF_NOTIFY_GIVE_UP_DEFAULT_S 3600 /* from the first attempt to failed */
+#define EF_NOTIFY_LEASE_MARGIN_MS 5000   /* a lease is the attempt's timeout plus this */
+#define EF_NOTIFY_RECHECK_MS 1000        /* a running job's entry is looked at this often */
+#define EF_NOTIFY_BACKOFF_BASE_MS 500    /* the wait after the first failure */
+#define EF_NOTIFY_BACKOFF_MAX_MS 60000   /* the longest wait between two attempts */
+#define EF_NOTIFY_SCAN 16                /* due entries looked at per queue per tick */
+#define EF_NOTIFY_ERROR_MAX 400          /* bytes of an attempt's error kept */
 
 /* 1 when url is an http:// or https:// URL with a host, at most
  * EF_NOTIFY_URL_MAX bytes, with no space or control character (the rule of
@@ -63,7 +63,6 @@ long ef_notify_backoff_ms(int failed, uint64_t rnd);
  * state (notify_status, notify_attempts, notify_error, notify_owner,
  * notify_give_up_at, notify_at), so every attempt sends the same bytes.
  * NULL when there are no fields; the caller frees the string. */
-char *ef_notify_body(const char *const *fields, const size_t *lens, size_t nfields,
-                     int64_t now_ms);
+char *ef_notify_body(const char *const *fields, const size_t *lens, size_t nfields, int64_t now_ms);
 
 #endif

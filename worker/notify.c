@@ -30,8 +30,8 @@ struct ef_notify_s {
     ef_notify_t *prev, *next; /* in w->notifies */
     ef_wq_t *q;
     char id[EF_JOB_ID_MAX_LEN + 1];
-    char status[16];          /* the job's final status */
-    int attempt;              /* notify_attempts after this claim */
+    char status[16]; /* the job's final status */
+    int attempt;     /* notify_attempts after this claim */
 };
 
 static ef_notify_t *notify_create(ef_wq_t *q, const char *id) {
@@ -76,12 +76,14 @@ static void on_done(ef_redis_t *rc, redisReply *r, void *arg) {
     (void)rc;
     if (r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "lost") == 0)
         ef_warn("job %s webhook: the delivery went to another sender before attempt %d was "
-                "recorded", n->id, n->attempt);
+                "recorded",
+                n->id, n->attempt);
     else if (r && r->type == REDIS_REPLY_ERROR)
         ef_warn("job %s webhook: notify_done: %s", n->id, r->str);
     else if (!r)
         ef_warn("job %s webhook: attempt %d not recorded (redis connection lost); the lease "
-                "brings it back", n->id, n->attempt);
+                "brings it back",
+                n->id, n->attempt);
     notify_free(n);
 }
 
@@ -98,8 +100,8 @@ static void record(ef_notify_t *n, int delivered, const char *error) {
     if (delivered)
         ef_info("job %s webhook delivered (%s, attempt %d)", n->id, n->status, n->attempt);
     else
-        ef_warn("job %s webhook attempt %d failed: %s; next attempt in %ld ms", n->id,
-                n->attempt, error, retry);
+        ef_warn("job %s webhook attempt %d failed: %s; next attempt in %ld ms", n->id, n->attempt,
+                error, retry);
     if (!w->cmd_ready ||
         ef_redis_call(w->cmd, ef_call_notify_done(&call, &a), on_done, n, 0) != 0) {
         ef_call_free(&call);

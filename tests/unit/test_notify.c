@@ -22,17 +22,20 @@ static void test_sign_rfc4231(void **st) {
     memset(key1, 0x0b, sizeof key1);
     /* RFC 4231 test case 1 */
     assert_int_equal(ef_notify_sign(key1, sizeof key1, "Hi There", 8, sig), 0);
-    assert_string_equal(sig, "sha256=b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    assert_string_equal(sig,
+                        "sha256=b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
     /* test case 2: a key shorter than the block */
     const char *data = "what do ya want for nothing?";
     assert_int_equal(ef_notify_sign("Jefe", 4, data, strlen(data), sig), 0);
-    assert_string_equal(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_string_equal(sig,
+                        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     /* test case 6: a key longer than the block (131 bytes of 0xaa) */
     char key6[131];
     memset(key6, 0xaa, sizeof key6);
     data = "Test Using Larger Than Block-Size Key - Hash Key First";
     assert_int_equal(ef_notify_sign(key6, sizeof key6, data, strlen(data), sig), 0);
-    assert_string_equal(sig, "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    assert_string_equal(sig,
+                        "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     /* an empty body signs too */
     assert_int_equal(ef_notify_sign("k", 1, "", 0, sig), 0);
     assert_int_equal(strlen(sig), EF_NOTIFY_SIG_LEN - 1);
@@ -75,9 +78,10 @@ static void test_backoff_bounded(void **st) {
 
 static void test_body(void **st) {
     (void)st;
-    const char *f[] = {"id", "J1", "status", "completed", "total", "3", "notify_url", "http://h/",
-                       "notify_status", "pending", "notify_attempts", "2", "notify_owner", "w1",
-                       "notify_error", "HTTP 503"};
+    const char *f[] = {
+        "id",           "J1",        "status",        "completed", "total",           "3",
+        "notify_url",   "http://h/", "notify_status", "pending",   "notify_attempts", "2",
+        "notify_owner", "w1",        "notify_error",  "HTTP 503"};
     size_t lens[EF_ARRAY_LEN(f)];
     for (size_t i = 0; i < EF_ARRAY_LEN(f); i++)
         lens[i] = strlen(f[i]);
