@@ -78,7 +78,9 @@ char *ef_export_fields_json(const cJSON *fields) {
 
 /* ---- CSV ---- */
 
-void ef_export_csv_init(ef_export_csv_t *x) { memset(x, 0, sizeof *x); }
+void ef_export_csv_init(ef_export_csv_t *x) {
+    memset(x, 0, sizeof *x);
+}
 
 void ef_export_csv_free(ef_export_csv_t *x) {
     if (!x)
@@ -108,8 +110,10 @@ static int csv_add_names(ef_export_csv_t *x, char ***names, size_t *n, size_t *c
         if (!f->string || name_in(*names, *n, f->string))
             continue;
         if (x->nentity + x->nresult >= EF_EXPORT_CSV_COLS_MAX) {
-            ef_seterr(err, "more than %d distinct fields: too many columns for CSV (use "
-                           "--format ndjson)", EF_EXPORT_CSV_COLS_MAX);
+            ef_seterr(err,
+                      "more than %d distinct fields: too many columns for CSV (use "
+                      "--format ndjson)",
+                      EF_EXPORT_CSV_COLS_MAX);
             rc = -1;
             break;
         }
@@ -129,8 +133,7 @@ int ef_export_csv_scan(ef_export_csv_t *x, const char *data, size_t dlen, const 
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (n > 0 &&
-            csv_add_names(x, &x->entity, &x->nentity, &x->cap_entity, p, n, err) != 0)
+        if (n > 0 && csv_add_names(x, &x->entity, &x->nentity, &x->cap_entity, p, n, err) != 0)
             return -1;
         p += n + 1;
     }
