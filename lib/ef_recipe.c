@@ -10,6 +10,8 @@
  */
 #include "ef_recipe.h"
 
+#include "ef_notify.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -920,6 +922,7 @@ static void recipe_clear(ef_recipe_t *rc) {
     free(rc->name);
     free(rc->result_key);
     free(rc->ca_file);
+    free(rc->notify);
     free(rc->client_cert);
     free(rc->client_key);
 }
@@ -981,12 +984,27 @@ static int parse_tls(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     return 0;
 }
 
+/* "notify": the default completion webhook URL of the provider's jobs
+ * (docs/webhooks.md), kept in its farm:providers summary for job_create. */
+static int parse_notify(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
+    const char *url;
+    char why[EF_ERR_LEN];
+    if (get_str(c, js, "", "notify", &url) < 0)
+        return -1;
+    if (!url)
+        return 0;
+    if (!ef_notify_url_valid(url, why))
+        return perr(c, "notify", "%s", why);
+    rc->notify = ef_strdup(url);
+    return 0;
+}
+
 /* Parses one recipe into rc (rc->name already set); -1 with the error. */
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", NULL};
+                                       "client_cert", "client_key", "notify", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1031,6 +1049,8 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         0)
         return -1;
     rc->max_body = (size_t)v;
+    if (parse_notify(c, js, rc) < 0)
+        return -1;
     return parse_tls(c, js, rc);
 }
 
@@ -1191,6 +1211,8 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     cJSON_AddNumberToObject(o, "max_pause_s", (double)rc->max_pause_s);
     cJSON_AddStringToObject(o, "result_key", rc->result_key);
     cJSON_AddStringToObject(o, "policy", rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite");
+    if (rc->notify)
+        cJSON_AddStringToObject(o, "notify", rc->notify);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

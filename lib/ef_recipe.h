@@ -89,6 +89,7 @@ typedef struct {
     char *ca_file;         /* PEM CAs trusted instead of the system's for https://, or NULL */
     char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
+    char *notify;          /* default completion webhook URL of its jobs, or NULL */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;

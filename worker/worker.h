@@ -68,6 +68,7 @@ typedef struct ef_worker_s ef_worker_t;
 typedef struct ef_chunk_s ef_chunk_t;
 typedef struct ef_task_s ef_task_t;
 typedef struct ef_claim_s ef_claim_t;
+typedef struct ef_notify_s ef_notify_t;
 
 /* ---- The chunk's life (chunk.c) ----
  *
@@ -123,6 +124,8 @@ typedef struct {
     ef_key_t k_control;   /* control channel */
     uint64_t hold_until;  /* do not take before this (ms, monotonic) */
     long long client_id;  /* CLIENT ID of the take connection, to unblock it */
+    ef_key_t k_notify;    /* completion webhooks to settle (notify.c) */
+    int notify_scanning;  /* a ZRANGEBYSCORE of k_notify is in flight */
     /* counters flushed to farm:{Q}:stats on each tick */
     long st_requests, st_2xx, st_4xx, st_429, st_5xx, st_transport, st_retries;
 } ef_wq_t;
@@ -228,6 +231,13 @@ struct ef_worker_s {
     int max_attempts;
     int grace_ms;
     int http_max_conns;
+    /* completion webhooks (notify.c): the signing secret from the environment
+     * (NULL: this worker sends none), per-attempt timeout, give-up time */
+    char *notify_secret;
+    size_t notify_secret_len;
+    int notify_timeout_ms;
+    long long notify_give_up_ms;
+    ef_notify_t *notifies;   /* deliveries being claimed, sent or recorded */
     /* chunks in hand */
     ef_chunk_t *chunks;
     size_t nchunks;
@@ -313,6 +323,10 @@ void ef_worker_heartbeat(ef_worker_t *w);
 void ef_worker_beat(ef_worker_t *w);
 void ef_worker_register_providers(ef_worker_t *w);
 void ef_worker_extend_leases(ef_worker_t *w);
+
+/* notify.c */
+void ef_notify_tick(ef_worker_t *w);
+void ef_notify_free_all(ef_worker_t *w);
 
 /* main.c */
 void ef_worker_check_drained(ef_worker_t *w);
