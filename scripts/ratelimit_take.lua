@@ -4,8 +4,8 @@
 -- asks for as many tokens as it has requests ready; it gets at most what
 -- the bucket holds, at most its fair share of the burst when several
 -- workers are waiting, and, when short, how long to wait for the next
--- token.  A reserve (about 50 ms of tokens, at least 1, at most half the
--- burst) is never handed out: the provider's own bucket, drained by the
+-- token.  A reserve (about 50 ms of tokens, at least 1, at most a third of
+-- the burst) is never handed out: the provider's own bucket, drained by the
 -- farm's first burst, is left that much, so requests that reach it bunched
 -- (a worker descheduled for a few tens of ms, then sending what it holds)
 -- are not refused; the long-run rate is unchanged.
@@ -111,7 +111,9 @@ else
 end
 redis.call('ZADD', waiters, now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now - 2000)
-local reserve = math.min(math.max(1, math.ceil(rate * 50)), math.floor(burst / 2))
+-- (at most a third of the burst: the rest is the slack before the bucket
+-- overflows while a late worker comes back for its batch)
+local reserve = math.min(math.max(1, math.ceil(rate * 50)), math.max(1, math.floor(burst / 3)))
 if burst < 2 then reserve = 0 end
 local granted, wait = 0, 0
 if paused > now then

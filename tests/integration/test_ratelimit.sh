@@ -105,7 +105,7 @@ contains "rate-limit verb sets the bucket" '"requests": "7", "per_seconds": "2",
 out=$("$ENQ" rate-limit 'bad{x}' 2>&1); contains "rate-limit refuses a bad name" "usage" "$out"
 
 # ---- the script alone: batches, not single tokens ----
-# 100/s with a burst of 100 (reserve 5: 50 ms): a fresh bucket grants what
+# 100/s with a burst of 100 (reserve 5: 50 ms, under a third of the burst): a fresh bucket grants what
 # it holds; asked again at once it grants nothing and says to wait for a
 # batch (a quarter of the rest of the burst, 23 tokens: about 230 ms), not
 # for the next token (10 ms).
