@@ -252,9 +252,12 @@ static void apply_split(ef_task_t *t, const ef_batch_split_t *sp) {
     ef_task_verdict(t, v, fields, err, -1);
 }
 
-/* A failed batch: retried whole while the task has retries left, then the
- * task is asked alone.  A task already alone fails as any request does. */
-static void apply_failure(ef_task_t *t, answer_t how, const char *why, long retry_after_ms) {
+/* A failed batch: retried whole while the task has retries left (every
+ * task of the batch waits the same delay_ms, so they come back together),
+ * then the task is asked alone.  A task already alone fails as any
+ * request does. */
+static void apply_failure(ef_task_t *t, answer_t how, const char *why, long retry_after_ms,
+                          uint64_t delay_ms) {
     const ef_recipe_t *rc = t->chunk->prov->rc;
     if (t->single) {
         ef_task_verdict(t, how == ANS_RETRY ? EF_STEP_RETRY : EF_STEP_ERROR, NULL, why,
@@ -262,7 +265,7 @@ static void apply_failure(ef_task_t *t, answer_t how, const char *why, long retr
         return;
     }
     if (how == ANS_RETRY && t->attempt < rc->retries) {
-        ef_task_verdict(t, EF_STEP_RETRY, NULL, why, retry_after_ms);
+        ef_task_retry(t, delay_ms);
         return;
     }
     t->single = 1;
@@ -333,6 +336,8 @@ static void on_batch_response(const ef_http_resp_t *resp, void *arg) {
         else
             snprintf(err, sizeof err, "%s", resp->errmsg ? resp->errmsg : "transport error");
     }
+    /* one delay for the whole batch, from its first task's count */
+    uint64_t delay_ms = ef_task_backoff_ms(br->tasks[0]->attempt + 1, retry_after_ms);
     if (how != ANS_SPLIT && br->n > 1)
         ef_debug("provider %s: a batch of %zu failed (%s)", p->rc->name, br->n, err);
     for (size_t i = 0; i < br->n; i++) {
@@ -342,7 +347,7 @@ static void on_batch_response(const ef_http_resp_t *resp, void *arg) {
         switch (how) {
         case ANS_SPLIT: apply_split(t, &sp); break;
         case ANS_NOT_FOUND: ef_task_verdict(t, EF_STEP_NOT_FOUND, NULL, NULL, -1); break;
-        default: apply_failure(t, how, err, retry_after_ms); break;
+        default: apply_failure(t, how, err, retry_after_ms, delay_ms); break;
         }
     }
 finish:

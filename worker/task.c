@@ -154,29 +154,44 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
     ef_worker_take_kick(w);
 }
 
-static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
-    ef_chunk_t *c = t->chunk;
-    ef_worker_t *w = c->w;
-    c->q->st_retries++;
-    if (t->attempt >= c->prov->rc->retries) {
-        char msg[EF_ERR_LEN];
-        snprintf(msg, sizeof msg, "%s (gave up after %d retries)", why, t->attempt);
-        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
-        return;
-    }
-    if (!ef_chunk_working(c))
-        return; /* the chunk is stopping: the entity goes back with it */
-    t->attempt++;
-    double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, t->attempt - 1);
+/* The wait before retry number `attempt` (from 1): exponential backoff
+ * with jitter, never shorter than the server's Retry-After (ms, -1 none). */
+uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms) {
+    double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, attempt - 1);
     if (base > EF_WORKER_BACKOFF_MAX_MS)
         base = EF_WORKER_BACKOFF_MAX_MS;
     uint64_t delay = (uint64_t)(base / 2 + ef_rand01() * base / 2);
     if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
         delay = (uint64_t)retry_after_ms + (uint64_t)(ef_rand01() * 100);
-    t->due_ms = ef_mono_ms() + delay;
+    return delay;
+}
+
+/* Counts a transient failure of the task's request and puts it in the
+ * retry heap for delay_ms (its chunk still at work; else it goes back
+ * with the chunk).  The caller checked that a retry is left. */
+void ef_task_retry(ef_task_t *t, uint64_t delay_ms) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    c->q->st_retries++;
+    if (!ef_chunk_working(c) || t->queued)
+        return;
+    t->attempt++;
+    t->due_ms = ef_mono_ms() + delay_ms;
     t->queued = 1;
     heap_push(w, t);
     arm_retry_timer(w);
+}
+
+static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
+    ef_chunk_t *c = t->chunk;
+    if (t->attempt >= c->prov->rc->retries) {
+        char msg[EF_ERR_LEN];
+        c->q->st_retries++;
+        snprintf(msg, sizeof msg, "%s (gave up after %d retries)", why, t->attempt);
+        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
+        return;
+    }
+    ef_task_retry(t, ef_task_backoff_ms(t->attempt + 1, retry_after_ms));
 }
 
 /* Moves the task on after its step's verdict: the next step, an outcome

@@ -282,6 +282,8 @@ void ef_chunk_purge(ef_chunk_t *c);
 void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const char *err,
                      long retry_after_ms);
 void ef_task_requeue(ef_task_t *t);
+uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms);
+void ef_task_retry(ef_task_t *t, uint64_t delay_ms);
 
 /* batch.c */
 int ef_batch_wants(const ef_task_t *t);
