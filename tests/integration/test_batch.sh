@@ -111,5 +111,7 @@ check "fallback: each batch tried 3 times (retries 2) before single requests ($f
 eq "fallback: then one request per entity" "$((failed + 300))" "$reqs"
 kill -TERM "$F2" 2>/dev/null
 wait "$F2" 2>/dev/null
+bad=$(grep -l "AddressSanitizer\|LeakSanitizer\|runtime error" "$D"/*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+eq "no sanitizer report in any log" "" "$bad"
 
 ef_finish
