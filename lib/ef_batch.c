@@ -18,6 +18,32 @@ static void setf(char *field, size_t flen, const char *s) { snprintf(field, flen
 
 /* ---- Parsing ---- */
 
+/* Checks the syntax of each string leaf of an item template: filled with
+ * no entity, only a missing field or variable may fail.  -1 with msg. */
+static int item_ok(const cJSON *v, int depth, char *msg) {
+    if (depth > 32) {
+        ef_seterr(msg, "nested deeper than 32");
+        return -1;
+    }
+    if (cJSON_IsString(v)) {
+        ef_buf_t out;
+        char why[EF_ERR_LEN] = "";
+        ef_buf_init(&out);
+        int rc = ef_template_fill(v->valuestring, NULL, EF_TMPL_JSON_LEAF, &out, why);
+        ef_buf_free(&out);
+        if (rc < 0 && strncmp(why, "no field", 8) != 0 &&
+            strncmp(why, "environment variable", 20) != 0) {
+            ef_seterr(msg, "%s", why);
+            return -1;
+        }
+        return 0;
+    }
+    for (const cJSON *c = v->child; c; c = c->next)
+        if (item_ok(c, depth + 1, msg) < 0)
+            return -1;
+    return 0;
+}
+
 static int pointer_ok(const char *p) {
     size_t n = strlen(p);
     if ((n && p[0] != '/') || n > BATCH_POINTER_MAX)
@@ -162,6 +188,8 @@ int ef_batch_parse(const cJSON *v, ef_batch_t **out, char *field, size_t flen, c
         ef_seterr(msg, "must be an object, an array or a string whose string leaves are templates");
         return -1;
     }
+    if (m && item_ok(m, 0, msg) < 0)
+        return -1;
     b = ef_calloc(1, sizeof *b);
     b->max = (long)cJSON_GetObjectItemCaseSensitive(v, "max")->valuedouble;
     b->ids = strcmp(ids, "json") == 0 ? EF_BATCH_IDS_JSON : EF_BATCH_IDS_QUERY;

@@ -111,6 +111,31 @@ check "fallback: each batch tried 3 times (retries 2) before single requests ($f
 eq "fallback: then one request per entity" "$((failed + 300))" "$reqs"
 kill -TERM "$F2" 2>/dev/null
 wait "$F2" 2>/dev/null
+# ---- a batch step, then a step per entity ----
+curl -s "http://127.0.0.1:$P/stats/reset" >/dev/null
+ctl "batch_fail=0"
+cat >"$D/two.json" <<JSON
+{"providers": {"two": {
+  "steps": [{"name": "find", "url": "http://127.0.0.1:$P/items?ids={ids}",
+             "batch": {"max": 50, "ids": "query", "results": "/data", "id": "/id"},
+             "as": {"first_tag": "/tags/0"}},
+            {"name": "details", "url": "http://127.0.0.1:$P/item/{id}?tag={first_tag}"}],
+  "extract": {"title": "/title"},
+  "rate": {"requests": 500, "per_seconds": 1, "burst": 50}}}}
+JSON
+seq 1 50 >"$D/ids50"
+ef_worker_start "$D/t1.log" --providers "$D/two.json" --concurrency 4
+T1=$EF_LAST_PID
+# the enqueuer knows the providers the workers registered
+ef_wait_for 10 'rcli HEXISTS farm:providers two | grep -q 1'
+id=$("$ENQ" --provider two --chunk-size 50 "$D/ids50" 2>/dev/null)
+if ef_wait_job "$id" completed 20; then ok "two steps: job completed"; else fail "two steps: job completed" "processed $(job_field "$id" processed)"; fi
+eq "two steps: exact counts" "$(truth "$D/ids50")" "$(counts "$id")"
+eq "two steps: one batch, then one request per entity found" "1 45" "$(stat batch_requests) $(($(stat requests) - $(stat batch_requests)))"
+eq "two steps: the second step's answer" "Item 9" "$(rcli HGET 'farm:{default}:result:two:9' title)"
+kill -TERM "$T1" 2>/dev/null
+wait "$T1" 2>/dev/null
+
 bad=$(grep -l "AddressSanitizer\|LeakSanitizer\|runtime error" "$D"/*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
 eq "no sanitizer report in any log" "" "$bad"
 

@@ -90,6 +90,10 @@ static const struct {
     {STEP(QB(", \"max\": 5, \"join\": \" \"")), "steps[0].batch.join: must be printable ASCII"},
     {STEP(QB(", \"max\": 5, \"item\": {}")), "steps[0].batch.item: only with \"ids\": \"json\""},
     {STEP(QB(", \"max\": 5, \"field\": \"a b\"")), "steps[0].batch.field: must be an entity field"},
+    {STEP("{\"url\": \"http://h/\", \"method\": \"POST\", \"json\": {\"a\": \"{ids}\"}, "
+          "\"batch\": {\"max\": 5, \"ids\": \"json\", \"item\": {\"x\": [\"{id|bad}\"]}, "
+          "\"results\": \"/d\", \"id\": \"/id\"}}"),
+     "steps[0].batch.item: unknown filter"},
     {STEP("{\"url\": \"http://h/?ids={ids}\", \"batch\": {\"max\": 5, \"ids\": \"query\", "
           "\"id\": \"/id\"}}"),
      "steps[0].batch.results: required"},
