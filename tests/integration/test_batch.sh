@@ -75,6 +75,8 @@ if ef_wait_job "$id" completed 30; then ok "kill: job completed by the second wo
 eq "kill: exact counts against the truth" "$(truth "$D/ids3k")" "$(counts "$id")"
 eq "kill: processed = total, no errors" "3000 0" "$(job_field "$id" processed) $(job_field "$id" errors)"
 eq "kill: zero 429s" 0 "$(stat responses_429)"
+asked=$(stat batch_ids)
+check "kill: ids of the batches in flight were asked again ($asked asked for 3000)" test "$asked" -gt 3000
 eq "kill: a result through the POST endpoint" "Item 5001" "$(rcli HGET 'farm:{default}:person:5001' title)"
 kill -TERM "$K2" 2>/dev/null
 wait "$K2" 2>/dev/null
