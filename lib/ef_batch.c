@@ -14,7 +14,9 @@
 #define BATCH_POINTER_MAX 1024 /* bytes, results and id pointers */
 #define BATCH_FIELD_MAX 64     /* bytes, the entity field name */
 
-static void setf(char *field, size_t flen, const char *s) { snprintf(field, flen, "%s", s); }
+static void setf(char *field, size_t flen, const char *s) {
+    snprintf(field, flen, "%s", s);
+}
 
 /* ---- Parsing ---- */
 
@@ -84,7 +86,8 @@ static int opt_str(const cJSON *v, const char *key, const char **out, char *fiel
 }
 
 int ef_batch_parse(const cJSON *v, ef_batch_t **out, char *field, size_t flen, char *msg) {
-    static const char *const keys[] = {"max", "ids", "join", "field", "results", "id", "item", NULL};
+    static const char *const keys[] = {"max",     "ids", "join", "field",
+                                       "results", "id",  "item", NULL};
     const char *ids, *jn, *fd, *res, *id;
     const cJSON *m;
     ef_batch_t *b;
@@ -130,7 +133,8 @@ int ef_batch_parse(const cJSON *v, ef_batch_t **out, char *field, size_t flen, c
         return -1;
     setf(field, flen, "ids");
     if (!ids) {
-        ef_seterr(msg, "required: \"query\" ({ids} in the URL) or \"json\" ({ids} in the json body)");
+        ef_seterr(msg,
+                  "required: \"query\" ({ids} in the URL) or \"json\" ({ids} in the json body)");
         return -1;
     }
     if (strcmp(ids, "query") != 0 && strcmp(ids, "json") != 0) {
@@ -166,7 +170,8 @@ int ef_batch_parse(const cJSON *v, ef_batch_t **out, char *field, size_t flen, c
         return -1;
     }
     if (!pointer_ok(res)) {
-        ef_seterr(msg, "must be a JSON Pointer starting with \"/\" (or \"\"), ~ followed by 0 or 1");
+        ef_seterr(msg,
+                  "must be a JSON Pointer starting with \"/\" (or \"\"), ~ followed by 0 or 1");
         return -1;
     }
     setf(field, flen, "id");
@@ -175,7 +180,8 @@ int ef_batch_parse(const cJSON *v, ef_batch_t **out, char *field, size_t flen, c
         return -1;
     }
     if (!pointer_ok(id)) {
-        ef_seterr(msg, "must be a JSON Pointer starting with \"/\" (or \"\"), ~ followed by 0 or 1");
+        ef_seterr(msg,
+                  "must be a JSON Pointer starting with \"/\" (or \"\"), ~ followed by 0 or 1");
         return -1;
     }
     m = cJSON_GetObjectItemCaseSensitive(v, "item");
@@ -285,8 +291,9 @@ int ef_batch_check_step(const ef_recipe_step_t *st, size_t i, char *field, size_
     tmpl_names(st->url, &nids, NULL, bad, sizeof bad);
     setf(field, flen, "url");
     if (bad[0]) {
-        ef_seterr(msg, "{%s}: a batch request is shared by its entities; its url, headers and "
-                       "body take only {ids}, {provider} and ${ENV}",
+        ef_seterr(msg,
+                  "{%s}: a batch request is shared by its entities; its url, headers and "
+                  "body take only {ids}, {provider} and ${ENV}",
                   bad);
         return -1;
     }
@@ -313,8 +320,9 @@ int ef_batch_check_step(const ef_recipe_step_t *st, size_t i, char *field, size_
         tmpl_names(st->body, &bn, NULL, bad, sizeof bad);
         setf(field, flen, "body");
         if (bad[0] || bn) {
-            ef_seterr(msg, "{%s}: a batch step's text body takes only {provider} and ${ENV} "
-                           "(ids go in a \"json\" body)",
+            ef_seterr(msg,
+                      "{%s}: a batch step's text body takes only {provider} and ${ENV} "
+                      "(ids go in a \"json\" body)",
                       bad[0] ? bad : "ids");
             return -1;
         }
@@ -324,15 +332,17 @@ int ef_batch_check_step(const ef_recipe_step_t *st, size_t i, char *field, size_
         json_names(st->json, &leaves, &jn, bad, sizeof bad);
         setf(field, flen, "json");
         if (bad[0] || jn) {
-            ef_seterr(msg, "{%s}: a batch step's json body takes only a \"{ids}\" leaf, "
-                           "{provider} and ${ENV}",
+            ef_seterr(msg,
+                      "{%s}: a batch step's json body takes only a \"{ids}\" leaf, "
+                      "{provider} and ${ENV}",
                       bad[0] ? bad : "ids");
             return -1;
         }
     }
     if (b->ids == EF_BATCH_IDS_JSON && leaves != 1) {
         setf(field, flen, "json");
-        ef_seterr(msg, "needs exactly one string leaf \"{ids}\" with \"ids\": \"json\" (it has %zu)",
+        ef_seterr(msg,
+                  "needs exactly one string leaf \"{ids}\" with \"ids\": \"json\" (it has %zu)",
                   leaves);
         return -1;
     }
@@ -536,9 +546,8 @@ static int walk_body(const ef_batch_t *b, const cJSON *v, cJSON *const *entities
     return 0;
 }
 
-int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities,
-                       const char *const *ids, size_t n, const ef_recipe_scope_t *scope,
-                       ef_buf_t *out, char *err) {
+int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities, const char *const *ids,
+                       size_t n, const ef_recipe_scope_t *scope, ef_buf_t *out, char *err) {
     if (st->batch->ids != EF_BATCH_IDS_JSON || !st->json)
         return ef_recipe_body_fill(st, scope, out, err);
     ef_buf_reset(out);

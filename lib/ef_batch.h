@@ -40,20 +40,20 @@
 #include "ef_recipe.h"
 #include "ef_text.h"
 
-#define EF_BATCH_MAX_LIMIT 1000        /* entities per request, at most */
-#define EF_BATCH_URL_MAX_BYTES 8192    /* a query batch's URL stays under this */
-#define EF_BATCH_JOIN_MAX_BYTES 8      /* bytes of a separator */
+#define EF_BATCH_MAX_LIMIT 1000     /* entities per request, at most */
+#define EF_BATCH_URL_MAX_BYTES 8192 /* a query batch's URL stays under this */
+#define EF_BATCH_JOIN_MAX_BYTES 8   /* bytes of a separator */
 
 typedef enum { EF_BATCH_IDS_QUERY = 0, EF_BATCH_IDS_JSON } ef_batch_ids_t;
 
 typedef struct ef_batch_s {
-    long max;            /* entities per request, 1 to EF_BATCH_MAX_LIMIT */
-    ef_batch_ids_t ids;  /* where the ids go */
-    char *join;          /* separator of the ids in the URL */
-    char *field;         /* the entity field sent and matched */
-    char *results;       /* JSON Pointer to the array of answers */
-    char *id;            /* JSON Pointer to the id inside one answer */
-    cJSON *item;         /* one element of {ids} in the json form, NULL = the id value */
+    long max;           /* entities per request, 1 to EF_BATCH_MAX_LIMIT */
+    ef_batch_ids_t ids; /* where the ids go */
+    char *join;         /* separator of the ids in the URL */
+    char *field;        /* the entity field sent and matched */
+    char *results;      /* JSON Pointer to the array of answers */
+    char *id;           /* JSON Pointer to the id inside one answer */
+    cJSON *item;        /* one element of {ids} in the json form, NULL = the id value */
 } ef_batch_t;
 
 /* Parses a step's "batch" object into *out (the caller frees it with
@@ -93,29 +93,28 @@ int ef_batch_fill_url(const ef_recipe_step_t *st, const char *const *ids, size_t
  * once); else the step's own body.  scope holds no entity; each item is
  * filled with its entity over it.  0 (out empty when no body), or -1 with
  * err. */
-int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities,
-                       const char *const *ids, size_t n, const ef_recipe_scope_t *scope,
-                       ef_buf_t *out, char *err);
+int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities, const char *const *ids,
+                       size_t n, const ef_recipe_scope_t *scope, ef_buf_t *out, char *err);
 
 /* ---- answers ---- */
 
 typedef struct {
-    char *id;            /* the answer's id as text */
-    cJSON *el;           /* the answer (borrowed from doc) */
+    char *id;  /* the answer's id as text */
+    cJSON *el; /* the answer (borrowed from doc) */
 } ef_batch_answer_t;
 
 typedef struct {
     cJSON *doc;
     ef_batch_answer_t *v; /* sorted by id */
     size_t n;
-    size_t skipped;       /* answers without a usable id */
+    size_t skipped; /* answers without a usable id */
 } ef_batch_split_t;
 
 typedef enum {
-    EF_BATCH_SPLIT = 0,  /* a 2xx with the answers array: *out holds them */
-    EF_BATCH_NOT_FOUND,  /* the step's not_found_status: every entity is not_found */
-    EF_BATCH_RETRY,      /* 429, 408, 5xx: retry the request */
-    EF_BATCH_UNUSABLE    /* other statuses, malformed JSON, no array: err says why */
+    EF_BATCH_SPLIT = 0, /* a 2xx with the answers array: *out holds them */
+    EF_BATCH_NOT_FOUND, /* the step's not_found_status: every entity is not_found */
+    EF_BATCH_RETRY,     /* 429, 408, 5xx: retry the request */
+    EF_BATCH_UNUSABLE   /* other statuses, malformed JSON, no array: err says why */
 } ef_batch_verdict_t;
 
 /* Judges a batch answer of step st (max_body: the recipe's).  For

@@ -51,12 +51,23 @@ int ef_batch_wants(const ef_task_t *t) {
     return t->step == 0 && batch_step(t->chunk->prov) != NULL;
 }
 
-/* How many requests `entities` ready tasks of p need: what the provider
- * asks its token bucket for. */
-size_t ef_batch_requests(const ef_prov_t *p, size_t entities) {
+/* How many requests the tasks in p's ready queue need: what the provider
+ * asks its token bucket for.  Without a batch step, one per task; with
+ * one, a request per `max` tasks at the batch step, plus one for each
+ * task asked alone or at a later step (the queue is walked: it holds at
+ * most the entities in hand). */
+size_t ef_batch_requests(const ef_prov_t *p) {
     const ef_recipe_step_t *st = batch_step(p);
-    size_t max = st ? (size_t)st->batch->max : 1;
-    return (entities + max - 1) / max;
+    size_t batched = 0, alone = 0;
+    if (!st)
+        return p->nready;
+    for (const ef_task_t *t = p->ready_head; t; t = t->next) {
+        if (ef_batch_wants(t) && !t->single)
+            batched++;
+        else
+            alone++;
+    }
+    return alone + (batched + (size_t)st->batch->max - 1) / (size_t)st->batch->max;
 }
 
 /* Entities the worker should hold beyond its usual prefetch so that its
@@ -118,7 +129,7 @@ int ef_batch_send(ef_prov_t *p) {
     ef_task_t **got = ef_calloc(max, sizeof *got);
     cJSON **ents = ef_calloc(max, sizeof *ents);
     const char **ids = ef_calloc(max, sizeof *ids);
-    char (*nums)[64] = ef_calloc(max, sizeof *nums);
+    char(*nums)[64] = ef_calloc(max, sizeof *nums);
     ef_recipe_scope_t shared = {NULL, NULL, p->defaults};
     ef_buf_t url, body;
     ef_buf_t hdr[EF_RECIPE_MAX_HEADERS];

@@ -288,7 +288,7 @@ void ef_task_retry(ef_task_t *t, uint64_t delay_ms);
 /* batch.c */
 int ef_batch_wants(const ef_task_t *t);
 int ef_batch_send(ef_prov_t *p);
-size_t ef_batch_requests(const ef_prov_t *p, size_t entities);
+size_t ef_batch_requests(const ef_prov_t *p);
 size_t ef_batch_hand(const ef_worker_t *w);
 
 /* control.c */

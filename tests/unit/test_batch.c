@@ -21,14 +21,14 @@
 #include "ef_text.h"
 
 #define QUERY_RECIPE                                                                               \
-    "{\"providers\": {\"b\": {\"steps\": [{\"url\": \"http://h/items?ids={ids}&k=${BK}\", "       \
-    "\"batch\": {\"max\": 3, \"ids\": \"query\", \"join\": \"|\", \"results\": \"/data\", "       \
+    "{\"providers\": {\"b\": {\"steps\": [{\"url\": \"http://h/items?ids={ids}&k=${BK}\", "        \
+    "\"batch\": {\"max\": 3, \"ids\": \"query\", \"join\": \"|\", \"results\": \"/data\", "        \
     "\"id\": \"/id\"}}], \"extract\": {\"title\": \"/title\"}}}}"
 
 #define JSON_RECIPE                                                                                \
-    "{\"providers\": {\"p\": {\"steps\": [{\"method\": \"POST\", \"url\": \"http://h/bulk\", "    \
+    "{\"providers\": {\"p\": {\"steps\": [{\"method\": \"POST\", \"url\": \"http://h/bulk\", "     \
     "\"json\": {\"requests\": \"{ids}\", \"source\": \"{provider}\", \"n\": 1}, "                  \
-    "\"batch\": {\"max\": 100, \"ids\": \"json\", \"item\": {\"id\": \"{id}\", \"e\": "             \
+    "\"batch\": {\"max\": 100, \"ids\": \"json\", \"item\": {\"id\": \"{id}\", \"e\": "            \
     "\"{email?}\"}, \"results\": \"/results\", \"id\": \"/id\"}}, "                                \
     "{\"url\": \"http://h/x/{v}\"}], \"extract\": {\"t\": \"/t\"}}}}"
 
@@ -67,21 +67,23 @@ static void test_parse(void **st) {
 
 #define STEP(s) "{\"providers\": {\"a\": {\"steps\": [" s "], \"extract\": {\"t\": \"/t\"}}}}"
 #define QB(extra)                                                                                  \
-    "{\"url\": \"http://h/?ids={ids}\", \"batch\": {\"ids\": \"query\", \"results\": \"/d\", "   \
+    "{\"url\": \"http://h/?ids={ids}\", \"batch\": {\"ids\": \"query\", \"results\": \"/d\", "     \
     "\"id\": \"/id\"" extra "}}"
 
 static const struct {
     const char *json;
     const char *want;
 } bad[] = {
-    {STEP("{\"url\": \"http://h/\", \"batch\": 5}"), "recipe 'a': steps[0].batch: must be an object"},
+    {STEP("{\"url\": \"http://h/\", \"batch\": 5}"),
+     "recipe 'a': steps[0].batch: must be an object"},
     {STEP(QB("")), "steps[0].batch.max: required"},
     {STEP(QB(", \"max\": 0")), "steps[0].batch.max: must be an integer from 1 to 1000"},
     {STEP(QB(", \"max\": 1001")), "steps[0].batch.max: must be an integer from 1 to 1000"},
     {STEP(QB(", \"max\": 2.5")), "steps[0].batch.max: must be an integer"},
     {STEP(QB(", \"max\": 5, \"size\": 5")), "steps[0].batch.size: unknown field"},
     {STEP(QB(", \"max\": 5, \"max\": 6")), "steps[0].batch.max: given twice"},
-    {STEP("{\"url\": \"http://h/\", \"batch\": {\"max\": 5, \"results\": \"/d\", \"id\": \"/id\"}}"),
+    {STEP(
+         "{\"url\": \"http://h/\", \"batch\": {\"max\": 5, \"results\": \"/d\", \"id\": \"/id\"}}"),
      "steps[0].batch.ids: required"},
     {STEP("{\"url\": \"http://h/\", \"batch\": {\"max\": 5, \"ids\": \"path\", \"results\": "
           "\"/d\", \"id\": \"/id\"}}"),
@@ -197,8 +199,9 @@ static void test_join_json(void **st) {
     ef_buf_t out;
     ef_buf_init(&out);
     assert_int_equal(ef_batch_fill_body(s, e, ids, 3, &scope, &out, err), 0);
-    assert_string_equal(out.s, "{\"requests\":[{\"id\":\"a\\\"1\",\"e\":\"x@y\"},{\"id\":42,\"e\":null}],"
-                               "\"source\":\"p\",\"n\":1}");
+    assert_string_equal(out.s,
+                        "{\"requests\":[{\"id\":\"a\\\"1\",\"e\":\"x@y\"},{\"id\":42,\"e\":null}],"
+                        "\"source\":\"p\",\"n\":1}");
     cJSON *doc = cJSON_Parse(out.s);
     assert_non_null(doc); /* valid JSON by construction */
     cJSON_Delete(doc);
@@ -277,8 +280,8 @@ static void test_split(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),     cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_join_url),  cmocka_unit_test(test_join_json),
+        cmocka_unit_test(test_parse),    cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_join_url), cmocka_unit_test(test_join_json),
         cmocka_unit_test(test_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
