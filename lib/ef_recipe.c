@@ -10,6 +10,7 @@
  */
 #include "ef_recipe.h"
 
+#include "ef_batch.h"
 #include "ef_notify.h"
 
 #include <errno.h>
@@ -754,7 +755,7 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
                       const ef_recipe_t *rc) {
     static const char *const keys[] = {
         "name",    "method", "url",    "headers", "body", "json", "not_found_status",
-        "results", "match",  "select", "as",      NULL};
+        "results", "match",  "select", "as",      "batch",  NULL};
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
     char path[32], fp[256];
     const char *s;
@@ -837,6 +838,14 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
     if ((v = cJSON_GetObjectItemCaseSensitive(js, "as")) &&
         parse_map(c, v, join(fp, sizeof fp, path, "as"), 0, &st->save, &st->nsave) < 0)
         return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(js, "batch"))) {
+        char bf[64], msg[EF_ERR_LEN];
+        if (ef_batch_parse(v, &st->batch, bf, sizeof bf, msg) < 0)
+            return perr(c, pathf(fp, sizeof fp, "%s.batch%s%s", path, *bf ? "." : "", bf), "%s",
+                        msg);
+        if (ef_batch_check_step(st, i, bf, sizeof bf, msg) < 0)
+            return perr(c, join(fp, sizeof fp, path, bf), "%s", msg);
+    }
     return 0;
 }
 
@@ -916,6 +925,7 @@ static void recipe_clear(ef_recipe_t *rc) {
         free(st->results);
         maps_free(st->match, st->nmatch);
         maps_free(st->save, st->nsave);
+        ef_batch_free(st->batch);
     }
     free(rc->steps);
     maps_free(rc->extract, rc->nextract);
@@ -1088,6 +1098,8 @@ static cJSON *parse_json(const char *text, size_t len, char *err) {
     return doc;
 }
 
+cJSON *ef_json_parse(const char *text, size_t len, char *err) { return parse_json(text, len, err); }
+
 int ef_recipes_parse(const char *json, size_t len, const char *source, ef_recipes_t **out,
                      char *err) {
     pctx_t c = {source ? source : "recipes", NULL, err};
@@ -1197,6 +1209,8 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
         cJSON_AddStringToObject(s, "name", rc->steps[i].name);
         cJSON_AddStringToObject(s, "method", rc->steps[i].method);
         cJSON_AddStringToObject(s, "url", rc->steps[i].url);
+        if (rc->steps[i].batch)
+            cJSON_AddNumberToObject(s, "batch", (double)rc->steps[i].batch->max);
         cJSON_AddItemToArray(steps, s);
     }
     cJSON *rate = cJSON_AddObjectToObject(o, "rate");
@@ -1388,8 +1402,28 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             goto done;
         }
     }
+    verdict = ef_recipe_judge_node(rc, step, src, scope, fields, err);
+done:
+    cJSON_Delete(doc);
+    return verdict;
+}
+
+/* Saves step's variables from src and, for the last step, extracts the
+ * fields: the end of ef_recipe_judge once the step's answer (or the chosen
+ * candidate, or one element of a batch answer) is known. */
+ef_step_verdict_t ef_recipe_judge_node(const ef_recipe_t *rc, size_t step, cJSON *src,
+                                       ef_recipe_scope_t *scope, cJSON **fields, char *err) {
+    ef_step_verdict_t verdict = EF_STEP_ERROR;
+    if (fields)
+        *fields = NULL;
+    if (!rc || step >= rc->nsteps || !src) {
+        ef_seterr(err, "no step %zu", step);
+        return EF_STEP_ERROR;
+    }
+    const ef_recipe_step_t *st = &rc->steps[step];
+    int last = step + 1 == rc->nsteps;
     if (save_vars(st, src, scope, err) < 0)
-        goto done;
+        return EF_STEP_ERROR;
     verdict = EF_STEP_NEXT;
     if (last) {
         cJSON *out = cJSON_CreateObject();
@@ -1400,8 +1434,7 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
                 ef_seterr(err, "field %s: number out of range", rc->extract[i].name);
                 cJSON_Delete(v);
                 cJSON_Delete(out);
-                verdict = EF_STEP_ERROR;
-                goto done;
+                return EF_STEP_ERROR;
             }
             if (v)
                 cJSON_AddItemToObject(out, rc->extract[i].name, v);
@@ -1412,7 +1445,5 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             cJSON_Delete(out);
         verdict = EF_STEP_DONE;
     }
-done:
-    cJSON_Delete(doc);
     return verdict;
 }

@@ -65,7 +65,7 @@ static void usage(FILE *f) {
 /* How many more entities the worker wants in hand: --concurrency plus about
  * two chunks, so the next chunk is there before the current ones run dry. */
 size_t ef_worker_wanted(const ef_worker_t *w) {
-    size_t target = (size_t)w->concurrency + 100, have = w->unresolved;
+    size_t target = (size_t)w->concurrency + 100 + ef_batch_hand(w), have = w->unresolved;
     for (size_t i = 0; i < w->nqueues; i++)
         have += (size_t)w->queues[i].claims * 50;
     return have < target ? target - have : 0;

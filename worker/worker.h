@@ -167,6 +167,7 @@ struct ef_task_s {
     int cache_checked;      /* the cache was asked for the current step */
     int cache_hits;         /* steps answered from the response cache */
     int requests;           /* provider requests sent for this entity */
+    int single;             /* batch step: asked alone from now on (its batch kept failing) */
     char *req_url;          /* the request in flight, kept to store its answer in the cache */
     char *req_body;
     char *fields;           /* flat JSON object of strings, or NULL */
@@ -288,6 +289,17 @@ void ef_worker_dispatch(ef_worker_t *w);
 void ef_worker_retry_fire(uv_timer_t *t);
 void ef_task_enqueue(ef_task_t *t);
 void ef_chunk_purge(ef_chunk_t *c);
+void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const char *err,
+                     long retry_after_ms);
+void ef_task_requeue(ef_task_t *t);
+uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms);
+void ef_task_retry(ef_task_t *t, uint64_t delay_ms);
+
+/* batch.c */
+int ef_batch_wants(const ef_task_t *t);
+int ef_batch_send(ef_prov_t *p);
+size_t ef_batch_requests(const ef_prov_t *p);
+size_t ef_batch_hand(const ef_worker_t *w);
 
 /* control.c */
 int ef_control_create(ef_worker_t *w);

@@ -64,6 +64,7 @@ static const char mp_usage[] =
     "  --clock-skew-s S     seconds added to the clock behind those dates\n"
     "  --huge-chunked 0|1   huge bodies chunked, without Content-Length\n"
     "  --rate-headers 0|1|2 rate headers on rated answers: X-RateLimit-*, or RateLimit + RateLimit-Policy\n"
+    "  --batch-fail K       batch requests of 2 or more ids answer 503 until K did\n"
     "Helpers:\n"
     "  --dump-movies-csv    print id,title,year rows (--rows R, default N)\n"
     "  --expect items|movies  read ids / that CSV on stdin, print ID OUTCOME\n"

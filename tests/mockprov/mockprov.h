@@ -12,6 +12,7 @@
  *   knobs.c    the runtime-tunable settings (latency, faults, rate limit)
  *   referee.c  counters, 1 s windows, the per-path table and the token bucket
  *   routes.c   the endpoints: what each request answers
+ *   batch.c    the batch endpoints: many items in one request
  *   server.c   listener, connections, delays and fault actions
  *   main.c     command line, the offline helpers, signals
  *
@@ -53,6 +54,7 @@
 #define MP_YEARS 75 /* 1950..2024 */
 #define MP_TITLE_MAX 160
 #define MP_SEARCH_MAX_RESULTS 100
+#define MP_BATCH_MAX_IDS 1000 /* ids in one batch request */
 
 /* ---- Support (support.c) ---- */
 
@@ -182,6 +184,7 @@ typedef struct mp_knobs {
     double clock_skew_s;      /* added to the clock behind those dates */
     uint64_t rate_headers;    /* 0 none; 1 X-RateLimit-*; 2 RateLimit + RateLimit-Policy */
     int huge_chunked;         /* huge bodies chunked, with no Content-Length */
+    uint64_t batch_fail;      /* batch requests of 2+ ids answer 503 until this many did */
 } mp_knobs;
 
 void mp_knobs_init(mp_knobs *k);
@@ -213,6 +216,10 @@ typedef struct mp_referee {
     uint64_t huge;
     uint64_t slow;
     uint64_t fail_first;
+    uint64_t batch_requests; /* requests that reached a batch endpoint */
+    uint64_t batch_ids;      /* ids asked for in them */
+    uint64_t batch_found;    /* ids answered (in the catalogue) */
+    uint64_t batch_failed;   /* batch requests failed on purpose (batch_fail) */
     uint64_t first_request_ms;
     uint64_t last_request_ms;
     uint64_t sec_counts[MP_SECONDS_KEPT + 1];
@@ -279,5 +286,8 @@ int mp_route_admin(mp_server *s, const char *path, size_t pn,
                    const char *query, size_t qn, mp_buf *body);
 int mp_route_api(mp_server *s, const char *path, size_t pn, const char *query,
                  size_t qn, mp_buf *body);
+int mp_route_is_batch(const char *path, size_t pn, int is_post);
+int mp_route_batch(mp_server *s, const char *path, size_t pn, const char *query,
+                   size_t qn, const char *in, size_t in_len, mp_buf *body);
 
 #endif
