@@ -423,7 +423,7 @@ int ef_batch_fill_url(const ef_recipe_step_t *st, const char *const *ids, size_t
     ef_buf_init(&one);
     int rc = -1;
     if (ef_template_fill(head, scope, EF_TMPL_URL, &h, err) < 0 ||
-        ef_template_fill(tail, scope, EF_TMPL_URL, &t, err) < 0)
+        ef_template_fill(tail, scope, EF_TMPL_URL_REST, &t, err) < 0)
         goto out;
     ef_buf_reset(out);
     ef_buf_append(out, h.s, h.len);

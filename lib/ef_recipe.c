@@ -24,6 +24,7 @@
 #define TMPL_MAX_BYTES (64u * 1024) /* bytes, a template and its filled text */
 #define NAME_MAX_BYTES 64           /* bytes, a {name}, an extract or "as" name */
 #define ENV_MAX_BYTES 128           /* bytes, a ${NAME} */
+#define ENV_DEFAULT_MAX_BYTES 1024  /* bytes, the default of a ${NAME:-default} */
 #define POINTER_MAX_BYTES 1024      /* bytes, a JSON Pointer in a recipe */
 #define KEY_MAX_BYTES 512           /* bytes, the result key template */
 #define FILE_MAX_BYTES (4u << 20)   /* bytes, the recipe file */
@@ -220,6 +221,27 @@ static int filter_parse(const char *q, int *filter) {
     return -1;
 }
 
+/* Length of the default text at d (up to its closing '}'), or -1 when it
+ * is too long, unterminated or holds a brace or a control character. */
+static size_t env_default_len(const char *d) {
+    size_t n = 0;
+    while (d[n] && d[n] != '}' && d[n] != '{' && (unsigned char)d[n] >= 0x20 && d[n] != 0x7f &&
+           n <= ENV_DEFAULT_MAX_BYTES)
+        n++;
+    return d[n] == '}' && n <= ENV_DEFAULT_MAX_BYTES ? n : (size_t)-1;
+}
+
+/* A base URL, the value that starts a url template: http:// or https://
+ * then no space or control character (it goes in as it is). */
+static int base_url_ok(const char *v) {
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return 0;
+    for (; *v; v++)
+        if ((unsigned char)*v <= 0x20 || *v == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Walks template t.  With out == NULL it only checks the syntax; else it
  * appends the filled text to out.  Returns 0, or -1 with err. */
 static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int place, ef_buf_t *out,
@@ -228,6 +250,10 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int place, e
     size_t start = out ? out->len : 0;
     const char *p = t;
     char name[ENV_MAX_BYTES + 1], num[64], what[ENV_MAX_BYTES + 32];
+    char dval[ENV_DEFAULT_MAX_BYTES + 1];
+    int base = place == EF_TMPL_URL;
+    if (place == EF_TMPL_URL_REST)
+        place = EF_TMPL_URL;
     while (*p) {
         size_t at = (size_t)(p - t);
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
@@ -238,13 +264,24 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int place, e
             ef_seterr(err, "unmatched '}' at byte %zu (write }} for a literal brace)", at);
             return -1;
         } else if (p[0] == '$' && p[1] == '{' && p[2] != '{') {
-            const char *q = p + 2;
-            size_t n = 0;
+            const char *q = p + 2, *dflt = NULL;
+            size_t n = 0, dn = 0;
             while ((q[n] >= 'A' && q[n] <= 'Z') || q[n] == '_' ||
                    (n > 0 && q[n] >= '0' && q[n] <= '9'))
                 n++;
-            fl = filter_parse(q + n, &filter);
-            if (fl < 0) {
+            if (q[n] == ':' && q[n + 1] == '-') {
+                dflt = q + n + 2;
+                dn = env_default_len(dflt);
+                if (dn == (size_t)-1) {
+                    ef_seterr(err,
+                              "malformed default in ${...:-...} at byte %zu (at most %d bytes, "
+                              "no braces or control characters)",
+                              at, ENV_DEFAULT_MAX_BYTES);
+                    return -1;
+                }
+                filter = EF_TMPL_FILTER_NONE;
+                fl = (int)(dn + 2);
+            } else if ((fl = filter_parse(q + n, &filter)) < 0) {
                 ef_seterr(err, "unknown filter in ${...} at byte %zu (filters are |json and |url)",
                           at);
                 return -1;
@@ -259,13 +296,29 @@ static int tmpl_walk(const char *t, const ef_recipe_scope_t *scope, int place, e
             memcpy(name, q, n);
             name[n] = '\0';
             const char *val = getenv(name);
+            if (dflt && (!val || !val[0])) {
+                memcpy(dval, dflt, dn);
+                dval[dn] = '\0';
+                val = dval;
+            }
             if (!val) {
                 ef_seterr(err, "environment variable %s is not set", name);
                 return -1;
             }
-            snprintf(what, sizeof what, "environment variable %s", name);
-            if (put_value(out, val, place, filter, what, err) < 0)
-                return -1;
+            if (base && at == 0 && filter == EF_TMPL_FILTER_NONE) {
+                if (!base_url_ok(val)) {
+                    ef_seterr(err,
+                              "environment variable %s starts the url: it must be a base URL "
+                              "(http:// or https://, no spaces or control characters)",
+                              name);
+                    return -1;
+                }
+                ef_buf_append(out, val, strlen(val));
+            } else {
+                snprintf(what, sizeof what, "environment variable %s", name);
+                if (put_value(out, val, place, filter, what, err) < 0)
+                    return -1;
+            }
         } else if (p[0] == '{') {
             const char *q = p + 1;
             size_t n = 0;
@@ -800,6 +853,11 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
     st->url = ef_strdup(s);
     if (check_tmpl(c, fp, s) < 0)
         return -1;
+    const char *close = strchr(s, '}'), *dflt = strstr(s, ":-");
+    if (strncmp(s, "${", 2) == 0 && close && dflt && dflt < close &&
+        strncmp(dflt + 2, "http://", 7) != 0 && strncmp(dflt + 2, "https://", 8) != 0)
+        return perr(c, fp,
+                    "the default of the base URL ${...:-...} must start with http:// or https://");
     if ((v = cJSON_GetObjectItemCaseSensitive(js, "headers")) &&
         parse_headers(c, v, join(fp, sizeof fp, path, "headers"), st) < 0)
         return -1;

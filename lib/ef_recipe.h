@@ -121,12 +121,16 @@ typedef struct {
 } ef_recipe_scope_t;
 
 /* Where a template is filled, which sets how a value with no filter goes
- * in: a URL percent-encodes it; a raw place (header, string body, result
+ * in: a URL percent-encodes it (except a ${NAME} that starts it, the base
+ * URL, which goes in as it is: http:// or https://, no spaces); a raw place (header, string body, result
  * key) takes it as it is but refuses control characters; a JSON leaf takes
  * it as it is (the leaf is then escaped as one JSON string). */
 #define EF_TMPL_RAW 0
 #define EF_TMPL_URL 1
 #define EF_TMPL_JSON_LEAF 2
+/* A URL, except that a ${NAME} at its start is not a base URL (the part of
+ * a URL after {ids}, filled on its own). */
+#define EF_TMPL_URL_REST 3
 /* The filters of {name|json} and {name|url}. */
 #define EF_TMPL_FILTER_NONE 0
 #define EF_TMPL_FILTER_JSON 1 /* a JSON string literal, quoted and escaped */

@@ -428,6 +428,7 @@ void mp_catalog_movie_json(const mp_catalog *cat, const mp_movie *m, mp_buf *b)
     mp_buf_u64(b, m->id);
     mp_buf_puts(b, ",\"title\":");
     mp_json_str(b, title, tn);
+    mp_buf_printf(b, ",\"imdb_id\":\"tt%07llu\"", (unsigned long long)m->id);
     mp_buf_puts(b, ",\"original_language\":\"en\",\"release_date\":");
     mp_catalog_date_json(cat, m, b);
     mp_buf_printf(b, ",\"runtime\":%u,\"popularity\":",

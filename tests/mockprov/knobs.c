@@ -44,7 +44,7 @@ static const mp_knob_def mp_knob_defs[] = {
     MP_KNOB(retry_after_date, MP_KNOB_U64, 0, 2),
     MP_KNOB(clock_skew_s, MP_KNOB_DOUBLE, -1e7, 1e7),
     MP_KNOB(huge_chunked, MP_KNOB_BOOL, 0, 1),
-    MP_KNOB(rate_headers, MP_KNOB_U64, 0, 2),
+    MP_KNOB(rate_headers, MP_KNOB_U64, 0, 3),
     MP_KNOB(batch_fail, MP_KNOB_U64, 0, 1e12),
 };
 

@@ -182,7 +182,8 @@ typedef struct mp_knobs {
     uint64_t retry_after_s;   /* a 429 says this Retry-After (s); 0 = time to the next token */
     uint64_t retry_after_date; /* 0 seconds; 1 an HTTP-date and a Date header; 2 a date alone */
     double clock_skew_s;      /* added to the clock behind those dates */
-    uint64_t rate_headers;    /* 0 none; 1 X-RateLimit-*; 2 RateLimit + RateLimit-Policy */
+    uint64_t rate_headers;    /* 0 none; 1 X-RateLimit-*; 2 RateLimit + RateLimit-Policy;
+                                 3 X-RateLimit-* with the reset as epoch seconds */
     int huge_chunked;         /* huge bodies chunked, with no Content-Length */
     uint64_t batch_fail;      /* batch requests of 2+ ids answer 503 until this many did */
 } mp_knobs;

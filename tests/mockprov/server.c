@@ -123,9 +123,11 @@ static const char *mp_retry_header(const mp_knobs *k, unsigned retry_after_s,
 
 /* Appends the rate headers the knob rate_headers asks for, describing the
  * bucket after this request: 1 X-RateLimit-Limit/-Remaining/-Reset, 2 the
- * IETF RateLimit and RateLimit-Policy fields. The limit is the bucket's
- * capacity, the reset the whole seconds until it is full again (at least 1
- * when nothing is left). */
+ * IETF RateLimit and RateLimit-Policy fields, 3 as 1 plus X-RateLimit-Used
+ * with the reset as a time in seconds since the epoch (rounded up, on the
+ * clock of --clock-skew-s), as GitHub's API sends them. The limit is the
+ * bucket's capacity, the reset the whole seconds until it is full again (at
+ * least 1 when nothing is left). */
 static void mp_rate_headers(mp_server *s, char *buf, size_t cap)
 {
     const mp_knobs *k = &s->knobs;
@@ -137,7 +139,16 @@ static void mp_rate_headers(mp_server *s, char *buf, size_t cap)
     double reset = ceil((full - s->ref.tokens) * k->per / k->rate);
     if (left < 1 && reset < 1)
         reset = 1;
-    if (k->rate_headers == 1)
+    if (k->rate_headers == 3) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (double)k->clock_skew_s +
+                    (full - s->ref.tokens) * k->per / k->rate;
+        snprintf(buf + n, cap - n,
+                 "X-RateLimit-Limit: %.0f\r\nX-RateLimit-Remaining: %.0f\r\n"
+                 "X-RateLimit-Used: %.0f\r\nX-RateLimit-Reset: %.0f\r\n", full, left,
+                 full - left, ceil(at));
+    } else if (k->rate_headers == 1)
         snprintf(buf + n, cap - n,
                  "X-RateLimit-Limit: %.0f\r\nX-RateLimit-Remaining: %.0f\r\n"
                  "X-RateLimit-Reset: %.0f\r\n", full, left, reset);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,15 +159,17 @@ static void test_defaults_and_forms(void **st) {
     ef_recipes_free(r);
 }
 
-/* The files in examples/ load (run from the top of the tree). */
+/* Every JSON file in examples/ loads (run from the top of the tree), and the
+ * files the docs name hold the recipes they name. */
 static void test_examples(void **st) {
     (void)st;
     static const char *const files[] = {"examples/items.json", "examples/tmdb-mock.json",
                                         "examples/tmdb.json", "examples/rest.json",
                                         "examples/people-json.json",
-                                        "examples/people-batch.json"};
+                                        "examples/people-batch.json",
+                                        "examples/rate-headers.json"};
     static const char *const names[] = {"items", "movies", "tmdb", "companies", "people",
-                                        "people-bulk"};
+                                        "people-bulk", "catalog"};
     if (access(files[0], R_OK) != 0)
         skip();
     for (size_t i = 0; i < EF_ARRAY_LEN(files); i++) {
@@ -177,6 +180,22 @@ static void test_examples(void **st) {
         assert_non_null(ef_recipes_get(r, names[i]));
         ef_recipes_free(r);
     }
+    glob_t g;
+    assert_int_equal(glob("examples/*.json", 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= EF_ARRAY_LEN(files));
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        ef_recipes_t *r = NULL;
+        char err[EF_ERR_LEN] = "";
+        if (ef_recipes_load_file(g.gl_pathv[i], &r, err) != 0) {
+            /* a recipe naming the TLS files of an installation: all else loaded */
+            if (strstr(err, ": cannot read /etc/enrichfarm/"))
+                continue;
+            fail_msg("%s: %s", g.gl_pathv[i], err);
+        }
+        assert_true(ef_recipes_count(r) >= 1);
+        ef_recipes_free(r);
+    }
+    globfree(&g);
 }
 
 /* Each invalid recipe file and a substring its error must hold. */
@@ -219,6 +238,13 @@ static const struct {
     {"{\"providers\": {\"a\": {\"steps\": [{\"url\": \"http://x/a b\"}], \"extract\": {\"t\": "
      "\"/t\"}}}}",
      "recipe 'a': steps[0].url: must not contain spaces"},
+    {"{\"providers\": {\"a\": {\"steps\": [{\"url\": \"${B:-ftp://x}/y\"}], \"extract\": "
+     "{\"t\": \"/t\"}}}}",
+     "recipe 'a': steps[0].url: the default of the base URL ${...:-...} must start with http:// "
+     "or https://"},
+    {"{\"providers\": {\"a\": {\"steps\": [{\"url\": \"${B:-http://x/{id}}/y\"}], "
+     "\"extract\": {\"t\": \"/t\"}}}}",
+     "recipe 'a': steps[0].url: malformed default in ${...:-...} at byte 0"},
     {"{\"providers\": {\"movies\": {\"steps\": [{\"url\": \"http://x\", \"results\": \"/r\", "
      "\"select\": \"best\"}], \"extract\": {\"t\": \"/t\"}}}}",
      "providers.json: recipe 'movies': steps[0].select: must be \"unique\" or \"first\""},
@@ -447,6 +473,42 @@ static void test_template(void **st) {
     FILL("Authorization: Bearer ${EF_TEST_TOKEN}", e, NULL, 0, "Authorization: Bearer s3cr/t k");
     FILL("http://x/?api_key=${EF_TEST_TOKEN}", e, NULL, 1, "http://x/?api_key=s3cr%2Ft%20k");
     FILL("${EF_TEST_UNSET}", e, NULL, 0, "E:environment variable EF_TEST_UNSET is not set");
+    /* ${NAME:-default}: the default when unset or empty */
+    setenv("EF_TEST_EMPTY", "", 1);
+    FILL("X: ${EF_TEST_UNSET:-none at all}", e, NULL, 0, "X: none at all");
+    FILL("X: ${EF_TEST_EMPTY:-d}", e, NULL, 0, "X: d");
+    FILL("X: ${EF_TEST_EMPTY}", e, NULL, 0, "X: ");
+    FILL("X: ${EF_TEST_TOKEN:-d}", e, NULL, 0, "X: s3cr/t k");
+    FILL("X: ${EF_TEST_UNSET:-}", e, NULL, 0, "X: ");
+    FILL("X: ${EF_TEST_UNSET:-a|url}", e, NULL, 0, "X: a|url");
+    FILL("http://x/?k=${EF_TEST_UNSET:-a/b}", e, NULL, 1, "http://x/?k=a%2Fb");
+    FILL("X: ${EF_TEST_UNSET:-a{b}", e, NULL, 0,
+         "E:malformed default in ${...:-...} at byte 3 (at most 1024 bytes, no braces or "
+         "control characters)");
+    FILL("X: ${EF_TEST_UNSET:-ab", e, NULL, 0,
+         "E:malformed default in ${...:-...} at byte 3 (at most 1024 bytes, no braces or "
+         "control characters)");
+    /* a ${NAME} that starts a url is its base URL: in as it is */
+    setenv("EF_TEST_BASE", "http://127.0.0.1:8088/api", 1);
+    FILL("${EF_TEST_BASE}/item/{id}", e, NULL, EF_TMPL_URL, "http://127.0.0.1:8088/api/item/7");
+    FILL("${EF_TEST_BASE:-https://api.example.com}/item/{id}", e, NULL, EF_TMPL_URL,
+         "http://127.0.0.1:8088/api/item/7");
+    FILL("${EF_TEST_UNSET:-https://api.example.com/v1}/item/{id}", e, NULL, EF_TMPL_URL,
+         "https://api.example.com/v1/item/7");
+    FILL("${EF_TEST_EMPTY:-https://api.example.com}/item/{id}", e, NULL, EF_TMPL_URL,
+         "https://api.example.com/item/7");
+    FILL("http://x/${EF_TEST_BASE}", e, NULL, EF_TMPL_URL,
+         "http://x/http%3A%2F%2F127.0.0.1%3A8088%2Fapi");
+    FILL("${EF_TEST_BASE|url}/x", e, NULL, EF_TMPL_URL, "http%3A%2F%2F127.0.0.1%3A8088%2Fapi/x");
+    FILL("${EF_TEST_BASE}/x", e, NULL, EF_TMPL_URL_REST, "http%3A%2F%2F127.0.0.1%3A8088%2Fapi/x");
+    FILL("${EF_TEST_TOKEN}/x", e, NULL, EF_TMPL_URL,
+         "E:environment variable EF_TEST_TOKEN starts the url: it must be a base URL (http:// or "
+         "https://, no spaces or control characters)");
+    setenv("EF_TEST_BASE", "ftp://h", 1);
+    FILL("${EF_TEST_BASE}/x", e, NULL, EF_TMPL_URL,
+         "E:environment variable EF_TEST_BASE starts the url: it must be a base URL (http:// or "
+         "https://, no spaces or control characters)");
+    unsetenv("EF_TEST_BASE");
     /* syntax errors at fill time */
     FILL("{id", e, NULL, 0,
          "E:malformed {...} at byte 0 (names are letters, digits, _ . -; write "
