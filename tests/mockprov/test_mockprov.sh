@@ -255,6 +255,13 @@ check_match "Remaining: 0 with a reset of at least 1 s" $'X-RateLimit-Remaining:
 h3=$("${C[@]}" -D - -o /dev/null $B/item/1)
 check_match "IETF RateLimit field" $'RateLimit: limit=3, remaining=2, reset=[0-9]+\r' "$h3"
 check_match "IETF RateLimit-Policy field" $'RateLimit-Policy: 2;w=1\r' "$h3"
+"${C[@]}" -o /dev/null "$B/control?rate=2&per=1&burst=2&rate_headers=3"
+t0=$(date +%s)
+h4=$("${C[@]}" -D - -o /dev/null $B/item/1)$("${C[@]}" -D - -o /dev/null $B/item/1)
+reset=$(printf '%s' "$h4" | tr -d '\r' | sed -n 's/^X-RateLimit-Reset: //p' | tail -1)
+check_match "GitHub style: Used counts up, Remaining reaches 0" $'X-RateLimit-Remaining: 0\r\nX-RateLimit-Used: 2\r' "$h4"
+check "GitHub style: the reset is an epoch time 1 to 3 s ahead" 1 \
+  "$([ "${reset:-0}" -ge $((t0 + 1)) ] && [ "${reset:-0}" -le $((t0 + 3)) ] && echo 1)"
 check "no rate headers on control answers" "" "$("${C[@]}" -D - -o /dev/null "$B/control?rate=0&rate_headers=0" | grep -i ratelimit)"
 
 # Faults, one at a time at probability 1.
