@@ -3,8 +3,9 @@
  * libFuzzer target: template filling (ef_template_fill in lib/ef_recipe.c)
  * and its filters.  The input is a template, a NUL byte, then the entity as
  * JSON (an object; anything else leaves the entity empty).  The template is
- * filled in each place (raw, URL, JSON leaf), with saved variables and
- * environment variables (${FUZZ_TOKEN}, ${FUZZ_CTRL}) in scope.  A fill
+ * filled in each place (raw, URL, JSON leaf, URL after {ids}), with saved
+ * variables and environment variables (${FUZZ_TOKEN}, ${FUZZ_CTRL},
+ * ${FUZZ_BASE}, ${NAME:-default}) in scope.  A fill
  * either succeeds with a NUL-free text where a template of literal text
  * alone comes out unchanged in a URL and raw substitutions add no control
  * character (they would split a header); or fails with a reason and an
@@ -37,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     setenv("FUZZ_TOKEN", "s3cr3t-XYZ-123 /?&=", 1);
     setenv("FUZZ_CTRL", "a\r\nInjected: 1", 1);
+    setenv("FUZZ_BASE", "http://127.0.0.1:1/api", 1);
     vars = cJSON_Parse("{\"movie_id\":603,\"ref\":\"a/b c\",\"flag\":false,\"big\":1e300}");
     CHECK(vars);
     return 0;
@@ -139,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         entity = cJSON_CreateObject();
     }
     ef_recipe_scope_t scope = {entity, vars, NULL};
-    for (int enc = EF_TMPL_RAW; enc <= EF_TMPL_JSON_LEAF; enc++) {
+    for (int enc = EF_TMPL_RAW; enc <= EF_TMPL_URL_REST; enc++) {
         char err[EF_ERR_LEN] = "";
         ef_buf_t out;
         ef_buf_init(&out);
