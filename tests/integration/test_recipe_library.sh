@@ -73,6 +73,9 @@ eq "tmdb: row $row: release_date" "$(json "$det" "j['release_date']")" "$(rcli H
 eq "tmdb: row $row: director (credits)" "$(json "$det" "j['credits']['crew'][0]['name']")" "$(rcli HGET "$H" director)"
 eq "tmdb: row $row: genres" "$(json "$det" "json.dumps([g['name'] for g in j['genres']], separators=(',', ':'))")" \
   "$(rcli HGET "$H" genres | python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin), separators=(',', ':')))")"
+sum=$(rcli HGET farm:providers tmdb)
+contains "tmdb: the published summary keeps the url template" '${TMDB_API_BASE:-https://api.themoviedb.org}/3/movie/{movie_id}' "$sum"
+eq "tmdb: the summary holds no filled base URL" "" "$(printf '%s' "$sum" | grep -o "127.0.0.1:$P")"
 stop_worker
 kill -TERM "$MOCK_PID" 2>/dev/null
 
