@@ -122,9 +122,10 @@ typedef struct {
 
 /* Where a template is filled, which sets how a value with no filter goes
  * in: a URL percent-encodes it (except a ${NAME} that starts it, the base
- * URL, which goes in as it is: http:// or https://, no spaces); a raw place (header, string body, result
- * key) takes it as it is but refuses control characters; a JSON leaf takes
- * it as it is (the leaf is then escaped as one JSON string). */
+ * URL, which goes in as it is: http:// or https://, no spaces); a raw place
+ * (header, string body, result key) takes it as it is but refuses control
+ * characters; a JSON leaf takes it as it is (the leaf is then escaped as
+ * one JSON string). */
 #define EF_TMPL_RAW 0
 #define EF_TMPL_URL 1
 #define EF_TMPL_JSON_LEAF 2

@@ -163,13 +163,12 @@ static void test_defaults_and_forms(void **st) {
  * files the docs name hold the recipes they name. */
 static void test_examples(void **st) {
     (void)st;
-    static const char *const files[] = {"examples/items.json", "examples/tmdb-mock.json",
-                                        "examples/tmdb.json", "examples/rest.json",
-                                        "examples/people-json.json",
-                                        "examples/people-batch.json",
+    static const char *const files[] = {"examples/items.json",       "examples/tmdb-mock.json",
+                                        "examples/tmdb.json",        "examples/rest.json",
+                                        "examples/people-json.json", "examples/people-batch.json",
                                         "examples/rate-headers.json"};
-    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people",
-                                        "people-bulk", "catalog"};
+    static const char *const names[] = {"items",  "movies",      "tmdb",   "companies",
+                                        "people", "people-bulk", "catalog"};
     if (access(files[0], R_OK) != 0)
         skip();
     for (size_t i = 0; i < EF_ARRAY_LEN(files); i++) {
