@@ -585,6 +585,13 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
         mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
         return;
     }
+    if (mp_span_eq(target, pn, "/oauth/token") &&
+        mp_span_eq(req->method, req->method_len, "POST")) {
+        status = mp_oauth_token(s, req, body);
+        mp_conn_log(c, req, status, "(token)");
+        mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
+        return;
+    }
 
     uint64_t now = uv_hrtime();
     mp_path_entry *e = mp_referee_count(&s->ref, target, req->target_len, now);
@@ -597,7 +604,9 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
     } else {
         if (e != NULL && e->passed < UINT32_MAX)
             e->passed++;
-        if (s->knobs.fail_first > 0 && e != NULL &&
+        if (!mp_oauth_allow(s, req, body)) {
+            status = 401;
+        } else if (s->knobs.fail_first > 0 && e != NULL &&
             e->passed <= s->knobs.fail_first) {
             status = 503;
             s->ref.fail_first++;
@@ -699,6 +708,21 @@ static void mp_conn_process(mp_conn *c)
         if (rc < 0) {
             mp_conn_reject(c, rc);
             break;
+        }
+        if (req.content_length > 0 && req.content_length <= MP_BODY_KEEP_BYTES &&
+            (size_t)rc + req.content_length <= sizeof(c->rbuf)) {
+            /* a small body is kept for the route (a token request's form) */
+            if (c->rlen - c->rpos < (size_t)rc + req.content_length) {
+                if (c->peer_eof)
+                    mp_conn_finish(c);
+                break;
+            }
+            req.body = c->rbuf + c->rpos + rc;
+            req.body_len = (size_t)req.content_length;
+            c->rpos += (size_t)rc + req.body_len;
+            c->scan = 0;
+            mp_conn_handle(c, &req);
+            continue;
         }
         c->rpos += (size_t)rc;
         c->scan = 0;
