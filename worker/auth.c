@@ -79,6 +79,7 @@ struct ef_auth_s {
     long long fetched_life; /* its life left, ms */
     uint64_t fetch_started; /* ms, monotonic */
     uint64_t outage_since;  /* ms, monotonic: the first failed fetch in a row seen; 0 none */
+    int gave_up;            /* the outage passed max_outage_s (logged once) */
     char secret[EF_ERR_LEN];/* the filled secret during a fetch (to scrub messages), else "" */
     char error[EF_ERR_LEN]; /* why there is no token (no secret in it) */
     char msg[EF_ERR_LEN];   /* the entities' error, built from it */
@@ -124,6 +125,8 @@ static void token_adopt(ef_auth_t *a, const char *token, long long renew_ms, lon
         free(a->refused);
         a->refused = NULL;
     }
+    a->outage_since = 0;
+    a->gave_up = 0;
     a->renew_at = now + (uint64_t)(renew_ms > 0 ? renew_ms : 0);
     a->expires_at = now + (uint64_t)expiry_ms;
 }
@@ -249,7 +252,6 @@ static void on_store(ef_redis_t *rc, redisReply *r, void *arg) {
         long long x = r->element[1]->integer, y = r->element[2]->integer;
         if (r->element[0]->integer == 1 && fetched) {
             token_adopt(a, fetched, x, y);
-            a->outage_since = 0;
             ef_debug("recipe '%s': new OAuth2 token, renewed in %lld ms", recipe_name(a), x);
             a->state = EF_AUTH_IDLE;
             ef_worker_dispatch(a->p->w);
@@ -265,7 +267,6 @@ static void on_store(ef_redis_t *rc, redisReply *r, void *arg) {
             ef_error("recipe '%s': auth: %s", recipe_name(a), r->str);
         if (fetched) {
             token_adopt(a, fetched, a->fetched_life * EF_AUTH_RENEW_PCT / 100, a->fetched_life);
-            a->outage_since = 0;
             a->state = EF_AUTH_IDLE;
             ef_worker_dispatch(a->p->w);
         } else {
@@ -460,7 +461,6 @@ static void on_lock(ef_redis_t *rc, redisReply *r, void *arg) {
         token_adopt(a, r->element[1]->str, renew, expiry);
     switch (verdict) {
     case 1: /* fresh */
-        a->outage_since = 0;
         a->state = EF_AUTH_IDLE;
         if (a->refused && !a->token)
             wait_for(a, EF_AUTH_POLL_MS); /* the token we just reported: ask again */
@@ -515,8 +515,14 @@ int ef_auth_ready(ef_prov_t *p) {
         return 1;
     }
     ask(a);
-    if (a->outage_since && now - a->outage_since >= (uint64_t)p->rc->auth.max_outage_s * 1000)
+    if (a->outage_since && now - a->outage_since >= (uint64_t)p->rc->auth.max_outage_s * 1000) {
+        if (!a->gave_up)
+            ef_warn("recipe '%s': no OAuth2 token for %ld s: the entities that need one count "
+                    "as errors until a token comes",
+                    recipe_name(a), p->rc->auth.max_outage_s);
+        a->gave_up = 1;
         return -1;
+    }
     return 0;
 }
 
