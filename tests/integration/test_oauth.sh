@@ -7,7 +7,8 @@
 # newest token has more than half its life left), no request ever sent with
 # an expired token, exact counts.  A token revoked server-side: the 401s
 # cause exactly one renewal and every refused request is sent again (exact
-# counts, no errors).  A token endpoint down for a few seconds, shorter than
+# counts, no errors); a provider that refuses every token costs at most one
+# fetch a second.  A token endpoint down for a few seconds, shorter than
 # max_outage_s: no entity counted as an error.  The client secret appears in
 # no worker log, no Redis value, no statusd answer, no enqueuer output.  A
 # wrong secret: a clear error naming the recipe, in the log and in the
@@ -92,6 +93,23 @@ check "the revoked token was refused ($refused x 401)" test "$refused" -ge 1
 eq "exactly one renewal after the revocation (2 fetches in all)" 2 "$(oauth_stat token_fetches)"
 eq "provider requests: one per entity plus one per 401" $((300 + refused)) "$(mock_stat "$port" requests)"
 contains "a worker logs the renewal" "refused the OAuth2 token (401): renewing it" "$(cat "$D/w1.log" "$D/w2.log")"
+
+# ---- 2b. a provider that refuses every token: at most one fetch a second ----
+curl -s "http://127.0.0.1:$port/stats/reset" >/dev/null
+seq 1 40 >"$D/ids40"
+( for _ in $(seq 1 30); do curl -s "http://127.0.0.1:$port/oauth/revoke" >/dev/null; sleep 0.1; done ) &
+revoker=$!
+EF_PIDS+=("$revoker")
+t0=$(date +%s%N)
+id=$("$ENQ" --provider items "$D/ids40" 2>>"$D/enq.err")
+ef_wait_job "$id" completed 30 || fail "job completes while every token is revoked" "status $(job_field "$id" status)"
+t1=$(date +%s%N)
+wait "$revoker"
+eq "every token revoked: each entity has one outcome" 40 "$(job_field "$id" processed)"
+fetches=$(oauth_stat token_fetches)
+secs=$(( (t1 - t0) / 1000000000 + 1 ))
+check "every token revoked: $fetches fetches in ${secs} s, at most one a second" test "$fetches" -le $((secs + 2))
+rcli DEL 'farm:auth:{items}' >/dev/null
 
 # ---- 3. the token endpoint down for a while, shorter than max_outage_s ----
 curl -s "http://127.0.0.1:$port/control?token_down=1" >/dev/null
