@@ -85,8 +85,8 @@ const ef_call_layout_t ef_call_layouts[] = {
      .args = NAMES("worker", "lock_ms", "refused")},
     {.script = &ef_script_auth_store,
      .keys = NAMES("auth"),
-     .args = NAMES("worker", "token", "life_ms", "renew_pct", "backoff_ms", "backoff_max_ms",
-                   "error")},
+     .args =
+         NAMES("worker", "token", "life_ms", "renew_pct", "backoff_ms", "backoff_max_ms", "error")},
 };
 const size_t ef_call_layouts_count = EF_ARRAY_LEN(ef_call_layouts);
 

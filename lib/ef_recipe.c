@@ -1002,8 +1002,9 @@ static int auth_tmpl(const pctx_t *c, const char *path, const char *t) {
         else if (p[0] == '$' && p[1] == '{')
             p += 2 + strcspn(p + 2, "}"); /* at its '}' (the syntax is checked) */
         else if (p[0] == '{' && strncmp(p, "{provider}", 10) != 0)
-            return perr(c, path, "takes ${ENV} and {provider} only (the token is the farm's, not "
-                                 "an entity's)");
+            return perr(c, path,
+                        "takes ${ENV} and {provider} only (the token is the farm's, not "
+                        "an entity's)");
     }
     return 0;
 }

@@ -41,23 +41,23 @@
 #include <string.h>
 #include <strings.h>
 
-#define EF_AUTH_RENEW_PCT 80            /* renew at this share of a token's life */
-#define EF_AUTH_POLL_MS 50              /* a waiter asks again this often while another renews */
-#define EF_AUTH_LOCK_MARGIN_MS 2000     /* the lock outlives the fetch's timeout by this */
-#define EF_AUTH_BACKOFF_MS 500          /* first wait after a failed fetch, doubled each time */
-#define EF_AUTH_BACKOFF_MAX_MS 30000    /* longest wait between two fetches */
-#define EF_AUTH_TROUBLE_MS 200          /* Redis cannot be asked: try again after this */
-#define EF_AUTH_LIFE_DEFAULT_S 3600     /* expires_in absent */
-#define EF_AUTH_LIFE_MAX_S 31536000     /* expires_in larger is taken as this */
-#define EF_AUTH_TOKEN_MAX 8192          /* bytes of an access token */
-#define EF_AUTH_BODY_MAX (64u << 10)    /* bytes of the token endpoint's answer */
-#define EF_AUTH_REASON_MAX 200          /* bytes of the endpoint's error text kept */
+#define EF_AUTH_RENEW_PCT 80         /* renew at this share of a token's life */
+#define EF_AUTH_POLL_MS 50           /* a waiter asks again this often while another renews */
+#define EF_AUTH_LOCK_MARGIN_MS 2000  /* the lock outlives the fetch's timeout by this */
+#define EF_AUTH_BACKOFF_MS 500       /* first wait after a failed fetch, doubled each time */
+#define EF_AUTH_BACKOFF_MAX_MS 30000 /* longest wait between two fetches */
+#define EF_AUTH_TROUBLE_MS 200       /* Redis cannot be asked: try again after this */
+#define EF_AUTH_LIFE_DEFAULT_S 3600  /* expires_in absent */
+#define EF_AUTH_LIFE_MAX_S 31536000  /* expires_in larger is taken as this */
+#define EF_AUTH_TOKEN_MAX 8192       /* bytes of an access token */
+#define EF_AUTH_BODY_MAX (64u << 10) /* bytes of the token endpoint's answer */
+#define EF_AUTH_REASON_MAX 200       /* bytes of the endpoint's error text kept */
 
-#define EF_AUTH_STATE_MAP(X)                                                      \
-    X(IDLE, "idle")         /* nothing in flight; may ask */                     \
-    X(ASKING, "asking")     /* auth_lock.lua in flight */                        \
-    X(FETCHING, "fetching") /* the token request in flight (this worker holds the lock) */ \
-    X(STORING, "storing")   /* auth_store.lua in flight */                       \
+#define EF_AUTH_STATE_MAP(X)                                                                       \
+    X(IDLE, "idle")         /* nothing in flight; may ask */                                       \
+    X(ASKING, "asking")     /* auth_lock.lua in flight */                                          \
+    X(FETCHING, "fetching") /* the token request in flight (this worker holds the lock) */         \
+    X(STORING, "storing")   /* auth_store.lua in flight */                                         \
     X(WAITING, "waiting")   /* the timer: a poll, a backoff or Redis trouble */
 
 typedef enum {
@@ -69,24 +69,26 @@ typedef enum {
 struct ef_auth_s {
     ef_prov_t *p;
     ef_auth_state_t state;
-    char *token;            /* the access token in use, or NULL */
-    char *header;           /* "Authorization: Bearer <token>" */
-    unsigned gen;           /* changes with every new token */
-    uint64_t renew_at;      /* ms, monotonic: ask for a new token from then on */
-    uint64_t expires_at;    /* ms, monotonic: the token is no use from then on */
-    char *refused;          /* a token the provider refused (401), until a new one comes */
-    char *fetched;          /* a token fetched, while auth_store runs */
-    long long fetched_life; /* its life left, ms */
-    uint64_t fetch_started; /* ms, monotonic */
-    uint64_t outage_since;  /* ms, monotonic: the first failed fetch in a row seen; 0 none */
-    int gave_up;            /* the outage passed max_outage_s (logged once) */
-    char secret[EF_ERR_LEN];/* the filled secret during a fetch (to scrub messages), else "" */
-    char error[EF_ERR_LEN]; /* why there is no token (no secret in it) */
-    char msg[EF_ERR_LEN];   /* the entities' error, built from it */
+    char *token;             /* the access token in use, or NULL */
+    char *header;            /* "Authorization: Bearer <token>" */
+    unsigned gen;            /* changes with every new token */
+    uint64_t renew_at;       /* ms, monotonic: ask for a new token from then on */
+    uint64_t expires_at;     /* ms, monotonic: the token is no use from then on */
+    char *refused;           /* a token the provider refused (401), until a new one comes */
+    char *fetched;           /* a token fetched, while auth_store runs */
+    long long fetched_life;  /* its life left, ms */
+    uint64_t fetch_started;  /* ms, monotonic */
+    uint64_t outage_since;   /* ms, monotonic: the first failed fetch in a row seen; 0 none */
+    int gave_up;             /* the outage passed max_outage_s (logged once) */
+    char secret[EF_ERR_LEN]; /* the filled secret during a fetch (to scrub messages), else "" */
+    char error[EF_ERR_LEN];  /* why there is no token (no secret in it) */
+    char msg[EF_ERR_LEN];    /* the entities' error, built from it */
     uv_timer_t timer;
 };
 
-static const char *recipe_name(const ef_auth_t *a) { return a->p->rc->name; }
+static const char *recipe_name(const ef_auth_t *a) {
+    return a->p->rc->name;
+}
 
 static void ask(ef_auth_t *a);
 
@@ -207,7 +209,8 @@ static int token_parse(const ef_http_resp_t *resp, char **token, double *life_s,
     }
     if (!cJSON_IsString(tok) || !tok->valuestring[0] ||
         strlen(tok->valuestring) > EF_AUTH_TOKEN_MAX) {
-        ef_seterr(err, "the token endpoint's answer has no access_token (a string of 1 to %d bytes)",
+        ef_seterr(err,
+                  "the token endpoint's answer has no access_token (a string of 1 to %d bytes)",
                   EF_AUTH_TOKEN_MAX);
         goto out;
     }
@@ -224,7 +227,7 @@ static int token_parse(const ef_http_resp_t *resp, char **token, double *life_s,
     }
     *life_s = EF_AUTH_LIFE_DEFAULT_S;
     if (exp) {
-        double v = cJSON_IsNumber(exp) ? exp->valuedouble
+        double v = cJSON_IsNumber(exp)   ? exp->valuedouble
                    : cJSON_IsString(exp) ? strtod(exp->valuestring, NULL)
                                          : -1;
         if (!(v > 0)) {
@@ -466,9 +469,7 @@ static void on_lock(ef_redis_t *rc, redisReply *r, void *arg) {
             wait_for(a, EF_AUTH_POLL_MS); /* the token we just reported: ask again */
         ef_worker_dispatch(a->p->w);
         break;
-    case 0: /* ours to fetch */
-        fetch(a);
-        break;
+    case 0: /* ours to fetch */ fetch(a); break;
     case 2: /* another worker renews it */
         wait_for(a, (uint64_t)(wait < EF_AUTH_POLL_MS ? wait : EF_AUTH_POLL_MS));
         break;
@@ -571,7 +572,9 @@ void ef_auth_init(ef_worker_t *w) {
     }
 }
 
-static void on_timer_closed(uv_handle_t *h) { (void)h; }
+static void on_timer_closed(uv_handle_t *h) {
+    (void)h;
+}
 
 void ef_auth_close(ef_worker_t *w) {
     for (size_t i = 0; i < w->nprovs; i++)
