@@ -372,6 +372,10 @@ static void fetch(ef_auth_t *a) {
     char err[EF_ERR_LEN];
     int ok = 0;
 
+    if (!p->w->http || p->w->stopping) {
+        a->state = EF_AUTH_IDLE; /* stopping: the lock runs out by itself */
+        return;
+    }
     ef_buf_init(&url);
     ef_buf_init(&id);
     ef_buf_init(&secret);
@@ -422,7 +426,7 @@ static void fetch(ef_auth_t *a) {
         .client_key = rc->client_key,
     };
     a->fetch_started = ef_mono_ms();
-    if (p->w->http && ef_http_request(p->w->http, &req, on_token, a) == 0)
+    if (ef_http_request(p->w->http, &req, on_token, a) == 0)
         ok = 1;
     else
         snprintf(a->error, sizeof a->error, "the token request could not be started");

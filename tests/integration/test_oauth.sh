@@ -27,7 +27,7 @@ ef_mock_start mock --catalog 1000 --oauth 1 --token-ttl-s 2 --latency-ms 2 \
   --client-id "$OAUTH_CLIENT_ID" --client-secret "$SECRET" || { fail "mockprov starts"; ef_finish; }
 port=$MOCK_PORT
 # examples/oauth.json with this test's port and 50 requests/s; "bad" is the
-# same recipe with a wrong secret and a 2 s outage bound
+# same recipe with a wrong secret, sent in the form body, and a 2 s outage bound
 python3 - "$EF_ROOT/examples/oauth.json" "$port" >"$D/providers.json" <<'PY'
 import copy, json, sys
 doc = json.loads(open(sys.argv[1]).read().replace("8088", sys.argv[2]))
@@ -37,6 +37,7 @@ bad = copy.deepcopy(items)
 del bad["rate"]
 bad["auth"]["client_secret"] = "${BAD_SECRET}"
 bad["auth"]["max_outage_s"] = 2
+bad["auth"]["client_auth"] = "form"
 doc["providers"]["bad"] = bad
 print(json.dumps(doc))
 PY
@@ -138,6 +139,7 @@ contains "wrong secret: the job's error log says why" "recipe 'bad': no OAuth2 t
   "$(rcli LRANGE "farm:{bad}:job:$id:errors" 0 0)"
 tries=$(oauth_stat token_refused)
 check "wrong secret: the farm backs off ($tries refused fetches)" test "$tries" -ge 1 -a "$tries" -le 5
+eq "wrong secret: the client was in the form body (client_auth form)" "$tries" "$(oauth_stat form)"
 
 # ---- 5. the secret goes nowhere ----
 rm -f "$D/sd.port"
