@@ -10,6 +10,9 @@
  */
 #include "ef_recipe.h"
 
+#include "ef_batch.h"
+#include "ef_notify.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -752,7 +755,7 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
                       const ef_recipe_t *rc) {
     static const char *const keys[] = {
         "name",    "method", "url",    "headers", "body", "json", "not_found_status",
-        "results", "match",  "select", "as",      NULL};
+        "results", "match",  "select", "as",      "batch",  NULL};
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
     char path[32], fp[256];
     const char *s;
@@ -835,6 +838,14 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
     if ((v = cJSON_GetObjectItemCaseSensitive(js, "as")) &&
         parse_map(c, v, join(fp, sizeof fp, path, "as"), 0, &st->save, &st->nsave) < 0)
         return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(js, "batch"))) {
+        char bf[64], msg[EF_ERR_LEN];
+        if (ef_batch_parse(v, &st->batch, bf, sizeof bf, msg) < 0)
+            return perr(c, pathf(fp, sizeof fp, "%s.batch%s%s", path, *bf ? "." : "", bf), "%s",
+                        msg);
+        if (ef_batch_check_step(st, i, bf, sizeof bf, msg) < 0)
+            return perr(c, join(fp, sizeof fp, path, bf), "%s", msg);
+    }
     return 0;
 }
 
@@ -914,12 +925,14 @@ static void recipe_clear(ef_recipe_t *rc) {
         free(st->results);
         maps_free(st->match, st->nmatch);
         maps_free(st->save, st->nsave);
+        ef_batch_free(st->batch);
     }
     free(rc->steps);
     maps_free(rc->extract, rc->nextract);
     free(rc->name);
     free(rc->result_key);
     free(rc->ca_file);
+    free(rc->notify);
     free(rc->client_cert);
     free(rc->client_key);
     free(rc->auth.token_url);
@@ -1068,12 +1081,27 @@ static int parse_auth(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
     return 0;
 }
 
+/* "notify": the default completion webhook URL of the provider's jobs
+ * (docs/webhooks.md), kept in its farm:providers summary for job_create. */
+static int parse_notify(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
+    const char *url;
+    char why[EF_ERR_LEN];
+    if (get_str(c, js, "", "notify", &url) < 0)
+        return -1;
+    if (!url)
+        return 0;
+    if (!ef_notify_url_valid(url, why))
+        return perr(c, "notify", "%s", why);
+    rc->notify = ef_strdup(url);
+    return 0;
+}
+
 /* Parses one recipe into rc (rc->name already set); -1 with the error. */
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", "auth", NULL};
+                                       "client_cert", "client_key", "auth", "notify", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1120,6 +1148,8 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     rc->max_body = (size_t)v;
     if (parse_auth(c, cJSON_GetObjectItemCaseSensitive(js, "auth"), rc) < 0)
         return -1;
+    if (parse_notify(c, js, rc) < 0)
+        return -1;
     return parse_tls(c, js, rc);
 }
 
@@ -1156,6 +1186,8 @@ static cJSON *parse_json(const char *text, size_t len, char *err) {
     free(copy);
     return doc;
 }
+
+cJSON *ef_json_parse(const char *text, size_t len, char *err) { return parse_json(text, len, err); }
 
 int ef_recipes_parse(const char *json, size_t len, const char *source, ef_recipes_t **out,
                      char *err) {
@@ -1266,6 +1298,8 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
         cJSON_AddStringToObject(s, "name", rc->steps[i].name);
         cJSON_AddStringToObject(s, "method", rc->steps[i].method);
         cJSON_AddStringToObject(s, "url", rc->steps[i].url);
+        if (rc->steps[i].batch)
+            cJSON_AddNumberToObject(s, "batch", (double)rc->steps[i].batch->max);
         cJSON_AddItemToArray(steps, s);
     }
     cJSON *rate = cJSON_AddObjectToObject(o, "rate");
@@ -1288,6 +1322,8 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
         if (rc->auth.scope)
             cJSON_AddStringToObject(a, "scope", rc->auth.scope);
     }
+    if (rc->notify)
+        cJSON_AddStringToObject(o, "notify", rc->notify);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -1463,8 +1499,28 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             goto done;
         }
     }
+    verdict = ef_recipe_judge_node(rc, step, src, scope, fields, err);
+done:
+    cJSON_Delete(doc);
+    return verdict;
+}
+
+/* Saves step's variables from src and, for the last step, extracts the
+ * fields: the end of ef_recipe_judge once the step's answer (or the chosen
+ * candidate, or one element of a batch answer) is known. */
+ef_step_verdict_t ef_recipe_judge_node(const ef_recipe_t *rc, size_t step, cJSON *src,
+                                       ef_recipe_scope_t *scope, cJSON **fields, char *err) {
+    ef_step_verdict_t verdict = EF_STEP_ERROR;
+    if (fields)
+        *fields = NULL;
+    if (!rc || step >= rc->nsteps || !src) {
+        ef_seterr(err, "no step %zu", step);
+        return EF_STEP_ERROR;
+    }
+    const ef_recipe_step_t *st = &rc->steps[step];
+    int last = step + 1 == rc->nsteps;
     if (save_vars(st, src, scope, err) < 0)
-        goto done;
+        return EF_STEP_ERROR;
     verdict = EF_STEP_NEXT;
     if (last) {
         cJSON *out = cJSON_CreateObject();
@@ -1475,8 +1531,7 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
                 ef_seterr(err, "field %s: number out of range", rc->extract[i].name);
                 cJSON_Delete(v);
                 cJSON_Delete(out);
-                verdict = EF_STEP_ERROR;
-                goto done;
+                return EF_STEP_ERROR;
             }
             if (v)
                 cJSON_AddItemToObject(out, rc->extract[i].name, v);
@@ -1487,7 +1542,5 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             cJSON_Delete(out);
         verdict = EF_STEP_DONE;
     }
-done:
-    cJSON_Delete(doc);
     return verdict;
 }

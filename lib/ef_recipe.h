@@ -71,6 +71,7 @@ typedef struct {
     ef_select_t select;
     ef_recipe_map_t *save; /* "as": variable -> pointer into the chosen candidate (or the body) */
     size_t nsave;
+    struct ef_batch_s *batch; /* a batch step (lib/ef_batch.h), NULL = one entity per request */
 } ef_recipe_step_t;
 
 /* The "auth" block of a recipe. */
@@ -111,6 +112,7 @@ typedef struct {
     char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
     ef_recipe_auth_t auth; /* OAuth2; auth.type 0 = none */
+    char *notify;          /* default completion webhook URL of its jobs, or NULL */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;
@@ -191,5 +193,17 @@ typedef enum {
 ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long status,
                                   const char *body, size_t body_len, ef_recipe_scope_t *scope,
                                   cJSON **fields, char *err);
+
+/* The end of ef_recipe_judge for an answer already parsed: saves step's
+ * "as" variables from src and, for the last step, extracts the fields
+ * (EF_STEP_DONE, *fields as above).  EF_STEP_NEXT, EF_STEP_DONE or
+ * EF_STEP_ERROR with err.  The batch steps judge each entity's element
+ * with it. */
+ef_step_verdict_t ef_recipe_judge_node(const ef_recipe_t *rc, size_t step, cJSON *src,
+                                       ef_recipe_scope_t *scope, cJSON **fields, char *err);
+
+/* Parses an answer body as strictly as the judge does (UTF-8, no NUL, no
+ * trailing data); NULL with err ("malformed JSON at byte 12"). */
+cJSON *ef_json_parse(const char *text, size_t len, char *err);
 
 #endif

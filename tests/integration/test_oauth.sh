@@ -7,8 +7,8 @@
 # newest token has more than half its life left), no request ever sent with
 # an expired token, exact counts.  A token revoked server-side: the 401s
 # cause exactly one renewal and every refused request is sent again (exact
-# counts, no errors); a provider that refuses every token costs at most one
-# fetch a second.  A token endpoint down for a few seconds, shorter than
+# counts, no errors), for batch requests too; a provider that refuses every
+# token costs at most one fetch a second.  A token endpoint down for a few seconds, shorter than
 # max_outage_s: no entity counted as an error.  The client secret appears in
 # no worker log, no Redis value, no statusd answer, no enqueuer output.  A
 # wrong secret: a clear error naming the recipe, in the log and in the
@@ -39,6 +39,14 @@ bad["auth"]["client_secret"] = "${BAD_SECRET}"
 bad["auth"]["max_outage_s"] = 2
 bad["auth"]["client_auth"] = "form"
 doc["providers"]["bad"] = bad
+bulk = copy.deepcopy(items)
+bulk["steps"] = [{"name": "bulk", "method": "POST", "url": "http://127.0.0.1:%s/items/bulk" % sys.argv[2],
+                  "json": {"requests": "{ids}"},
+                  "batch": {"max": 20, "ids": "json", "item": {"id": "{id}"},
+                            "results": "/results", "id": "/id"}}]
+bulk["extract"] = {"title": "/data/title"}
+bulk["rate"] = {"requests": 4, "per_seconds": 1, "burst": 1}
+doc["providers"]["bulk"] = bulk
 print(json.dumps(doc))
 PY
 oauth_stat() { curl -s "http://127.0.0.1:$port/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['oauth']['$1'])"; }
@@ -58,11 +66,11 @@ w2=$EF_LAST_PID
 ef_wait_for 10 '[ -n "$(rcli HGET farm:providers items)" ]' || fail "workers register" "$(cat "$D/w1.log")"
 
 # ---- 1. short-lived tokens, two workers: one fetch per renewal period farm-wide ----
-seq 1 400 >"$D/ids400"
-id=$("$ENQ" --provider items "$D/ids400" 2>"$D/enq.err")
-if ef_wait_job "$id" completed 40; then ok "400 entities through 2 s tokens"; else
+seq 1 300 >"$D/ids300"
+id=$("$ENQ" --provider items "$D/ids300" 2>"$D/enq.err")
+if ef_wait_job "$id" completed 40; then ok "300 entities through 2 s tokens"; else
   fail "job completes" "status $(job_field "$id" status), $(tail -3 "$D/w1.log")"; fi
-counts "$id" 400 default "short tokens"
+counts "$id" 300 default "short tokens"
 fetches=$(oauth_stat token_fetches)
 run_ms=$(( $(stat_ms last_request_ms) - $(stat_ms first_request_ms) ))
 # renewal at 80 % of 2 s: one fetch per 1.6 s of run at most, plus the first and one of slack
@@ -82,17 +90,17 @@ curl -s "http://127.0.0.1:$port/control?token_ttl_s=30" >/dev/null
 rcli DEL 'farm:auth:{items}' >/dev/null
 sleep 2.1 # the 2 s tokens the workers hold have expired
 curl -s "http://127.0.0.1:$port/stats/reset" >/dev/null
-seq 1 300 >"$D/ids300"
-id=$("$ENQ" --provider items "$D/ids300" 2>>"$D/enq.err")
+seq 1 200 >"$D/ids200"
+id=$("$ENQ" --provider items "$D/ids200" 2>>"$D/enq.err")
 ef_wait_for 20 '[ "$(job_field "$id" processed)" -ge 60 ]'
 curl -s "http://127.0.0.1:$port/oauth/revoke" >/dev/null
 if ef_wait_job "$id" completed 40; then ok "job completes across a revocation"; else
   fail "job completes across a revocation" "status $(job_field "$id" status)"; fi
-counts "$id" 300 default "revoked"
+counts "$id" 200 default "revoked"
 refused=$(oauth_stat unauthorized)
 check "the revoked token was refused ($refused x 401)" test "$refused" -ge 1
 eq "exactly one renewal after the revocation (2 fetches in all)" 2 "$(oauth_stat token_fetches)"
-eq "provider requests: one per entity plus one per 401" $((300 + refused)) "$(mock_stat "$port" requests)"
+eq "provider requests: one per entity plus one per 401" $((200 + refused)) "$(mock_stat "$port" requests)"
 contains "a worker logs the renewal" "refused the OAuth2 token (401): renewing it" "$(cat "$D/w1.log" "$D/w2.log")"
 
 # ---- 2b. a provider that refuses every token: at most one fetch a second ----
@@ -125,6 +133,18 @@ counts "$id" 50 default "outage"
 contains "the failed fetch is logged, naming the recipe" \
   "recipe 'items': auth: no OAuth2 token: the token endpoint answered HTTP 503" "$(cat "$D/w1.log" "$D/w2.log")"
 
+# ---- 3b. batch steps carry the token; a revoked one: the batch is sent again ----
+curl -s "http://127.0.0.1:$port/stats/reset" >/dev/null
+seq 1 200 >"$D/ids200"
+id=$("$ENQ" --provider bulk --chunk-size 20 "$D/ids200" 2>>"$D/enq.err")
+ef_wait_for 20 '[ "$(job_field "$id" processed)" -ge 40 ]'
+curl -s "http://127.0.0.1:$port/oauth/revoke" >/dev/null
+if ef_wait_job "$id" completed 40; then ok "batch job completes across a revocation"; else
+  fail "batch job completes across a revocation" "status $(job_field "$id" status)"; fi
+counts "$id" 200 default "batch, revoked"
+check "batch: the revoked token was refused ($(oauth_stat unauthorized) x 401)" test "$(oauth_stat unauthorized)" -ge 1
+eq "batch: one fetch, then one renewal after the revocation" 2 "$(oauth_stat token_fetches)"
+
 # ---- 4. a wrong client secret: a clear error naming the recipe ----
 seq 1 20 >"$D/ids20"
 id=$("$ENQ" --queue bad --provider bad "$D/ids20" 2>>"$D/enq.err")
@@ -154,20 +174,23 @@ leaks() { # NAME TEXT: the secret (as such or in a Basic header) is not in TEXT
   esac
 }
 leaks "no secret in the worker logs" "$(cat "$D/w1.log" "$D/w2.log" "$D/w3.log" "$D/enq.err")"
-all=""
-nkeys=0
-while IFS= read -r k; do
-  nkeys=$((nkeys + 1))
-  case "$(rcli TYPE "$k")" in
-    string) all+="$(rcli GET "$k")" ;;
-    hash) all+="$(rcli HGETALL "$k")" ;;
-    list) all+="$(rcli LRANGE "$k" 0 -1)" ;;
-    set) all+="$(rcli SMEMBERS "$k")" ;;
-    zset) all+="$(rcli ZRANGE "$k" 0 -1 WITHSCORES)" ;;
-  esac
-  all+=$'\n'
-done < <(rcli --scan)
+# every value of every key (strings, hashes, lists, sets, sorted sets), in one call
+all=$(rcli EVAL "local out = {}
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  local t = redis.call('TYPE', k).ok
+  local v = {}
+  if t == 'string' then v = {redis.call('GET', k)}
+  elseif t == 'hash' then v = redis.call('HGETALL', k)
+  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+  elseif t == 'set' then v = redis.call('SMEMBERS', k)
+  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1) end
+  out[#out + 1] = k
+  for _, x in ipairs(v) do out[#out + 1] = x end
+end
+return out" 0)
+nkeys=$(rcli DBSIZE)
 check "redis has keys to look at ($nkeys)" test "$nkeys" -ge 10
+contains "the scan reads values (farm:providers' summary)" '"auth":{"type":"oauth2_client_credentials"' "$all"
 leaks "no secret in any redis value ($nkeys keys)" "$all"
 tok=$(rcli HGET 'farm:auth:{items}' token)
 case "$tok" in mpt.*) ok "farm:auth:{items} holds the token, not the secret" ;; *) fail "the token key" "'$tok'" ;; esac

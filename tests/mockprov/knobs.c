@@ -48,6 +48,7 @@ static const mp_knob_def mp_knob_defs[] = {
     MP_KNOB(oauth, MP_KNOB_BOOL, 0, 1),
     MP_KNOB(token_ttl_s, MP_KNOB_U64, 1, 86400),
     MP_KNOB(token_down, MP_KNOB_BOOL, 0, 1),
+    MP_KNOB(batch_fail, MP_KNOB_U64, 0, 1e12),
 };
 
 #define MP_KNOB_COUNT (sizeof(mp_knob_defs) / sizeof(mp_knob_defs[0]))

@@ -71,6 +71,7 @@ static const char mp_usage[] =
     "  --token-down 0|1     the token endpoint answers 503\n"
     "OAuth2 client (POST /oauth/token, GET /oauth/revoke):\n"
     "  --client-id ID --client-secret S   the one client (default enrichfarm, mock-secret)\n"
+    "  --batch-fail K       batch requests of 2 or more ids answer 503 until K did\n"
     "Helpers:\n"
     "  --dump-movies-csv    print id,title,year rows (--rows R, default N)\n"
     "  --expect items|movies  read ids / that CSV on stdin, print ID OUTCOME\n"

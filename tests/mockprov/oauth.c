@@ -74,11 +74,13 @@ static int mp_oauth_error(mp_buf *body, int status, const char *error, const cha
     return status;
 }
 
-/* Answers POST /oauth/token; returns the status, the JSON body appended. */
-int mp_oauth_token(mp_server *s, const mp_http_req *req, mp_buf *body)
+/* Answers POST /oauth/token (its form body in[0..in_len)); returns the
+ * status, the JSON body appended. */
+int mp_oauth_token(mp_server *s, const mp_http_req *req, const char *in,
+                   size_t in_len, mp_buf *body)
 {
     mp_oauth *o = &s->oauth;
-    const char *cur = req->body, *end = req->body + req->body_len, *k, *v;
+    const char *cur = in ? in : "", *end = cur + (in ? in_len : 0), *k, *v;
     size_t kn, vn;
     char grant[64] = "", id[MP_OAUTH_TEXT] = "", secret[MP_OAUTH_TEXT] = "";
     char scope[MP_OAUTH_TEXT] = "";

@@ -163,8 +163,10 @@ static void test_examples(void **st) {
     (void)st;
     static const char *const files[] = {"examples/items.json", "examples/tmdb-mock.json",
                                         "examples/tmdb.json", "examples/rest.json",
-                                        "examples/people-json.json"};
-    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people"};
+                                        "examples/people-json.json",
+                                        "examples/people-batch.json"};
+    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people",
+                                        "people-bulk"};
     if (access(files[0], R_OK) != 0)
         skip();
     for (size_t i = 0; i < EF_ARRAY_LEN(files); i++) {
