@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # OAuth2 over mutual TLS (worker/auth.c): the token request uses the
 # recipe's ca_file, client_cert and client_key, as the steps do.  nginx, run
 # as this test's own process, serves HTTPS from certificates of a test CA
