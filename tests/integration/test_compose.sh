@@ -192,7 +192,7 @@ for n in sents:
     script = " ".join(prof[n]["command"])
     check("compose: %s monitors the address of redis as mymaster, quorum 2" % n,
           "getent hosts redis " in script and
-          "sentinel monitor mymaster $$ip 6379 2" in script, script[:200])
+          "sentinel monitor mymaster $${ip:?redis does not resolve} 6379 2" in script, script[:200])
 header = read("docker-compose.yml")
 url = re.search(r"FARM_REDIS_URL=(redis\+sentinel://\S+)", header)
 check("compose: the header's sentinel URL names the three sentinels",
