@@ -184,10 +184,11 @@ for name, svc in services.items():
 prof = {n: s_ for n, s_ in services.items() if "sentinel" in (s_.get("profiles") or [])}
 sents = sorted(n for n, s_ in prof.items() if "--sentinel" in " ".join(s_.get("command") or []))
 check("compose: profile sentinel has three sentinels", len(sents) == 3, sents)
-reps = [n for n, s_ in prof.items() if "--replicaof" in (s_.get("command") or [])]
-check("compose: profile sentinel has a replica of redis", len(reps) == 1 and
-      (prof[reps[0]]["command"][prof[reps[0]]["command"].index("--replicaof") + 1:][:2] ==
-       ["redis", "6379"]), reps)
+reps = [n for n, s_ in prof.items() if "--replicaof" in " ".join(s_.get("command") or [])]
+check("compose: profile sentinel has a replica of redis's address", len(reps) == 1 and
+      "getent hosts redis " in " ".join(prof[reps[0]]["command"]) and
+      '--replicaof "$${ip:?redis does not resolve}" 6379' in " ".join(prof[reps[0]]["command"]),
+      reps)
 for n in sents:
     script = " ".join(prof[n]["command"])
     check("compose: %s monitors the address of redis as mymaster, quorum 2" % n,
