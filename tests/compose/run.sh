@@ -525,8 +525,13 @@ say "stack done"
 export FARM_REDIS_URL='redis+sentinel://sentinel-1,sentinel-2,sentinel-3/mymaster/0'
 export SENTINEL_DOWN_AFTER_MS=2000
 DCS=("${DC[@]}" --profile sentinel)
-say "docker-compose -p $PROJ --profile sentinel up -d --no-build --scale worker=3"
-if "${DCS[@]}" up -d --no-build --scale worker=3 >"$TMP/up-sentinel.log" 2>&1; then
+# everything but the sample's enqueue first: the sentinels learn of the
+# replica from the master's INFO, every 10 s, and the job would be nearly
+# done by then; the enqueue once the set is formed (up --no-deps enqueue)
+SVCS="redis redis-replica sentinel-1 sentinel-2 sentinel-3 mockprov statusd worker"
+say "docker-compose -p $PROJ --profile sentinel up -d --no-build --scale worker=3 ${SVCS// /,}"
+# shellcheck disable=SC2086 # SVCS: service names, split on purpose
+if "${DCS[@]}" up -d --no-build --scale worker=3 $SVCS >"$TMP/up-sentinel.log" 2>&1; then
   ok "sentinel: up -d --profile sentinel --scale worker=3"
 else
   fail "sentinel: up -d --profile sentinel" "$(tail -5 "$TMP/up-sentinel.log")"
@@ -546,6 +551,8 @@ wait_for 30 "curl -sf -m 2 '$URL/health'"
 contains "sentinel: statusd /health through the sentinels" '"redis":"up"' "$(curl -s -m 5 "$URL/health")"
 wait_for 30 "[ \"\$(jget /workers 'sum(1 for w in d[\"workers\"] if w.get(\"alive\"))')\" = 3 ]"
 eq "sentinel: /workers lists 3 alive" 3 "$(jget /workers 'sum(1 for w in d["workers"] if w.get("alive"))')"
+"${DCS[@]}" up -d --no-build --no-deps enqueue >>"$TMP/up-sentinel.log" 2>&1 ||
+  fail "sentinel: up -d --no-deps enqueue" "$(tail -3 "$TMP/up-sentinel.log")"
 wait_for 60 "[ -n \"\$(jget /jobs 'd[\"jobs\"][0][\"id\"]')\" ]"
 JOB=$(jget /jobs 'd["jobs"][0]["id"]')
 if [ -n "$JOB" ]; then ok "sentinel: /jobs lists the sample job ($JOB)"; else
