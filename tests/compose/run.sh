@@ -10,23 +10,25 @@
 # mirror -> debian:bookworm and debian:bookworm-slim; redis:7-bookworm from
 # tests/compose/redis.Dockerfile), builds that and the farm's image at the
 # same time (BuildKit, host networking) and runs the stack under a private
-# project name with three workers, then again with the sentinel profile.  It asserts what a container deployment relies on: the sample
-# job's counts equal the mock's truth through a worker SIGKILLed and Redis
-# restarted mid-job; /health, /jobs, /workers through the published port;
+# project name with three workers, then again with the sentinel profile.
+# It asserts what a container deployment relies on: the sample job's counts
+# equal the mock's truth through a worker SIGKILLed and Redis restarted
+# mid-job; /health, /jobs, /workers through the published port;
 # a POST refused by the read-only statusd; `docker-compose down` drains
 # every worker to exit 0 within its grace period; the runtime image holds
 # no compiler and runs as a non-root user; on the sentinel profile
 # (redis+sentinel://, a replica, three sentinels) the sample job's counts
 # equal the truth through the primary's container SIGKILLed mid-job, and
-# every program follows the promoted replica without a restart.  On exit it stops what it
-# started, by PID, removes its data root, and compares the host's iptables
-# rules, links, mounts, cgroups and sysctls with what they were before.
+# every program follows the promoted replica without a restart.  On exit
+# it stops what it started, by PID, removes its data root, and compares
+# the host's iptables rules, links, mounts, cgroups and sysctls with what
+# they were before.
 #
 # Skips (exit 0, says why) where dockerd cannot run: not Linux, not root,
 # the packages cannot be installed, or dockerd does not come up.
 # Environment: EF_COMPOSE_CACHE (default /var/cache/enrichfarm-compose, the
-# base rootfs tarball and the saved images, so a second run is fast),
-# EF_COMPOSE_KEEP=1 (keep the temp dir, for debugging).
+# base rootfs tarball, so a second run is faster), EF_COMPOSE_KEEP=1 (keep
+# the temp dir, for debugging), EF_COMPOSE_BUILDKIT=0 (the classic builder).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${EF_COMPOSE_CACHE:-/var/cache/enrichfarm-compose}
@@ -210,7 +212,8 @@ cleanup() {
       case "$p" in
         /run/docker|/var/run/docker) rmdir "$p/plugins" "$p" 2>/dev/null ;;
         /run/containerd|/var/run/containerd) rmdir "$p/s" "$p" 2>/dev/null ;;
-        # runc's default root, made by BuildKit's runc (it runs the builds' steps)
+        # runc's default root: a runc called without --root during the run
+        # (seen with the BuildKit builds) leaves it, empty
         /run/runc|/var/run/runc) rmdir "$p" 2>/dev/null ;;
         /etc/docker) rmdir "$p" 2>/dev/null ;;
       esac
