@@ -126,13 +126,13 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libef.a
 # ---- tests ----
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(HELPER_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) sh tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) bash tests/run.sh
 
 unit: all $(UNIT_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh unit
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run.sh unit
 
 integration: all $(HELPER_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh integration
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run.sh integration
 
 bench: all
 	@bash bench/run $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
@@ -176,8 +176,9 @@ soak: deps
 
 # ---- containers ----
 # `make compose-test` runs docker-compose.yml for real (tests/compose/run.sh):
-# its own dockerd without iptables, base images from debootstrap, the stack
-# with three workers, faults mid-job, down; the host checked as it was.  As
+# its own dockerd without iptables, base images from mmdebstrap, the stack
+# with three workers, faults mid-job, down, the sentinel profile with its
+# primary killed mid-job; the host checked as it was.  As
 # root; it says `skip` and exits 0 where dockerd cannot run.  .ci/run runs it
 # after `make test`.
 .PHONY: compose-test

@@ -86,6 +86,13 @@ const ef_call_layout_t ef_call_layouts[] = {
     {.script = &ef_script_ratelimit_penalty,
      .keys = NAMES("bucket"),
      .args = NAMES("pause_ms", "date_ms", "cap_ms", "cut")},
+    {.script = &ef_script_auth_lock,
+     .keys = NAMES("auth"),
+     .args = NAMES("worker", "lock_ms", "refused")},
+    {.script = &ef_script_auth_store,
+     .keys = NAMES("auth"),
+     .args =
+         NAMES("worker", "token", "life_ms", "renew_pct", "backoff_ms", "backoff_max_ms", "error")},
 };
 const size_t ef_call_layouts_count = EF_ARRAY_LEN(ef_call_layouts);
 
@@ -564,6 +571,35 @@ ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
     ef_call_arg_ll(c, "date_ms", a->date_ms);
     ef_call_arg_ll(c, "cap_ms", a->cap_ms);
     ef_call_arg_ll(c, "cut", a->cut ? 1 : 0);
+    ef_call_finish(c);
+    return c;
+}
+
+/* ---- OAuth2 tokens: the key of a provider ---- */
+
+ef_call_t *ef_call_auth_lock(ef_call_t *c, const char *provider, const char *worker_id,
+                             long long lock_ms, const char *refused) {
+    ef_key_t k;
+    ef_call_init(c, &ef_script_auth_lock);
+    ef_call_key(c, "auth", ef_key_auth(&k, provider));
+    ef_call_arg(c, "worker", worker_id);
+    ef_call_arg_ll(c, "lock_ms", lock_ms);
+    ef_call_arg(c, "refused", refused ? refused : "");
+    ef_call_finish(c);
+    return c;
+}
+
+ef_call_t *ef_call_auth_store(ef_call_t *c, const char *provider, const ef_call_auth_store_t *a) {
+    ef_key_t k;
+    ef_call_init(c, &ef_script_auth_store);
+    ef_call_key(c, "auth", ef_key_auth(&k, provider));
+    ef_call_arg(c, "worker", a->worker_id);
+    ef_call_arg(c, "token", a->token ? a->token : "");
+    ef_call_arg_ll(c, "life_ms", a->life_ms);
+    ef_call_arg_ll(c, "renew_pct", a->renew_pct);
+    ef_call_arg_ll(c, "backoff_ms", a->backoff_ms);
+    ef_call_arg_ll(c, "backoff_max_ms", a->backoff_max_ms);
+    ef_call_arg(c, "error", a->error ? a->error : "");
     ef_call_finish(c);
     return c;
 }

@@ -192,4 +192,20 @@ typedef struct {
 ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
                                      const ef_call_penalty_t *a);
 
+/* auth_lock: the provider's token, or its lock (refused: the token a 401
+ * refused, NULL or "" for none). */
+ef_call_t *ef_call_auth_lock(ef_call_t *c, const char *provider, const char *worker_id,
+                             long long lock_ms, const char *refused);
+/* auth_store: the arguments of its header, by name (strings borrowed). */
+typedef struct {
+    const char *worker_id;
+    const char *token;    /* NULL or "": the fetch failed */
+    long long life_ms;    /* the token's life left */
+    int renew_pct;        /* renew at this share of the life */
+    long long backoff_ms; /* the first backoff after a failure */
+    long long backoff_max_ms;
+    const char *error; /* why it failed, never a secret */
+} ef_call_auth_store_t;
+ef_call_t *ef_call_auth_store(ef_call_t *c, const char *provider, const ef_call_auth_store_t *a);
+
 #endif

@@ -67,6 +67,11 @@ const char *ef_key_ratelimit_waiters(ef_key_t *k, const char *provider) {
     return k->s;
 }
 
+const char *ef_key_auth(ef_key_t *k, const char *provider) {
+    snprintf(k->s, sizeof k->s, "farm:auth:{%s}", provider);
+    return k->s;
+}
+
 const char *ef_key_cache(ef_key_t *k, const char *provider, const char *digest_hex) {
     snprintf(k->s, sizeof k->s, "farm:cache:{%s}:%s", provider, digest_hex);
     return k->s;

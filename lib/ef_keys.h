@@ -68,6 +68,9 @@ const char *ef_key_worker(ef_key_t *k, const char *worker_id);
 const char *ef_key_ratelimit(ef_key_t *k, const char *provider);
 /* farm:ratelimit:{P}:waiters, ZSET worker id -> last ask (ms), for fair shares */
 const char *ef_key_ratelimit_waiters(ef_key_t *k, const char *provider);
+/* farm:auth:{P}, HASH provider P's OAuth2 access token, its expiry and the
+ * lock of the one worker renewing it (never the client secret) */
+const char *ef_key_auth(ef_key_t *k, const char *provider);
 /* farm:cache:{P}:<hex digest>, STRING a cached provider response */
 const char *ef_key_cache(ef_key_t *k, const char *provider, const char *digest_hex);
 

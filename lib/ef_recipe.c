@@ -993,6 +993,10 @@ static void recipe_clear(ef_recipe_t *rc) {
     free(rc->notify);
     free(rc->client_cert);
     free(rc->client_key);
+    free(rc->auth.token_url);
+    free(rc->auth.client_id);
+    free(rc->auth.client_secret);
+    free(rc->auth.scope);
 }
 
 /* ---- TLS files ---- */
@@ -1052,6 +1056,89 @@ static int parse_tls(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     return 0;
 }
 
+/* ---- OAuth2 ---- */
+
+#define AUTH_TEXT_MAX 2048 /* bytes, the token URL, client id or scope template */
+
+/* Checks an auth template: valid syntax, and no entity field (the token is
+ * the farm's, shared by every entity): only ${ENV}, {provider} and {{ }}. */
+static int auth_tmpl(const pctx_t *c, const char *path, const char *t) {
+    if (strlen(t) > AUTH_TEXT_MAX)
+        return perr(c, path, "longer than %d bytes", AUTH_TEXT_MAX);
+    if (check_tmpl(c, path, t) < 0)
+        return -1;
+    for (const char *p = t; *p; p++) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}'))
+            p++;
+        else if (p[0] == '$' && p[1] == '{')
+            p += 2 + strcspn(p + 2, "}"); /* at its '}' (the syntax is checked) */
+        else if (p[0] == '{' && strncmp(p, "{provider}", 10) != 0)
+            return perr(c, path,
+                        "takes ${ENV} and {provider} only (the token is the farm's, not "
+                        "an entity's)");
+    }
+    return 0;
+}
+
+/* Parses the "auth" block into rc->auth (absent: no auth). */
+static int parse_auth(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
+    static const char *const keys[] = {"type",  "token_url",   "client_id",    "client_secret",
+                                       "scope", "client_auth", "max_outage_s", NULL};
+    ef_recipe_auth_t *a = &rc->auth;
+    const char *type, *url, *id, *secret, *scope, *how;
+    size_t n;
+    if (!v)
+        return 0;
+    if (!cJSON_IsObject(v))
+        return perr(c, "auth", "must be an object");
+    if (check_keys(c, v, "auth", keys) < 0 || get_str(c, v, "auth", "type", &type) < 0 ||
+        get_str(c, v, "auth", "token_url", &url) < 0 ||
+        get_str(c, v, "auth", "client_id", &id) < 0 ||
+        get_str(c, v, "auth", "client_secret", &secret) < 0 ||
+        get_str(c, v, "auth", "scope", &scope) < 0 ||
+        get_str(c, v, "auth", "client_auth", &how) < 0 ||
+        get_int(c, v, "auth", "max_outage_s", 1, 86400, EF_RECIPE_AUTH_OUTAGE_DEFAULT_S,
+                &a->max_outage_s) < 0)
+        return -1;
+    if (!type || strcmp(type, "oauth2_client_credentials") != 0)
+        return perr(c, "auth.type", "must be \"oauth2_client_credentials\"");
+    if (!url)
+        return perr(c, "auth.token_url", "required");
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+        strncmp(url, "${", 2) != 0)
+        return perr(c, "auth.token_url", "must be an http:// or https:// URL");
+    if (!id || !*id)
+        return perr(c, "auth.client_id", "required");
+    if (!secret)
+        return perr(c, "auth.client_secret", "required (an ${ENV} placeholder)");
+    n = strlen(secret);
+    if (n < 4 || strncmp(secret, "${", 2) != 0 || secret[n - 1] != '}' ||
+        strspn(secret + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n - 3 ||
+        (secret[2] >= '0' && secret[2] <= '9') || n - 3 > ENV_MAX_BYTES)
+        return perr(c, "auth.client_secret",
+                    "must be one ${ENV} placeholder, such as \"${API_CLIENT_SECRET}\" (a secret is "
+                    "never written in the recipe file)");
+    if (how && strcmp(how, "basic") != 0 && strcmp(how, "form") != 0)
+        return perr(c, "auth.client_auth", "must be \"basic\" or \"form\"");
+    if (auth_tmpl(c, "auth.token_url", url) < 0 || auth_tmpl(c, "auth.client_id", id) < 0 ||
+        (scope && auth_tmpl(c, "auth.scope", scope) < 0))
+        return -1;
+    for (size_t i = 0; i < rc->nsteps; i++)
+        for (size_t k = 0; k < rc->steps[i].nheaders; k++)
+            if (strncasecmp(rc->steps[i].headers[k], "Authorization:", 14) == 0)
+                return perr(c, "auth",
+                            "steps[%zu] sends its own Authorization header: with an auth block "
+                            "the worker sends the token",
+                            i);
+    a->type = EF_RECIPE_AUTH_CLIENT_CREDENTIALS;
+    a->token_url = ef_strdup(url);
+    a->client_id = ef_strdup(id);
+    a->client_secret = ef_strdup(secret);
+    a->scope = scope && *scope ? ef_strdup(scope) : NULL;
+    a->client_auth = how && strcmp(how, "form") == 0 ? EF_RECIPE_AUTH_FORM : EF_RECIPE_AUTH_BASIC;
+    return 0;
+}
+
 /* "notify": the default completion webhook URL of the provider's jobs
  * (docs/webhooks.md), kept in its farm:providers summary for job_create. */
 static int parse_notify(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
@@ -1072,7 +1159,7 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", "notify", NULL};
+                                       "client_cert", "client_key", "auth", "notify", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1117,6 +1204,8 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         0)
         return -1;
     rc->max_body = (size_t)v;
+    if (parse_auth(c, cJSON_GetObjectItemCaseSensitive(js, "auth"), rc) < 0)
+        return -1;
     if (parse_notify(c, js, rc) < 0)
         return -1;
     return parse_tls(c, js, rc);
@@ -1283,6 +1372,14 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     cJSON_AddNumberToObject(o, "max_pause_s", (double)rc->max_pause_s);
     cJSON_AddStringToObject(o, "result_key", rc->result_key);
     cJSON_AddStringToObject(o, "policy", rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite");
+    if (rc->auth.type == EF_RECIPE_AUTH_CLIENT_CREDENTIALS) {
+        /* the token URL and scope templates; never the client id nor the secret */
+        cJSON *a = cJSON_AddObjectToObject(o, "auth");
+        cJSON_AddStringToObject(a, "type", "oauth2_client_credentials");
+        cJSON_AddStringToObject(a, "token_url", rc->auth.token_url);
+        if (rc->auth.scope)
+            cJSON_AddStringToObject(a, "scope", rc->auth.scope);
+    }
     if (rc->notify)
         cJSON_AddStringToObject(o, "notify", rc->notify);
     char *s = cJSON_PrintUnformatted(o);

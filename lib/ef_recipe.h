@@ -23,6 +23,10 @@
  * Pointer, where a "*" segment maps over an array).
  * TLS: "ca_file", "client_cert" and "client_key" name PEM files, checked
  * (readable, PEM) when the recipe loads; verification cannot be turned off.
+ * "auth" (OAuth2 client credentials): the token URL, the client id and
+ * secret (the secret only as one ${ENV}: it is never written in the file)
+ * and a scope; the worker fetches the farm's token (worker/auth.c) and
+ * sends it as "Authorization: Bearer" with every step.
  */
 #ifndef EF_RECIPE_H
 #define EF_RECIPE_H
@@ -70,6 +74,23 @@ typedef struct {
     struct ef_batch_s *batch; /* a batch step (lib/ef_batch.h), NULL = one entity per request */
 } ef_recipe_step_t;
 
+/* The "auth" block of a recipe. */
+#define EF_RECIPE_AUTH_NONE 0
+#define EF_RECIPE_AUTH_CLIENT_CREDENTIALS 1 /* "oauth2_client_credentials" */
+#define EF_RECIPE_AUTH_BASIC 0              /* client id and secret in an Authorization: Basic */
+#define EF_RECIPE_AUTH_FORM 1               /* client id and secret in the form body */
+#define EF_RECIPE_AUTH_OUTAGE_DEFAULT_S 60  /* no token this long: the entities waiting are errors */
+
+typedef struct {
+    int type;              /* EF_RECIPE_AUTH_NONE or _CLIENT_CREDENTIALS */
+    char *token_url;       /* template: ${ENV} and {provider} only */
+    char *client_id;       /* template: ${ENV} and {provider} only */
+    char *client_secret;   /* exactly one ${ENV} */
+    char *scope;           /* template as token_url, or NULL for none */
+    int client_auth;       /* EF_RECIPE_AUTH_BASIC or EF_RECIPE_AUTH_FORM */
+    long max_outage_s;     /* longest wait for a token before entities count as errors */
+} ef_recipe_auth_t;
+
 typedef struct {
     char *name;
     ef_recipe_step_t *steps;
@@ -90,6 +111,7 @@ typedef struct {
     char *ca_file;         /* PEM CAs trusted instead of the system's for https://, or NULL */
     char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
+    ef_recipe_auth_t auth; /* OAuth2; auth.type 0 = none */
     char *notify;          /* default completion webhook URL of its jobs, or NULL */
 } ef_recipe_t;
 

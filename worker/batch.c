@@ -22,6 +22,8 @@
  * the provider (--concurrency, the recipe's concurrency), while each of
  * its tasks is in flight for its chunk (a chunk is quiet only when none
  * is).  Answers for a chunk lost meanwhile are ignored, as in task.c.
+ * With an OAuth2 token (auth.c) a batch carries it as any request does,
+ * and a 401 sends the batch's entities again once with a new token.
  */
 #include "worker.h"
 
@@ -133,8 +135,10 @@ int ef_batch_send(ef_prov_t *p) {
     ef_recipe_scope_t shared = {NULL, NULL, p->defaults};
     ef_buf_t url, body;
     ef_buf_t hdr[EF_RECIPE_MAX_HEADERS];
-    const char *hv[EF_RECIPE_MAX_HEADERS];
+    const char *hv[EF_RECIPE_MAX_HEADERS + 1]; /* and the OAuth2 token's */
     size_t nh = st->nheaders < EF_RECIPE_MAX_HEADERS ? st->nheaders : EF_RECIPE_MAX_HEADERS;
+    size_t nhv = nh;
+    unsigned gen = 0;
     char err[EF_ERR_LEN], msg[EF_ERR_LEN];
     int sent = 0, bad = 0;
 
@@ -184,11 +188,13 @@ int ef_batch_send(ef_prov_t *p) {
             ef_task_verdict(got[i], EF_STEP_ERROR, NULL, msg, -1);
         goto out;
     }
+    if (p->auth)
+        hv[nhv++] = ef_auth_header(p, &gen);
     ef_http_req_t req = {
         .method = st->method,
         .url = url.s,
         .headers = hv,
-        .nheaders = nh,
+        .nheaders = nhv,
         .body = body.len ? body.s : NULL,
         .body_len = body.len,
         .timeout_ms = rc->timeout_ms,
@@ -218,6 +224,7 @@ int ef_batch_send(ef_prov_t *p) {
     w->c_requests++;
     got[0]->chunk->q->st_requests++;
     for (size_t i = 0; i < n; i++) {
+        got[i]->auth_gen = gen;
         got[i]->in_flight = 1;
         got[i]->requests++;
         got[i]->chunk->inflight++;
@@ -237,7 +244,7 @@ out:
 /* ---- The answer ---- */
 
 /* How a whole batch answer went. */
-typedef enum { ANS_SPLIT, ANS_NOT_FOUND, ANS_RETRY, ANS_UNUSABLE } answer_t;
+typedef enum { ANS_SPLIT, ANS_NOT_FOUND, ANS_RETRY, ANS_UNUSABLE, ANS_REFUSED } answer_t;
 
 /* Applies the split answer to one task: its element, or none, or several. */
 static void apply_split(ef_task_t *t, const ef_batch_split_t *sp) {
@@ -330,6 +337,10 @@ static void on_batch_response(const ef_http_resp_t *resp, void *arg) {
         else if (resp->status >= 400)
             q->st_4xx++;
         retry_after_ms = ef_ratelimit_answer(p, resp);
+        if (resp->status == 401 && p->auth) {
+            how = ANS_REFUSED; /* the OAuth2 token: renewed, the batch sent again once */
+            snprintf(err, sizeof err, "HTTP 401");
+        } else
         switch (ef_batch_judge(st, resp->status, resp->body, resp->body_len, p->rc->max_body, &sp,
                                err)) {
         case EF_BATCH_SPLIT: how = ANS_SPLIT; break;
@@ -358,6 +369,12 @@ static void on_batch_response(const ef_http_resp_t *resp, void *arg) {
         switch (how) {
         case ANS_SPLIT: apply_split(t, &sp); break;
         case ANS_NOT_FOUND: ef_task_verdict(t, EF_STEP_NOT_FOUND, NULL, NULL, -1); break;
+        case ANS_REFUSED:
+            if (ef_auth_refused(p, t))
+                ef_task_requeue(t);
+            else
+                apply_failure(t, ANS_UNUSABLE, err, -1, delay_ms);
+            break;
         default: apply_failure(t, how, err, retry_after_ms, delay_ms); break;
         }
     }

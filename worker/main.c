@@ -86,6 +86,7 @@ static void close_all(ef_worker_t *w) {
     uv_close((uv_handle_t *)&w->sigint, on_closed);
     uv_close((uv_handle_t *)&w->sighup, on_closed);
     ef_ratelimit_close(w);
+    ef_auth_close(w);
     for (size_t i = 0; i < w->nqueues; i++) {
         ef_redis_close(w->queues[i].take, NULL, NULL);
         w->queues[i].take = NULL;
@@ -467,6 +468,7 @@ int main(int argc, char **argv) {
     uv_signal_start(&w.sighup, on_sighup, SIGHUP);
     w.providers_file = providers;
     ef_ratelimit_init(&w);
+    ef_auth_init(&w);
 
     ef_http_opts_t hopts = {.max_total_connections = w.concurrency,
                             .max_host_connections = w.concurrency,
@@ -505,6 +507,7 @@ int main(int argc, char **argv) {
         free(w.notify_secret);
     }
     free(w.heap);
+    ef_auth_free(&w);
     for (size_t i = 0; i < w.nprovs; i++)
         cJSON_Delete(w.provs[i].defaults);
     free(w.provs);

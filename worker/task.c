@@ -205,6 +205,7 @@ void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const cha
         cJSON_Delete(fields);
         t->step++;
         t->attempt = 0;
+        t->auth_retried = 0;
         t->cache_checked = 0;
         if (ef_chunk_working(c))
             ready_push(c->prov, t, 1);
@@ -338,7 +339,17 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         q->st_5xx++;
     else if (resp->status >= 400)
         q->st_4xx++;
-    handle_answer(t, resp->status, resp->body, resp->body_len, ef_ratelimit_answer(c->prov, resp), 0);
+    long retry_after_ms = ef_ratelimit_answer(c->prov, resp);
+    if (resp->status == 401 && c->prov->auth && ef_auth_refused(c->prov, t)) {
+        /* the token was refused: sent again once, with a new one (auth.c) */
+        free(t->req_url);
+        free(t->req_body);
+        t->req_url = t->req_body = NULL;
+        if (ef_chunk_working(c))
+            ready_push(c->prov, t, 1);
+    } else {
+        handle_answer(t, resp->status, resp->body, resp->body_len, retry_after_ms, 0);
+    }
     ef_chunk_maybe_finish(c);
     request_ended(w);
 }
@@ -376,7 +387,7 @@ static void send_request(ef_task_t *t) {
     ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
     ef_buf_t url, body;
     ef_buf_t hdr[EF_RECIPE_MAX_HEADERS];
-    const char *hv[EF_RECIPE_MAX_HEADERS];
+    const char *hv[EF_RECIPE_MAX_HEADERS + 1]; /* and the OAuth2 token's */
     size_t nh = s->nheaders < EF_RECIPE_MAX_HEADERS ? s->nheaders : EF_RECIPE_MAX_HEADERS;
     char err[EF_ERR_LEN], msg[EF_ERR_LEN];
     int rc_ = 0;
@@ -413,11 +424,14 @@ static void send_request(ef_task_t *t) {
         goto out;
     }
     if (rc_ == 0) {
+        size_t nhv = nh;
+        if (c->prov->auth)
+            hv[nhv++] = ef_auth_header(c->prov, &t->auth_gen);
         ef_http_req_t req = {
             .method = s->method,
             .url = url.s,
             .headers = hv,
-            .nheaders = nh,
+            .nheaders = nhv,
             .body = body.s,
             .body_len = body.len,
             .timeout_ms = rc->timeout_ms,
@@ -477,6 +491,20 @@ void ef_worker_dispatch(ef_worker_t *w) {
         /* a batch step: one token for the whole request, no cache */
         int batch = ef_batch_wants(t);
         int paid = 0;
+        if (p->auth && (batch || !(ef_cache_enabled(p) && !t->cache_checked))) {
+            /* a request (not a cache lookup) carries the farm's OAuth2 token */
+            int ready = ef_auth_ready(p);
+            if (ready == 0) {
+                idle_rounds++;
+                continue;
+            }
+            if (ready < 0) {
+                ready_pop(p);
+                idle_rounds = 0;
+                resolve(t, EF_OUTCOME_ERROR, NULL, ef_auth_error(p));
+                continue;
+            }
+        }
         if (batch ? ef_ratelimit_needed(p) : needs_token(t)) {
             if (p->tokens <= 0) {
                 ef_ratelimit_ask(p);

@@ -68,6 +68,7 @@ typedef struct ef_worker_s ef_worker_t;
 typedef struct ef_chunk_s ef_chunk_t;
 typedef struct ef_task_s ef_task_t;
 typedef struct ef_claim_s ef_claim_t;
+typedef struct ef_auth_s ef_auth_t;
 typedef struct ef_notify_s ef_notify_t;
 
 /* ---- The chunk's life (chunk.c) ----
@@ -149,6 +150,7 @@ typedef struct {
     long refused;           /* HTTP status of the last refusal (429, 503), for the log */
     uv_timer_t wait_timer;
     long long waits, granted;
+    ef_auth_t *auth;        /* the recipe's OAuth2 token (auth.c), NULL without "auth" */
 } ef_prov_t;
 
 struct ef_task_s {
@@ -167,6 +169,8 @@ struct ef_task_s {
     int cache_checked;      /* the cache was asked for the current step */
     int cache_hits;         /* steps answered from the response cache */
     int requests;           /* provider requests sent for this entity */
+    unsigned auth_gen;      /* which OAuth2 token the request in flight carries */
+    int auth_retried;       /* the current request was refused (401) and sent again */
     int single;             /* batch step: asked alone from now on (its batch kept failing) */
     char *req_url;          /* the request in flight, kept to store its answer in the cache */
     char *req_body;
@@ -314,6 +318,15 @@ long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp);
 void ef_ratelimit_register(ef_worker_t *w);
 void ef_ratelimit_init(ef_worker_t *w);
 void ef_ratelimit_close(ef_worker_t *w);
+
+/* auth.c */
+void ef_auth_init(ef_worker_t *w);
+void ef_auth_close(ef_worker_t *w);
+void ef_auth_free(ef_worker_t *w);
+int ef_auth_ready(ef_prov_t *p);
+const char *ef_auth_header(const ef_prov_t *p, unsigned *gen);
+const char *ef_auth_error(const ef_prov_t *p);
+int ef_auth_refused(ef_prov_t *p, ef_task_t *t);
 
 /* cache.c */
 int ef_cache_enabled(const ef_prov_t *p);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The enqueuer and the Redis contract against a real redis-server: chunking,
 # FIFO and priority order, the job-before-chunk and sealing rules, duplicate
 # ids, every validation error with its line number and nothing left behind,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The results export keeps the types of the extracted values, the same in
 # `enqueuer results` and statusd's /jobs/ID/results: numbers stay numbers,
 # arrays and objects stay JSON, strings stay strings; a number out of range

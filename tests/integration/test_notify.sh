@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Completion webhooks (docs/webhooks.md): when a job ends, ONE signed POST
 # of its summary, retried with backoff by one sender at a time, the duty
 # taken over when its holder dies, a recorded failure once the give-up time

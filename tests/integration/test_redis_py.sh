@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The contract holds for any client, not only our programs: the Lua scripts
 # refuse what the C programs refuse (a job id with ':', a provider no worker
 # registered, with the enqueuer's words), register the queue in farm:queues,

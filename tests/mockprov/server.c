@@ -82,7 +82,7 @@ struct mp_conn {
     uint64_t skip;         /* request body bytes still to drop */
     uint64_t collect;      /* request body bytes still to read into rbody */
     mp_buf rbody;          /* the body of a request that reads it (batch POST) */
-    char *held;            /* that request's method and target, while its body comes */
+    char *held;            /* that request's method, target and Authorization, while its body comes */
     mp_http_req held_req;  /* that request, pointing into held */
     size_t rpos;           /* start of unparsed bytes in rbuf */
     size_t rlen;           /* end of bytes in rbuf */
@@ -604,6 +604,13 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req, const char *in,
         mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
         return;
     }
+    if (mp_span_eq(target, pn, "/oauth/token") &&
+        mp_span_eq(req->method, req->method_len, "POST")) {
+        status = mp_oauth_token(s, req, in, in_len, body);
+        mp_conn_log(c, req, status, "(token)");
+        mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
+        return;
+    }
 
     uint64_t now = uv_hrtime();
     mp_path_entry *e = mp_referee_count(&s->ref, target, req->target_len, now);
@@ -616,7 +623,9 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req, const char *in,
     } else {
         if (e != NULL && e->passed < UINT32_MAX)
             e->passed++;
-        if (s->knobs.fail_first > 0 && e != NULL &&
+        if (!mp_oauth_allow(s, req, body)) {
+            status = 401;
+        } else if (s->knobs.fail_first > 0 && e != NULL &&
             e->passed <= s->knobs.fail_first) {
             status = 503;
             s->ref.fail_first++;
@@ -688,19 +697,25 @@ static int mp_conn_wants_body(const mp_http_req *req)
     size_t pn = q ? (size_t)(q - req->target) : req->target_len;
     return req->content_length > 0 &&
            mp_span_eq(req->method, req->method_len, "POST") &&
-           mp_route_is_batch(req->target, pn, 1);
+           (mp_route_is_batch(req->target, pn, 1) ||
+            mp_span_eq(req->target, pn, "/oauth/token"));
 }
 
 /* Keeps the request while its body is read: the read buffer moves on. */
 static void mp_conn_hold(mp_conn *c, const mp_http_req *req)
 {
+    size_t an = req->authorization ? req->authorization_len : 0;
     free(c->held);
-    c->held = mp_xmalloc(req->method_len + req->target_len + 1);
+    c->held = mp_xmalloc(req->method_len + req->target_len + an + 1);
     memcpy(c->held, req->method, req->method_len);
     memcpy(c->held + req->method_len, req->target, req->target_len);
+    if (an > 0)
+        memcpy(c->held + req->method_len + req->target_len, req->authorization, an);
     c->held_req = *req;
     c->held_req.method = c->held;
     c->held_req.target = c->held + req->method_len;
+    if (req->authorization)
+        c->held_req.authorization = c->held + req->method_len + req->target_len;
     c->collect = req->content_length;
     c->rbody.len = 0;
 }

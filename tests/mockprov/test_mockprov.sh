@@ -319,6 +319,23 @@ BIG=$(head -c 10240 /dev/zero | tr '\0' a)
 check "10 KB header is 431" 431 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "X-Big: $BIG" $B/item/1)"
 check "server alive after abuse" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' $B/item/1)"
 
+# ---- OAuth2 ----
+
+T="$B/oauth/token"
+tok=$("${C[@]}" -u enrichfarm:mock-secret -d grant_type=client_credentials -d scope=x "$T")
+check_match "token endpoint issues a bearer token" '^\{"access_token":"mpt\.[0-9]+\.[0-9a-f]+","token_type":"Bearer","expires_in":3600,"scope":"x"\}$' "$tok"
+check "client in the form body works" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' -d 'grant_type=client_credentials&client_id=enrichfarm&client_secret=mock-secret' "$T")"
+check_match "a wrong secret is 401 invalid_client" '"error":"invalid_client"' "$("${C[@]}" -u enrichfarm:nope -d grant_type=client_credentials "$T")"
+check_match "another grant is 400" '"error":"unsupported_grant_type"' "$("${C[@]}" -u enrichfarm:mock-secret -d grant_type=password "$T")"
+at=$(sed 's/.*"access_token":"\([^"]*\)".*/\1/' <<<"$tok")
+"${C[@]}" -o /dev/null "$B/control?oauth=1"
+check "with oauth on, no token is 401" 401 "$("${C[@]}" -o /dev/null -w '%{http_code}' $B/item/1)"
+check "with oauth on, a valid token passes" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $at" $B/item/1)"
+"${C[@]}" -o /dev/null "$B/oauth/revoke"
+check "a revoked token is 401" 401 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $at" $B/item/1)"
+"${C[@]}" -o /dev/null "$B/control?oauth=0"
+check_match "the referee counts fetches and refusals" '"token_fetches":2,"token_fetches_early":1,"token_refused":1' "$("${C[@]}" $B/stats)"
+
 # ---- Batch endpoints ----
 
 "${C[@]}" $B/stats/reset >/dev/null
