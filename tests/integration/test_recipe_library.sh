@@ -9,7 +9,9 @@
 #   people-batch.json  a bulk POST of up to 100 people per request
 #   rate-headers.json  a REST API that states its limit only in its headers
 #                      (GitHub style, the reset in epoch seconds): no 429
-#   oauth.json         an OAuth2 client-credentials API (see its section)
+#   oauth.json         an OAuth2 client-credentials API: one token fetch
+#                      (its token_url is not a template: the port is
+#                      substituted in a copy, nothing else)
 source "$(dirname "$0")/lib.sh"
 ef_setup
 ENQ="$BIN/enqueuer"
@@ -39,7 +41,7 @@ run() {
   JOB=$("$ENQ" --queue "$name" --provider "$prov" "$input" 2>"$D/$name.enq")
   local t0=$SECONDS
   if ef_wait_job "$JOB" completed "$secs" "$name"; then
-    ok "$name: $(basename "$recipe") as shipped: job completed in $((SECONDS - t0)) s"
+    ok "$name: $(basename "$recipe"): job completed in $((SECONDS - t0)) s"
   else
     fail "$name: job completes" "status '$(job_field "$JOB" status "$name")' $(cat "$D/$name.enq") $(tail -3 "$D/$name.log")"
   fi
@@ -119,12 +121,26 @@ stop_worker
 kill -TERM "$MOCK_PID" 2>/dev/null
 
 # ---- an OAuth-protected API (examples/oauth.json) ----
-# INTEGRATOR: the OAuth2 `auth` block and examples/oauth.json come from
-# another branch. Add its run here, in the shape of the sections above:
-# mockprov's token endpoint and a protected route, the base URL (and the
-# token URL) from the environment, `run oauth "$EX/oauth.json" PROVIDER
-# INPUT SECONDS`, exact counts against the truth, a spot check of a
-# result, and the token fetches mockprov counted.
+# Its token_url is not a template, so this one file gets the test's port by
+# substitution (its host and port only); tokens last an hour: one fetch.
+CAT=200
+ef_mock_start oauth --catalog $CAT --oauth 1 --client-id lib-client --client-secret lib-s3cret ||
+  fail "oauth: mockprov starts"
+P=$MOCK_PORT
+export OAUTH_CLIENT_ID=lib-client OAUTH_CLIENT_SECRET=lib-s3cret
+sed "s|127.0.0.1:8088|127.0.0.1:$P|g" "$EX/oauth.json" >"$D/oauth.json"
+eq "oauth: only the base URL differs from the shipped file" \
+  "$(sed "s|127.0.0.1:8088|HOST|g" "$EX/oauth.json")" "$(sed "s|127.0.0.1:$P|HOST|g" "$D/oauth.json")"
+seq 1 150 >"$D/oauth.ids"
+run oauth "$D/oauth.json" items "$D/oauth.ids" 30 --concurrency 8
+eq "oauth: exact counts against the truth" "$(truth items $CAT "$D/oauth.ids")" "$(counts "$JOB" oauth)"
+eq "oauth: one token for the whole job" 1 \
+  "$(curl -s "http://127.0.0.1:$P/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['oauth']['token_fetches'])")"
+eq "oauth: no request refused for its token" 0 \
+  "$(curl -s "http://127.0.0.1:$P/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['by_status'].get('401', 0))")"
+eq "oauth: result:items:7 title" "Item 7" "$(rcli HGET 'farm:{oauth}:result:items:7' title)"
+stop_worker
+kill -TERM "$MOCK_PID" 2>/dev/null
 
 # ---- every recipe of the library ran ----
 for f in tmdb.json people-batch.json rate-headers.json oauth.json; do
