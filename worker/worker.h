@@ -54,7 +54,6 @@
 #define EF_WORKER_CONCURRENCY_DEFAULT 16
 #define EF_WORKER_GRACE_DEFAULT_S 30
 #define EF_WORKER_TICK_MS 1000
-#define EF_WORKER_HEARTBEAT_TTL_S 10
 #define EF_WORKER_TAKE_BLOCK_S 5        /* BLMOVE timeout; loops while idle */
 #define EF_WORKER_ERROR_LOG_CAP 1000    /* entries kept in farm:{Q}:job:ID:errors */
 #define EF_WORKER_PARTIAL_ACK_MS 1000   /* a slow chunk reports progress this often */
