@@ -23,6 +23,7 @@
  */
 #include "statusd.h"
 
+#include "ef_export.h"
 #include "ef_input.h"
 #include "ef_job.h"
 #include "ef_keys.h"
@@ -522,18 +523,13 @@ static void retry_walked(ef_sd_batch_t *b, void *arg) {
             submit_fail(s, 409, msg);
             return;
         }
-        const char *p = data->str, *end = data->str + data->len;
-        size_t i = 0;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-            if (n > 0) {
-                if (outc && outc->str && i < outc->len && outc->str[i] == EF_OUTCOME_ERROR)
-                    entity_add(s, p, n);
-                i++;
-            }
-            p += n + 1;
-        }
+        const ef_export_filter_t errored = {.only = 1, .outcome = EF_OUTCOME_ERROR};
+        ef_export_cursor_t cur;
+        ef_export_entity_t e;
+        ef_export_cursor_init(&cur, data->str, data->len, outc ? outc->str : NULL,
+                              outc && outc->str ? outc->len : 0);
+        while (ef_export_cursor_next(&cur, &errored, &e))
+            entity_add(s, e.line, e.len);
     }
     s->src_next += (long)(b->received / 2);
     if (s->src_next >= s->src_chunks) {
