@@ -224,6 +224,7 @@ static void discard_job(submit_t *s) {
     freeReplyObject(r);
 }
 
+/* The provider check before a job is made (ef_job_provider_check). */
 static int check_provider(ef_enq_t *st, char *err) {
     ef_key_t k;
     redisReply *r = ef_redis_sync_cmdf(st->redis, NULL, "HKEYS %s", ef_key_global(&k, EF_KEY_PROVIDERS));
@@ -233,26 +234,12 @@ static int check_provider(ef_enq_t *st, char *err) {
         return -1;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        int found = 0;
-        ef_buf_t names;
-        ef_buf_init(&names);
-        for (size_t i = 0; i < r->elements; i++) {
-            if (r->element[i]->type != REDIS_REPLY_STRING)
-                continue;
-            if (strcmp(r->element[i]->str, st->provider) == 0)
-                found = 1;
-            if (names.len < 400) {
-                if (names.len)
-                    ef_buf_appends(&names, ", ");
-                ef_buf_appends(&names, r->element[i]->str);
-            }
-        }
-        if (!found) {
-            ef_seterr(err, "unknown provider '%s' (registered by workers: %s)", st->provider,
-                      names.s);
-            rc = -1;
-        }
-        ef_buf_free(&names);
+        const char **names = ef_calloc(r->elements, sizeof *names);
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                names[i] = r->element[i]->str;
+        rc = ef_job_provider_check(st->provider, names, r->elements, err);
+        free(names);
     }
     freeReplyObject(r);
     return rc;

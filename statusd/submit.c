@@ -345,28 +345,16 @@ static void provider_checked(ef_sd_batch_t *b, void *arg) {
         return;
     }
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        ef_buf_t names;
-        int found = 0;
-        ef_buf_init(&names);
-        for (size_t i = 0; i < r->elements; i++) {
-            const char *p = r->element[i]->str;
-            if (!p)
-                continue;
-            if (strcmp(p, s->provider) == 0)
-                found = 1;
-            if (names.len < 300 && ef_utf8_valid(p, strlen(p), NULL)) {
-                if (names.len)
-                    ef_buf_appends(&names, ", ");
-                ef_buf_appends(&names, p);
-            }
-        }
-        if (!found) {
-            ef_sd_respond_error(rq, 400, "unknown provider '%s' (registered by workers: %s)",
-                                s->provider, names.s ? names.s : "");
-            ef_buf_free(&names);
+        const char **names = ef_calloc(r->elements, sizeof *names);
+        char err[EF_ERR_LEN];
+        for (size_t i = 0; i < r->elements; i++)
+            names[i] = r->element[i]->str;
+        int rc = ef_job_provider_check(s->provider, names, r->elements, err);
+        free(names);
+        if (rc != 0) {
+            ef_sd_respond_error(rq, 400, "%s", err);
             return;
         }
-        ef_buf_free(&names);
     }
     submit_finish(s);
 }
