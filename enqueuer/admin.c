@@ -210,7 +210,7 @@ static int walk_load(walk_t *w) {
     }
     int have_o = w->outc->type == REDIS_REPLY_STRING;
     ef_export_cursor_init(&w->cursor, w->data->str, w->data->len, have_o ? w->outc->str : NULL,
-                          have_o ? w->outc->len : 0);
+                          have_o ? w->outc->len : 0, NULL, 0);
     w->loaded = 1;
     w->chunk++;
     return 1;

@@ -28,11 +28,13 @@ void ef_export_line(ef_buf_t *out, const char *entity, size_t elen, char outcome
 /* ---- Walking one chunk's entities ---- */
 
 void ef_export_cursor_init(ef_export_cursor_t *c, const char *data, size_t dlen,
-                           const char *outcomes, size_t olen) {
+                           const char *outcomes, size_t olen, const char *results, size_t rlen) {
     c->p = data;
     c->end = data + dlen;
     c->outcomes = outcomes;
     c->olen = olen;
+    c->results = results;
+    c->rlen = rlen;
     c->index = 0;
 }
 
@@ -52,6 +54,8 @@ int ef_export_cursor_next(ef_export_cursor_t *c, const ef_export_filter_t *f,
         if (f && f->only && f->outcome != oc)
             continue;
         *e = (ef_export_entity_t){.line = line, .len = n, .index = i, .outcome = oc};
+        if (!c->results || !ef_job_result_find(c->results, c->rlen, i, &e->result, &e->rlen))
+            e->result = NULL;
         return 1;
     }
     return 0;
@@ -63,14 +67,9 @@ long ef_export_chunk(ef_buf_t *out, const char *data, size_t dlen, const char *o
                      size_t olen, const char *results, size_t rlen, const ef_export_filter_t *f) {
     ef_export_cursor_t cur;
     ef_export_entity_t e;
-    ef_export_cursor_init(&cur, data, dlen, outcomes, olen);
-    while (ef_export_cursor_next(&cur, f, &e)) {
-        const char *rj = NULL;
-        size_t rl = 0;
-        if (!results || !ef_job_result_find(results, rlen, e.index, &rj, &rl))
-            rj = NULL;
-        ef_export_line(out, e.line, e.len, e.outcome, rj, rl);
-    }
+    ef_export_cursor_init(&cur, data, dlen, outcomes, olen, results, rlen);
+    while (ef_export_cursor_next(&cur, f, &e))
+        ef_export_line(out, e.line, e.len, e.outcome, e.result, e.rlen);
     return cur.index;
 }
 
@@ -234,13 +233,11 @@ long ef_export_csv_chunk(ef_buf_t *out, const ef_export_csv_t *x, const char *da
                          const char *outcomes, size_t olen, const char *results, size_t rlen) {
     ef_export_cursor_t cur;
     ef_export_entity_t ent;
-    ef_export_cursor_init(&cur, data, dlen, outcomes, olen);
+    ef_export_cursor_init(&cur, data, dlen, outcomes, olen, results, rlen);
     while (ef_export_cursor_next(&cur, NULL, &ent)) {
-        const char *rj = NULL;
-        size_t rl = 0;
         cJSON *e = cJSON_ParseWithLength(ent.line, ent.len), *r = NULL;
-        if (results && ef_job_result_find(results, rlen, ent.index, &rj, &rl))
-            r = cJSON_ParseWithLength(rj, rl);
+        if (ent.result)
+            r = cJSON_ParseWithLength(ent.result, ent.rlen);
         for (size_t c = 0; c < x->nentity; c++) {
             csv_value(out, cJSON_GetObjectItemCaseSensitive(e, x->entity[c]));
             ef_buf_appendc(out, ',');

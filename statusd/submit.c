@@ -515,7 +515,7 @@ static void retry_walked(ef_sd_batch_t *b, void *arg) {
         ef_export_cursor_t cur;
         ef_export_entity_t e;
         ef_export_cursor_init(&cur, data->str, data->len, outc ? outc->str : NULL,
-                              outc && outc->str ? outc->len : 0);
+                              outc && outc->str ? outc->len : 0, NULL, 0);
         while (ef_export_cursor_next(&cur, &errored, &e))
             entity_add(s, e.line, e.len);
     }
