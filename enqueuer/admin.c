@@ -441,8 +441,7 @@ static int retry_errors(ef_enq_t *st, const char *id, char **own_provider, char 
         return EF_ENQ_EXIT_NOTHING;
     }
     snprintf(name, sizeof name, "retry-errors of %s", id);
-    const char *extra[] = {"retry_of", id};
-    rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);
+    rc = ef_enq_submit(st, retry_source, &rs, name, id);
     walk_free(&rs.w);
     ef_buf_free(&rs.id);
     return rc;

@@ -371,6 +371,13 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
     ef_call_arg(c, "priority", a->high_priority ? "high" : "normal");
     ef_call_arg_ll(c, "heartbeat_ttl_ms",
                    a->heartbeat_ttl_ms > 0 ? a->heartbeat_ttl_ms : EF_ENQUEUE_HEARTBEAT_TTL_MS);
+    const char *named[] = {"source", a->source, "retry_of", a->retry_of, "notify_url",
+                           a->notify_url};
+    for (size_t i = 0; i < EF_ARRAY_LEN(named); i += 2)
+        if (named[i + 1] && named[i + 1][0]) {
+            ef_call_rest(c, named[i], (size_t)-1);
+            ef_call_rest(c, named[i + 1], (size_t)-1);
+        }
     for (size_t i = 0; i < a->nextra * 2; i++)
         ef_call_rest(c, a->extra[i], (size_t)-1);
     if (ef_call_finish(c) == 0 && a->registry_apart) {

@@ -106,12 +106,18 @@ int ef_call_keys_set(ef_call_keys_t *ks, const char *name, const char *key);
 
 /* ---- One builder per script; each returns c, finished ---- */
 
-/* job_create: queue, id, provider and entity_type are strings; extra holds
- * nextra name/value pairs (2 * nextra strings) stored in the job hash. */
+/* job_create: queue, id, provider and entity_type are strings.  The job
+ * hash's extra fields every client may set are named (NULL or "": not
+ * set; without notify_url job_create.lua applies the recipe's or the
+ * queue's default); extra holds nextra further name/value pairs (2 * nextra
+ * strings), sent after them. */
 typedef struct {
     const char *queue, *id, *provider, *entity_type;
     int chunk_size;
     int dry_run, high_priority;
+    const char *source;     /* where the entities came from: "stdin", "http", ... */
+    const char *retry_of;   /* the job whose errored entities these are */
+    const char *notify_url; /* the completion webhook */
     const char *const *extra;
     size_t nextra;
     int heartbeat_ttl_ms; /* the enqueue heartbeat deadline; 0: EF_ENQUEUE_HEARTBEAT_TTL_MS */

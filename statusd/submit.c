@@ -205,16 +205,6 @@ static void created(ef_sd_batch_t *b, void *arg) {
 
 static void submit_create(submit_t *s) {
     ef_call_t call;
-    const char *fields[6] = {"source", s->source};
-    size_t nextra = 1;
-    if (s->retry_of[0]) {
-        fields[2 * nextra] = "retry_of";
-        fields[2 * nextra++ + 1] = s->retry_of;
-    }
-    if (s->notify[0]) { /* else job_create.lua applies the recipe's or queue's default */
-        fields[2 * nextra] = "notify_url";
-        fields[2 * nextra++ + 1] = s->notify;
-    }
     ef_call_job_create_t a = {.queue = s->queue,
                               .id = s->id,
                               .provider = s->provider,
@@ -222,8 +212,9 @@ static void submit_create(submit_t *s) {
                               .chunk_size = s->chunk_size,
                               .dry_run = s->dry_run,
                               .high_priority = strcmp(s->priority, "high") == 0,
-                              .extra = fields,
-                              .nextra = nextra};
+                              .source = s->source,
+                              .retry_of = s->retry_of,
+                              .notify_url = s->notify};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
     ef_key_t kq;
     /* a cluster keeps farm:queues in another slot: job_create takes the

@@ -158,6 +158,31 @@ static void test_job_builders(void **st) {
                             "J0"};
     expect_argv(ef_call_job_create(&c, &a), 7, create, 19);
     ef_call_free(&c);
+    /* the same fields by name, as the enqueuer and statusd give them, in
+     * the order source, retry_of, notify_url, then extra; unset ones left out */
+    const char *more[] = {"x-team", "a"};
+    a.source = "stdin";
+    a.retry_of = "J0";
+    a.notify_url = "";
+    a.extra = more;
+    a.nextra = 1;
+    ef_call_job_create(&c, &a);
+    assert_false(c.bad);
+    assert_int_equal(c.argc, 21);
+    for (int i = 0; i < 19; i++)
+        assert_string_equal(c.argv[i], create[i]);
+    assert_string_equal(c.argv[19], "x-team");
+    assert_string_equal(c.argv[20], "a");
+    ef_call_free(&c);
+    a.retry_of = NULL;
+    a.notify_url = "https://hooks.example/done";
+    a.nextra = 0;
+    ef_call_job_create(&c, &a);
+    assert_int_equal(c.argc, 19);
+    assert_string_equal(c.argv[15], "source");
+    assert_string_equal(c.argv[17], "notify_url");
+    assert_string_equal(c.argv[18], "https://hooks.example/done");
+    ef_call_free(&c);
 
     /* the counts come from the array: n chunks, 2 arguments each */
     ef_call_chunk_t chunks[3] = {{2, "{\"id\":\"1\"}\n{\"id\":\"2\"}", 21},
