@@ -176,9 +176,9 @@ typedef struct {
     redisReply *data;    /* HGET chunks N */
     redisReply *outc;    /* HGET outcomes N */
     redisReply *res;     /* HGET results N */
-    const char *cursor;  /* next line in data */
-    long index;          /* entity index within the chunk */
-    char want;           /* outcome to select, 0 = every entity */
+    int loaded;          /* cursor walks the loaded chunk */
+    ef_export_cursor_t cursor;
+    ef_export_filter_t want; /* which entities to select */
     char err[EF_ERR_LEN];
 } walk_t;
 
@@ -208,34 +208,26 @@ static int walk_load(walk_t *w) {
         ef_seterr(w->err, "chunk %ld of job %s is missing", w->chunk, w->job_id);
         return -1;
     }
-    w->cursor = w->data->str;
-    w->index = 0;
+    int have_o = w->outc->type == REDIS_REPLY_STRING;
+    ef_export_cursor_init(&w->cursor, w->data->str, w->data->len, have_o ? w->outc->str : NULL,
+                          have_o ? w->outc->len : 0, NULL, 0);
+    w->loaded = 1;
     w->chunk++;
     return 1;
 }
 
-/* Yields the next entity line (and its outcome char) matching w->want. */
-static int walk_next(walk_t *w, const char **line, size_t *len, char *outcome, long *chunk, long *idx) {
+/* Yields the next entity matching w->want (ef_export's reading of a
+ * chunk) and the chunk it is in: 1, 0 past the last chunk, -1 on error. */
+static int walk_next(walk_t *w, ef_export_entity_t *e, long *chunk) {
     for (;;) {
-        if (!w->cursor || !*w->cursor) {
-            int r = walk_load(w);
-            if (r <= 0)
-                return r;
-        }
-        const char *nl = strchr(w->cursor, '\n');
-        size_t n = nl ? (size_t)(nl - w->cursor) : strlen(w->cursor);
-        char oc = EF_OUTCOME_NONE;
-        if (w->outc && w->outc->type == REDIS_REPLY_STRING && (size_t)w->index < w->outc->len)
-            oc = w->outc->str[w->index];
-        *line = w->cursor;
-        *len = n;
-        *outcome = oc;
-        *chunk = w->chunk - 1;
-        *idx = w->index;
-        w->cursor = nl ? nl + 1 : w->cursor + n;
-        w->index++;
-        if (!w->want || oc == w->want)
+        if (w->loaded && ef_export_cursor_next(&w->cursor, &w->want, e)) {
+            *chunk = w->chunk - 1;
             return 1;
+        }
+        w->loaded = 0;
+        int r = walk_load(w);
+        if (r <= 0)
+            return r;
     }
 }
 
@@ -250,7 +242,7 @@ static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
     memset(w, 0, sizeof *w);
     w->st = st;
     w->job_id = id;
-    w->want = want;
+    w->want = (ef_export_filter_t){.only = want != 0, .outcome = want};
     cJSON *o = ef_enq_job_json(st, id, err);
     if (!o) {
         fprintf(stderr, "enqueuer: %s\n", err);
@@ -373,17 +365,12 @@ typedef struct {
     walk_t w;
     ef_buf_t id;
     int primed; /* walk_next's answer for the first entity, read ahead */
-    const char *line;
-    size_t len;
+    ef_export_entity_t ent;
     long chunk;
 } retry_src_t;
 
 /* Reads the next errored entity: 1, 0 past the last one, -1 on error. */
-static int retry_next(retry_src_t *rs) {
-    char oc;
-    long idx;
-    return walk_next(&rs->w, &rs->line, &rs->len, &oc, &rs->chunk, &idx);
-}
+static int retry_next(retry_src_t *rs) { return walk_next(&rs->w, &rs->ent, &rs->chunk); }
 
 static int retry_source(void *ctx, ef_entity_t *e, char *err) {
     retry_src_t *rs = ctx;
@@ -394,14 +381,14 @@ static int retry_source(void *ctx, ef_entity_t *e, char *err) {
             ef_seterr(err, "%s", rs->w.err);
         return rc < 0 ? EF_INPUT_FATAL : 0;
     }
-    cJSON *o = cJSON_ParseWithLength(rs->line, rs->len);
+    cJSON *o = cJSON_ParseWithLength(rs->ent.line, rs->ent.len);
     cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     ef_buf_reset(&rs->id);
     if (cJSON_IsString(idv))
         ef_buf_appends(&rs->id, idv->valuestring);
     cJSON_Delete(o);
-    e->record = rs->line;
-    e->record_len = rs->len;
+    e->record = rs->ent.line;
+    e->record_len = rs->ent.len;
     e->id = rs->id.s ? rs->id.s : "";
     e->id_len = rs->id.len;
     e->line = rs->chunk;
@@ -454,8 +441,7 @@ static int retry_errors(ef_enq_t *st, const char *id, char **own_provider, char 
         return EF_ENQ_EXIT_NOTHING;
     }
     snprintf(name, sizeof name, "retry-errors of %s", id);
-    const char *extra[] = {"retry_of", id};
-    rc = ef_enq_submit(st, retry_source, &rs, name, extra, 1);
+    rc = ef_enq_submit(st, retry_source, &rs, name, id);
     walk_free(&rs.w);
     ef_buf_free(&rs.id);
     return rc;

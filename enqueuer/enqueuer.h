@@ -32,7 +32,6 @@
 #define EF_ENQ_TICK_MS 250               /* the input reader's tick (submit.c) */
 #define EF_ENQ_TICK_ENTITIES 64          /* on fast input, a tick every this many entities */
 #define EF_ENQ_FLUSH_MS 1000             /* complete chunks wait at most this long */
-#define EF_ENQ_EXTRA_MAX 8               /* extra job-hash fields a submit may add */
 #define EF_ENQ_REDIS_TIMEOUT_MS 30000
 
 typedef struct {
@@ -67,9 +66,9 @@ typedef struct {
 typedef int (*ef_enq_source_fn)(void *ctx, ef_entity_t *e, char *err);
 
 /* Creates a job from src, prints its id on stdout; returns an exit status.
- * extra holds field/value pairs stored on the job (npairs * 2 strings). */
+ * retry_of (NULL: none) names the job whose errored entities src gives. */
 int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *source_name,
-                  const char *const *extra, int nextra);
+                  const char *retry_of);
 int ef_enq_submit_file(ef_enq_t *st, const char *path);
 
 /* Follows a job until it ends; returns the exit status for its end. */

@@ -224,6 +224,7 @@ static void discard_job(submit_t *s) {
     freeReplyObject(r);
 }
 
+/* The provider check before a job is made (ef_job_provider_check). */
 static int check_provider(ef_enq_t *st, char *err) {
     ef_key_t k;
     redisReply *r = ef_redis_sync_cmdf(st->redis, NULL, "HKEYS %s", ef_key_global(&k, EF_KEY_PROVIDERS));
@@ -233,33 +234,19 @@ static int check_provider(ef_enq_t *st, char *err) {
         return -1;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        int found = 0;
-        ef_buf_t names;
-        ef_buf_init(&names);
-        for (size_t i = 0; i < r->elements; i++) {
-            if (r->element[i]->type != REDIS_REPLY_STRING)
-                continue;
-            if (strcmp(r->element[i]->str, st->provider) == 0)
-                found = 1;
-            if (names.len < 400) {
-                if (names.len)
-                    ef_buf_appends(&names, ", ");
-                ef_buf_appends(&names, r->element[i]->str);
-            }
-        }
-        if (!found) {
-            ef_seterr(err, "unknown provider '%s' (registered by workers: %s)", st->provider,
-                      names.s);
-            rc = -1;
-        }
-        ef_buf_free(&names);
+        const char **names = ef_calloc(r->elements, sizeof *names);
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                names[i] = r->element[i]->str;
+        rc = ef_job_provider_check(st->provider, names, r->elements, err);
+        free(names);
     }
     freeReplyObject(r);
     return rc;
 }
 
 int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *source_name,
-                  const char *const *extra, int nextra) {
+                  const char *retry_of) {
     submit_t s;
     ef_entity_t e;
     char err[EF_ERR_LEN];
@@ -311,18 +298,7 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         ef_job_id_new(s.job_id);
 
     {
-        const char *fields[4 + 2 * EF_ENQ_EXTRA_MAX] = {"source", source_name};
-        size_t nfields = 1;
         ef_call_t call;
-        for (int i = 0; i < nextra && i < EF_ENQ_EXTRA_MAX; i++, nfields++) {
-            fields[2 * nfields] = extra[2 * i];
-            fields[2 * nfields + 1] = extra[2 * i + 1];
-        }
-        if (st->notify) { /* else job_create.lua applies the recipe's or queue's default */
-            fields[2 * nfields] = "notify_url";
-            fields[2 * nfields + 1] = st->notify;
-            nfields++;
-        }
         ef_call_job_create_t a = {.queue = st->queue,
                                   .id = s.job_id,
                                   .provider = st->provider,
@@ -330,8 +306,9 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
                                   .chunk_size = st->chunk_size,
                                   .dry_run = st->dry_run,
                                   .high_priority = st->high_priority,
-                                  .extra = fields,
-                                  .nextra = nfields,
+                                  .source = source_name,
+                                  .retry_of = retry_of,
+                                  .notify_url = st->notify,
                                   .heartbeat_ttl_ms = s.ttl_ms,
                                   /* a cluster: one slot per script (see job_create.lua) */
                                   .registry_apart = ef_redis_sync_is_cluster(st->redis)};
@@ -467,7 +444,7 @@ int ef_enq_submit_file(ef_enq_t *st, const char *path) {
     }
     in = ef_input_open_fd(fd, fmt, st->id_field, name);
     st->input = in; /* ef_enq_submit hooks its heartbeat on slow input */
-    rc = ef_enq_submit(st, input_source, in, name, NULL, 0);
+    rc = ef_enq_submit(st, input_source, in, name, NULL);
     st->input = NULL;
     ef_input_free(in);
     if (fd != STDIN_FILENO)

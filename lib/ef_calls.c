@@ -313,6 +313,40 @@ static void begin(ef_call_t *c, const ef_script_t *s, const char *queue, const c
     }
 }
 
+/* Starts a call of s with its fixed keys borrowed from ks (built once by
+ * the caller, every one given); no key is built nor copied. */
+static void begin_given(ef_call_t *c, const ef_script_t *s, const ef_call_keys_t *ks) {
+    ef_call_init(c, s);
+    if (ks->layout != c->layout) {
+        set_bad(c, "the keys given are another script's");
+        return;
+    }
+    for (size_t i = 0; c->layout && c->layout->keys[i]; i++) {
+        const char *name = c->layout->keys[i];
+        if (!ks->key[i]) {
+            set_bad(c, "key '%s' was not given", name);
+            return;
+        }
+        ef_call_slot_t *slot = slot_push(&c->keys, &c->nk, &c->capk);
+        slot->p = ks->key[i];
+        slot->len = strlen(ks->key[i]);
+    }
+}
+
+void ef_call_keys_init(ef_call_keys_t *ks, const ef_script_t *s) {
+    memset(ks, 0, sizeof *ks);
+    ks->layout = ef_call_layout_of(s);
+}
+
+int ef_call_keys_set(ef_call_keys_t *ks, const char *name, const char *key) {
+    for (size_t i = 0; ks->layout && ks->layout->keys[i] && i < EF_CALL_KEYS_MAX; i++)
+        if (strcmp(ks->layout->keys[i], name) == 0) {
+            ks->key[i] = key;
+            return 0;
+        }
+    return -1;
+}
+
 /* The events channel of a queue, an argument. */
 static void arg_events(ef_call_t *c, const char *queue) {
     ef_key_t k;
@@ -344,6 +378,13 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
     ef_call_arg(c, "priority", a->high_priority ? "high" : "normal");
     ef_call_arg_ll(c, "heartbeat_ttl_ms",
                    a->heartbeat_ttl_ms > 0 ? a->heartbeat_ttl_ms : EF_ENQUEUE_HEARTBEAT_TTL_MS);
+    const char *named[] = {"source", a->source, "retry_of", a->retry_of, "notify_url",
+                           a->notify_url};
+    for (size_t i = 0; i < EF_ARRAY_LEN(named); i += 2)
+        if (named[i + 1] && named[i + 1][0]) {
+            ef_call_rest(c, named[i], (size_t)-1);
+            ef_call_rest(c, named[i + 1], (size_t)-1);
+        }
     for (size_t i = 0; i < a->nextra * 2; i++)
         ef_call_rest(c, a->extra[i], (size_t)-1);
     if (ef_call_finish(c) == 0 && a->registry_apart) {
@@ -511,7 +552,10 @@ ef_call_t *ef_call_worker_beat(ef_call_t *c, const char *worker_id, int ttl_ms) 
 
 ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
                              const ef_call_ack_entity_t *e, size_t n) {
-    begin(c, &ef_script_chunk_ack, a->queue, a->job_id);
+    if (a->keys)
+        begin_given(c, &ef_script_chunk_ack, a->keys);
+    else
+        begin(c, &ef_script_chunk_ack, a->queue, a->job_id);
     for (size_t i = 0; i < n; i++)
         if (e[i].result_key && e[i].npairs > 0)
             ef_call_extra_key(c, e[i].result_key);
@@ -520,7 +564,10 @@ ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
     ef_call_arg_ll(c, "n", a->n);
     ef_call_arg_ll(c, "error_log_cap", a->error_log_cap);
     ef_call_arg(c, "policy", a->keep ? "keep" : "overwrite");
-    arg_events(c, a->queue);
+    if (a->events)
+        ef_call_arg(c, "events", a->events);
+    else
+        arg_events(c, a->queue);
     ef_call_arg_ll(c, "count", (long long)n);
     for (size_t i = 0; i < n; i++) {
         char oc[2] = {e[i].outcome, '\0'};

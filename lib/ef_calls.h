@@ -84,14 +84,40 @@ void ef_call_rest_ll(ef_call_t *c, long long value);
 int ef_call_finish(ef_call_t *c);
 void ef_call_free(ef_call_t *c); /* accepts a zeroed call */
 
+/* ---- Keys built once ----
+ *
+ * A caller that sends one script many times for the same queue and job
+ * (the worker acks a chunk many times) may give the script's fixed keys
+ * once, from keys it already keeps built, by name and in any order.  A
+ * builder that is passed them borrows them instead of building every key
+ * again; the order stays the one of the layout table. */
+
+#define EF_CALL_KEYS_MAX 16 /* fixed keys of the longest layout, with room */
+
+typedef struct {
+    const ef_call_layout_t *layout;
+    const char *key[EF_CALL_KEYS_MAX]; /* borrowed, in the layout's order; NULL: not given */
+} ef_call_keys_t;
+
+void ef_call_keys_init(ef_call_keys_t *ks, const ef_script_t *s);
+/* Gives the fixed key named name (borrowed: it must outlive every call
+ * built with ks).  0, or -1 when the script's layout has no such key. */
+int ef_call_keys_set(ef_call_keys_t *ks, const char *name, const char *key);
+
 /* ---- One builder per script; each returns c, finished ---- */
 
-/* job_create: queue, id, provider and entity_type are strings; extra holds
- * nextra name/value pairs (2 * nextra strings) stored in the job hash. */
+/* job_create: queue, id, provider and entity_type are strings.  The job
+ * hash's extra fields every client may set are named (NULL or "": not
+ * set; without notify_url job_create.lua applies the recipe's or the
+ * queue's default); extra holds nextra further name/value pairs (2 * nextra
+ * strings), sent after them. */
 typedef struct {
     const char *queue, *id, *provider, *entity_type;
     int chunk_size;
     int dry_run, high_priority;
+    const char *source;     /* where the entities came from: "stdin", "http", ... */
+    const char *retry_of;   /* the job whose errored entities these are */
+    const char *notify_url; /* the completion webhook */
     const char *const *extra;
     size_t nextra;
     int heartbeat_ttl_ms; /* the enqueue heartbeat deadline; 0: EF_ENQUEUE_HEARTBEAT_TTL_MS */
@@ -174,6 +200,10 @@ typedef struct {
     long n;
     int error_log_cap;
     int keep; /* policy: 1 keep, 0 overwrite */
+    /* optional, borrowed: the fixed keys and the queue's events channel
+     * already built (every key given, or the call is bad); NULL: built here */
+    const ef_call_keys_t *keys;
+    const char *events;
 } ef_call_chunk_ack_t;
 ef_call_t *ef_call_chunk_ack(ef_call_t *c, const ef_call_chunk_ack_t *a,
                              const ef_call_ack_entity_t *e, size_t n);

@@ -25,29 +25,52 @@ void ef_export_line(ef_buf_t *out, const char *entity, size_t elen, char outcome
     ef_buf_appends(out, "}\n");
 }
 
+/* ---- Walking one chunk's entities ---- */
+
+void ef_export_cursor_init(ef_export_cursor_t *c, const char *data, size_t dlen,
+                           const char *outcomes, size_t olen, const char *results, size_t rlen) {
+    c->p = data;
+    c->end = data + dlen;
+    c->outcomes = outcomes;
+    c->olen = olen;
+    c->results = results;
+    c->rlen = rlen;
+    c->index = 0;
+}
+
+int ef_export_cursor_next(ef_export_cursor_t *c, const ef_export_filter_t *f,
+                          ef_export_entity_t *e) {
+    while (c->p < c->end) {
+        const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+        size_t n = nl ? (size_t)(nl - c->p) : (size_t)(c->end - c->p);
+        const char *line = c->p;
+        c->p += n + 1;
+        if (n == 0)
+            continue;
+        long i = c->index++;
+        char oc = c->outcomes && (size_t)i < c->olen ? c->outcomes[i] : EF_OUTCOME_NONE;
+        if (!ef_outcome_known(oc))
+            oc = EF_OUTCOME_NONE;
+        if (f && f->only && f->outcome != oc)
+            continue;
+        *e = (ef_export_entity_t){.line = line, .len = n, .index = i, .outcome = oc};
+        if (!c->results || !ef_job_result_find(c->results, c->rlen, i, &e->result, &e->rlen))
+            e->result = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- The export lines ---- */
+
 long ef_export_chunk(ef_buf_t *out, const char *data, size_t dlen, const char *outcomes,
                      size_t olen, const char *results, size_t rlen, const ef_export_filter_t *f) {
-    const char *p = data, *end = data + dlen;
-    long i = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (n > 0) {
-            char oc = outcomes && (size_t)i < olen ? outcomes[i] : EF_OUTCOME_NONE;
-            if (!ef_outcome_known(oc))
-                oc = EF_OUTCOME_NONE;
-            if (!f || !f->only || f->outcome == oc) {
-                const char *rj = NULL;
-                size_t rl = 0;
-                if (!results || !ef_job_result_find(results, rlen, i, &rj, &rl))
-                    rj = NULL;
-                ef_export_line(out, p, n, oc, rj, rl);
-            }
-            i++;
-        }
-        p += n + 1;
-    }
-    return i;
+    ef_export_cursor_t cur;
+    ef_export_entity_t e;
+    ef_export_cursor_init(&cur, data, dlen, outcomes, olen, results, rlen);
+    while (ef_export_cursor_next(&cur, f, &e))
+        ef_export_line(out, e.line, e.len, e.outcome, e.result, e.rlen);
+    return cur.index;
 }
 
 char *ef_export_fields_json(const cJSON *fields) {
@@ -208,33 +231,25 @@ void ef_export_csv_header(ef_buf_t *out, const ef_export_csv_t *x) {
 
 long ef_export_csv_chunk(ef_buf_t *out, const ef_export_csv_t *x, const char *data, size_t dlen,
                          const char *outcomes, size_t olen, const char *results, size_t rlen) {
-    const char *p = data, *end = data + dlen;
-    long i = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (n > 0) {
-            char oc = outcomes && (size_t)i < olen ? outcomes[i] : EF_OUTCOME_NONE;
-            const char *rj = NULL;
-            size_t rl = 0;
-            cJSON *e = cJSON_ParseWithLength(p, n), *r = NULL;
-            if (results && ef_job_result_find(results, rlen, i, &rj, &rl))
-                r = cJSON_ParseWithLength(rj, rl);
-            for (size_t c = 0; c < x->nentity; c++) {
-                csv_value(out, cJSON_GetObjectItemCaseSensitive(e, x->entity[c]));
-                ef_buf_appendc(out, ',');
-            }
-            ef_buf_appends(out, ef_outcome_name(ef_outcome_known(oc) ? oc : EF_OUTCOME_NONE));
-            for (size_t c = 0; c < x->nresult; c++) {
-                ef_buf_appendc(out, ',');
-                csv_value(out, cJSON_GetObjectItemCaseSensitive(r, x->result[c]));
-            }
-            ef_buf_appends(out, "\r\n");
-            cJSON_Delete(e);
-            cJSON_Delete(r);
-            i++;
+    ef_export_cursor_t cur;
+    ef_export_entity_t ent;
+    ef_export_cursor_init(&cur, data, dlen, outcomes, olen, results, rlen);
+    while (ef_export_cursor_next(&cur, NULL, &ent)) {
+        cJSON *e = cJSON_ParseWithLength(ent.line, ent.len), *r = NULL;
+        if (ent.result)
+            r = cJSON_ParseWithLength(ent.result, ent.rlen);
+        for (size_t c = 0; c < x->nentity; c++) {
+            csv_value(out, cJSON_GetObjectItemCaseSensitive(e, x->entity[c]));
+            ef_buf_appendc(out, ',');
         }
-        p += n + 1;
+        ef_buf_appends(out, ef_outcome_name(ent.outcome));
+        for (size_t c = 0; c < x->nresult; c++) {
+            ef_buf_appendc(out, ',');
+            csv_value(out, cJSON_GetObjectItemCaseSensitive(r, x->result[c]));
+        }
+        ef_buf_appends(out, "\r\n");
+        cJSON_Delete(e);
+        cJSON_Delete(r);
     }
-    return i;
+    return cur.index;
 }

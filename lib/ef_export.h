@@ -27,6 +27,41 @@ typedef struct {
     char outcome; /* with only: the outcome character kept */
 } ef_export_filter_t;
 
+/* ---- Walking one chunk's entities ----
+ *
+ * The one reading of a chunk, shared by the export (JSON and CSV) and by
+ * retry-errors in the enqueuer and statusd: an entity per non-empty NDJSON
+ * line, indexed from 0 in the chunk; its outcome is the character of the
+ * same index in outcomes (EF_OUTCOME_NONE when none is recorded there or
+ * the character is not an outcome), its result the line of that index in
+ * the results field. */
+typedef struct {
+    const char *line; /* the entity's NDJSON, len bytes, no newline */
+    size_t len;
+    long index; /* in the chunk, from 0 */
+    char outcome;
+    const char *result; /* its result fields JSON, rlen bytes; NULL: none */
+    size_t rlen;
+} ef_export_entity_t;
+
+typedef struct {
+    const char *p, *end;
+    const char *outcomes; /* may be NULL: nothing recorded yet */
+    size_t olen;
+    const char *results; /* may be NULL: no result looked up */
+    size_t rlen;
+    long index; /* of the next entity; after the walk, the entities in the chunk */
+} ef_export_cursor_t;
+
+/* Borrows data, outcomes and results (the chunk's results field, for the
+ * entities' result JSON), which must outlive the walk. */
+void ef_export_cursor_init(ef_export_cursor_t *c, const char *data, size_t dlen,
+                           const char *outcomes, size_t olen, const char *results, size_t rlen);
+/* The next entity that passes f (NULL: every one): 1 with *e filled, or 0
+ * past the chunk's last entity. */
+int ef_export_cursor_next(ef_export_cursor_t *c, const ef_export_filter_t *f,
+                          ef_export_entity_t *e);
+
 /* Appends one export line (with its newline) to out; result may be NULL. */
 void ef_export_line(ef_buf_t *out, const char *entity, size_t elen, char outcome,
                     const char *result, size_t rlen);

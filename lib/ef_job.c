@@ -6,6 +6,7 @@
 #include "ef_job.h"
 
 #include "ef_common.h"
+#include "ef_text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +56,31 @@ int ef_job_status_valid(const char *s) {
 
 int ef_job_status_final(const char *s) {
     return ef_job_status_is_final(ef_job_status_parse(s));
+}
+
+int ef_job_provider_check(const char *provider, const char *const *names, size_t n, char *err) {
+    ef_buf_t list;
+    int found = 0;
+    if (n == 0)
+        return 0;
+    ef_buf_init(&list);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = names[i];
+        if (!p)
+            continue;
+        if (strcmp(p, provider) == 0)
+            found = 1;
+        if (list.len < EF_JOB_PROVIDER_LIST_MAX && ef_utf8_valid(p, strlen(p), NULL)) {
+            if (list.len)
+                ef_buf_appends(&list, ", ");
+            ef_buf_appends(&list, p);
+        }
+    }
+    if (!found)
+        ef_seterr(err, "unknown provider '%s' (registered by workers: %s)", provider,
+                  list.s ? list.s : "");
+    ef_buf_free(&list);
+    return found ? 0 : -1;
 }
 
 const char *ef_outcome_name(char c) {

@@ -105,6 +105,17 @@ int ef_job_status_final(const char *s);
  * bits, Crockford base32, so ids sort by creation time. */
 void ef_job_id_new(char out[EF_JOB_ID_LEN + 1]);
 
+/* The provider check every client makes before it creates a job (the C
+ * enqueuer and statusd's POST /jobs; job_create.lua makes it again):
+ * provider must be one of the n names read from farm:providers (HKEYS).
+ * When none is registered (no worker has started yet) there is nothing to
+ * check against and it passes.  A NULL name (a reply that is not a string)
+ * is skipped.  0, or -1 with err "unknown provider 'P' (registered by
+ * workers: a, b)", the list cut after EF_JOB_PROVIDER_LIST_MAX bytes and
+ * without names that are not UTF-8. */
+#define EF_JOB_PROVIDER_LIST_MAX 300 /* bytes of names in the error */
+int ef_job_provider_check(const char *provider, const char *const *names, size_t n, char *err);
+
 /* Turns the field/value pairs of HGETALL into a JSON object with numbers as
  * numbers, booleans as booleans, *_at_iso strings beside the ms times, and
  * the derived progress_percent, rate_per_s and eta_s (null when unknown).

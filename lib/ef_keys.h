@@ -59,6 +59,12 @@ typedef enum {
     EF_KEY_GLOBAL_COUNT_
 } ef_key_global_kind_t;
 
+/* The worker registry (farm:workers, farm:worker:ID): each worker refreshes
+ * its entries every second; one whose last heartbeat is older than this on
+ * Redis's clock is dead.  worker_beat prunes it from farm:workers, its
+ * farm:worker:ID hash expires, and statusd neither lists nor counts it. */
+#define EF_WORKER_HEARTBEAT_TTL_MS 10000
+
 const char *ef_key_queue(ef_key_t *k, const char *queue, ef_key_queue_kind_t kind);
 const char *ef_key_job(ef_key_t *k, const char *queue, const char *job_id, ef_key_job_kind_t kind);
 const char *ef_key_global(ef_key_t *k, ef_key_global_kind_t kind);

@@ -351,7 +351,7 @@ void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, i
     /* before Redis's clock is known (a moment after connecting), list all
      * rather than hide live workers on a guess */
     if (b->sd->clock_synced)
-        snprintf(min, len, "%lld", (long long)(ef_sd_redis_ms(b->sd) - EF_SD_WORKER_TTL_MS));
+        snprintf(min, len, "%lld", (long long)(ef_sd_redis_ms(b->sd) - EF_WORKER_HEARTBEAT_TTL_MS));
     else
         snprintf(min, len, "-inf");
     snprintf(count, sizeof count, "%d", EF_SD_WORKERS_MAX);

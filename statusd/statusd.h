@@ -67,10 +67,6 @@
 #define EF_SD_ERRORS_LIMIT_MAX 1000
 #define EF_SD_METRICS_JOBS_MAX 1000 /* newest jobs per queue counted by status */
 #define EF_SD_WORKERS_MAX 1000
-/* A worker whose last heartbeat (farm:workers score) is older than this on
- * Redis's clock is dead: statusd neither lists nor counts it.  The worker's
- * heartbeat TTL (EF_WORKER_HEARTBEAT_TTL_S in worker/worker.h). */
-#define EF_SD_WORKER_TTL_MS 10000
 
 typedef struct ef_sd_s ef_sd_t;
 typedef struct ef_sd_conn_s ef_sd_conn_t;
@@ -394,7 +390,7 @@ void ef_sd_route_health(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_queues(ef_sd_req_t *rq, const ef_sd_args_t *a);
 void ef_sd_route_workers(ef_sd_req_t *rq, const ef_sd_args_t *a);
 /* Adds the command listing live workers (heartbeat younger than
- * EF_SD_WORKER_TTL_MS on Redis's clock), newest first, at most
+ * EF_WORKER_HEARTBEAT_TTL_MS in ef_keys.h, on Redis's clock), newest first, at most
  * EF_SD_WORKERS_MAX; with their scores when scores is set.  k and min
  * (len bytes) must live until the batch is sent (it is, at once). */
 void ef_sd_batch_workers(ef_sd_batch_t *b, ef_key_t *k, char *min, size_t len, int scores);

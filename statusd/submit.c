@@ -23,6 +23,7 @@
  */
 #include "statusd.h"
 
+#include "ef_export.h"
 #include "ef_input.h"
 #include "ef_job.h"
 #include "ef_keys.h"
@@ -204,16 +205,6 @@ static void created(ef_sd_batch_t *b, void *arg) {
 
 static void submit_create(submit_t *s) {
     ef_call_t call;
-    const char *fields[6] = {"source", s->source};
-    size_t nextra = 1;
-    if (s->retry_of[0]) {
-        fields[2 * nextra] = "retry_of";
-        fields[2 * nextra++ + 1] = s->retry_of;
-    }
-    if (s->notify[0]) { /* else job_create.lua applies the recipe's or queue's default */
-        fields[2 * nextra] = "notify_url";
-        fields[2 * nextra++ + 1] = s->notify;
-    }
     ef_call_job_create_t a = {.queue = s->queue,
                               .id = s->id,
                               .provider = s->provider,
@@ -221,8 +212,9 @@ static void submit_create(submit_t *s) {
                               .chunk_size = s->chunk_size,
                               .dry_run = s->dry_run,
                               .high_priority = strcmp(s->priority, "high") == 0,
-                              .extra = fields,
-                              .nextra = nextra};
+                              .source = s->source,
+                              .retry_of = s->retry_of,
+                              .notify_url = s->notify};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
     ef_key_t kq;
     /* a cluster keeps farm:queues in another slot: job_create takes the
@@ -344,28 +336,16 @@ static void provider_checked(ef_sd_batch_t *b, void *arg) {
         return;
     }
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        ef_buf_t names;
-        int found = 0;
-        ef_buf_init(&names);
-        for (size_t i = 0; i < r->elements; i++) {
-            const char *p = r->element[i]->str;
-            if (!p)
-                continue;
-            if (strcmp(p, s->provider) == 0)
-                found = 1;
-            if (names.len < 300 && ef_utf8_valid(p, strlen(p), NULL)) {
-                if (names.len)
-                    ef_buf_appends(&names, ", ");
-                ef_buf_appends(&names, p);
-            }
-        }
-        if (!found) {
-            ef_sd_respond_error(rq, 400, "unknown provider '%s' (registered by workers: %s)",
-                                s->provider, names.s ? names.s : "");
-            ef_buf_free(&names);
+        const char **names = ef_calloc(r->elements, sizeof *names);
+        char err[EF_ERR_LEN];
+        for (size_t i = 0; i < r->elements; i++)
+            names[i] = r->element[i]->str;
+        int rc = ef_job_provider_check(s->provider, names, r->elements, err);
+        free(names);
+        if (rc != 0) {
+            ef_sd_respond_error(rq, 400, "%s", err);
             return;
         }
-        ef_buf_free(&names);
     }
     submit_finish(s);
 }
@@ -522,18 +502,13 @@ static void retry_walked(ef_sd_batch_t *b, void *arg) {
             submit_fail(s, 409, msg);
             return;
         }
-        const char *p = data->str, *end = data->str + data->len;
-        size_t i = 0;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-            if (n > 0) {
-                if (outc && outc->str && i < outc->len && outc->str[i] == EF_OUTCOME_ERROR)
-                    entity_add(s, p, n);
-                i++;
-            }
-            p += n + 1;
-        }
+        const ef_export_filter_t errored = {.only = 1, .outcome = EF_OUTCOME_ERROR};
+        ef_export_cursor_t cur;
+        ef_export_entity_t e;
+        ef_export_cursor_init(&cur, data->str, data->len, outc ? outc->str : NULL,
+                              outc && outc->str ? outc->len : 0, NULL, 0);
+        while (ef_export_cursor_next(&cur, &errored, &e))
+            entity_add(s, e.line, e.len);
     }
     s->src_next += (long)(b->received / 2);
     if (s->src_next >= s->src_chunks) {

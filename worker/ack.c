@@ -185,7 +185,9 @@ void ef_chunk_ack(ef_chunk_t *c) {
                                 .ref = c->ref,
                                 .n = c->n,
                                 .error_log_cap = EF_WORKER_ERROR_LOG_CAP,
-                                .keep = c->prov->rc->policy == EF_POLICY_KEEP};
+                                .keep = c->prov->rc->policy == EF_POLICY_KEEP,
+                                .keys = &c->ack_keys,
+                                .events = c->q->k_events.s};
     ef_call_t call;
     /* the command is formatted inside the call: the entities can go right after */
     if (ef_redis_call(w->cmd, ef_call_chunk_ack(&call, &args, e, a->nsent), on_ack, a, 0) == 0) {

@@ -13,6 +13,7 @@
 #include "ef_calls.h"
 #include "ef_job.h"
 #include "ef_log.h"
+#include "ef_scripts_gen.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -47,6 +48,19 @@ ef_chunk_t *ef_chunk_create(ef_wq_t *q, const char *ref, const char *job_id, lon
     ef_key_job(&c->k_errors, q->name, c->job_id, EF_KEY_JOB_ERRORS);
     ef_key_job(&c->k_attempts, q->name, c->job_id, EF_KEY_JOB_ATTEMPTS);
     ef_key_job(&c->k_parked, q->name, c->job_id, EF_KEY_JOB_PARKED);
+    ef_key_job(&c->k_dryrun, q->name, c->job_id, EF_KEY_JOB_DRYRUN);
+    /* built once here, so that an ack builds no key (ef_chunk_ack) */
+    ef_call_keys_t *ks = &c->ack_keys;
+    ef_call_keys_init(ks, &ef_script_chunk_ack);
+    ef_call_keys_set(ks, "job", c->k_job.s);
+    ef_call_keys_set(ks, "outcomes", c->k_outcomes.s);
+    ef_call_keys_set(ks, "results", c->k_results.s);
+    ef_call_keys_set(ks, "errors", c->k_errors.s);
+    ef_call_keys_set(ks, "leases", q->k_leases.s);
+    ef_call_keys_set(ks, "owners", q->k_owners.s);
+    ef_call_keys_set(ks, "processing", q->k_processing.s);
+    ef_call_keys_set(ks, "stats", q->k_stats.s);
+    ef_call_keys_set(ks, "dryrun", c->k_dryrun.s);
     return c;
 }
 

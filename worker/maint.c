@@ -53,7 +53,7 @@ void ef_worker_heartbeat(ef_worker_t *w) {
     snprintf(errs, sizeof errs, "%lld", w->c_errors);
     snprintf(started, sizeof started, "%lld", (long long)w->started_at);
     snprintf(now, sizeof now, "%lld", (long long)ef_now_ms());
-    snprintf(ttl, sizeof ttl, "%d", EF_WORKER_HEARTBEAT_TTL_S);
+    snprintf(ttl, sizeof ttl, "%d", EF_WORKER_HEARTBEAT_TTL_MS / 1000);
     char chunks[24];
     snprintf(chunks, sizeof chunks, "%zu", w->nchunks);
     ef_key_worker(&kw, w->id);
@@ -72,7 +72,7 @@ static void on_beat(ef_redis_t *rc, redisReply *r, void *arg) {
     (void)arg;
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         ef_info("worker registry: removed %lld worker(s) silent for over %d s", r->integer,
-                EF_WORKER_HEARTBEAT_TTL_S);
+                EF_WORKER_HEARTBEAT_TTL_MS / 1000);
     else if (r && r->type == REDIS_REPLY_ERROR)
         ef_warn("worker registry: %s", r->str);
 }
@@ -81,7 +81,7 @@ static void on_beat(ef_redis_t *rc, redisReply *r, void *arg) {
  * entries of workers silent for longer than the heartbeat TTL. */
 void ef_worker_beat(ef_worker_t *w) {
     ef_call_t call;
-    ef_redis_call(w->cmd, ef_call_worker_beat(&call, w->id, EF_WORKER_HEARTBEAT_TTL_S * 1000),
+    ef_redis_call(w->cmd, ef_call_worker_beat(&call, w->id, EF_WORKER_HEARTBEAT_TTL_MS),
                   on_beat, NULL, 0);
     ef_call_free(&call);
 }

@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ef_calls.h"
 #include "ef_common.h"
 #include "ef_http.h"
 #include "ef_keys.h"
@@ -54,7 +55,6 @@
 #define EF_WORKER_CONCURRENCY_DEFAULT 16
 #define EF_WORKER_GRACE_DEFAULT_S 30
 #define EF_WORKER_TICK_MS 1000
-#define EF_WORKER_HEARTBEAT_TTL_S 10
 #define EF_WORKER_TAKE_BLOCK_S 5        /* BLMOVE timeout; loops while idle */
 #define EF_WORKER_ERROR_LOG_CAP 1000    /* entries kept in farm:{Q}:job:ID:errors */
 #define EF_WORKER_PARTIAL_ACK_MS 1000   /* a slow chunk reports progress this often */
@@ -201,7 +201,8 @@ struct ef_chunk_s {
     uint64_t ack_retry_at;  /* after a failed ack, not before this (monotonic ms) */
     int ack_failures;
     int started;            /* its tasks were counted in w->unresolved */
-    ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts, k_parked;
+    ef_key_t k_job, k_outcomes, k_results, k_errors, k_attempts, k_parked, k_dryrun;
+    ef_call_keys_t ack_keys; /* chunk_ack's fixed keys, borrowed from the chunk and its queue */
 };
 
 /* A chunk ref being claimed: a control message that arrives before the

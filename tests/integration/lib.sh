@@ -115,6 +115,37 @@ ef_mock_start() {
   MOCK_PORT=$(cat "$EF_TMP/$name.port")
 }
 
+# ef_pyhttp_start NAME BODY [ARGS...]: a small Python HTTP server on
+# 127.0.0.1 with a port it picks, for what the mock provider does not do.
+# BODY is Python that defines the handler class H (a subclass of
+# http.server.BaseHTTPRequestHandler; http.server, os and sys are already
+# imported); ARGS reach it as sys.argv[1:].  The scaffold around it (a
+# threaded server with daemon threads, the port file written atomically,
+# serve_forever) is the same for every test.  The script is
+# $EF_TMP/NAME.py, its output $EF_TMP/NAME.log; sets EF_LAST_PID and
+# PYHTTP_PORT; returns 1 when no port is written within 10 s.
+ef_pyhttp_start() {
+  local name=$1 body=$2; shift 2
+  local py="$EF_TMP/$name.py" port="$EF_TMP/$name.port"
+  rm -f "$port"
+  {
+    printf 'import http.server, os, sys\nPORT_FILE = sys.argv.pop(1)\n'
+    printf '%s\n' "$body"
+    cat <<'PY'
+http.server.ThreadingHTTPServer.daemon_threads = True
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(PORT_FILE + ".tmp", "w") as f:
+    f.write(str(s.server_address[1]))
+os.rename(PORT_FILE + ".tmp", PORT_FILE)
+s.serve_forever()
+PY
+  } >"$py"
+  ef_spawn "$EF_TMP/$name.log" python3 "$py" "$port" "$@"
+  PYHTTP_PORT=""
+  ef_wait_for 10 'test -s "$EF_TMP/$name.port"' || return 1
+  PYHTTP_PORT=$(cat "$port")
+}
+
 # mock_stat PORT FIELD: one number from the mock provider's /stats
 mock_stat() {
   curl -s "http://127.0.0.1:$1/stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', 0))"

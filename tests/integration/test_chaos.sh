@@ -439,8 +439,7 @@ chaos_provider() {
   ef_flush
   # a tiny HTTP server for what the mock does not do: redirect loops and
   # HTML pages with a 200
-  cat >"$D/odd.py" <<'PY'
-import http.server, os, sys
+  ef_pyhttp_start odd "$(cat <<'PY'
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     count = 0
@@ -472,16 +471,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(str(s.server_address[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
 PY
-  rm -f "$D/odd.port"
-  ef_spawn "$D/odd.log" python3 "$D/odd.py" "$D/odd.port"; local op=$EF_LAST_PID hp hpid
+)"; local op=$EF_LAST_PID hp hpid; lp=$PYHTTP_PORT
   ef_mock_start hang --catalog "$CAT" --p-hang 1; hp=$MOCK_PORT; hpid=$MOCK_PID
-  ef_wait_for 10 test -s "$D/odd.port"; lp=$(cat "$D/odd.port")
   cat >"$D/faults.json" <<JSON
 {"providers": {
   "items": {"steps": [{"method": "GET", "url": "http://127.0.0.1:$MP/item/{id}"}],

@@ -15,8 +15,7 @@ D=$EF_TMP
 
 # a provider answering fixed documents: the mock provider has no floats out
 # of range nor objects
-cat >"$D/typed.py" <<'PY'
-import http.server, os, sys
+ef_pyhttp_start typed "$(cat <<'PY'
 DOCS = {
     "1": b'{"title": "T1", "price": 456.13, "genres": ["Drama"], "meta": {"a": 1, "b": [true, null]}, "year": 1999}',
     "2": b'{"title": "T2", "price": 1e999999, "genres": []}',
@@ -38,15 +37,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(str(s.server_address[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
 PY
-ef_spawn "$D/typed.log" python3 "$D/typed.py" "$D/typed.port"
-ef_wait_for 10 test -s "$D/typed.port" || { fail "typed provider starts" "$(cat "$D/typed.log")"; ef_finish; }
-TP=$(cat "$D/typed.port")
+)" || { fail "typed provider starts" "$(cat "$D/typed.log")"; ef_finish; }
+TP=$PYHTTP_PORT
 cat >"$D/typed.json" <<JSON
 {"providers": {"items": {
    "steps": [{"method": "GET", "url": "http://127.0.0.1:$TP/item/{id}"}],

@@ -8,11 +8,10 @@ source "$(dirname "$0")/lib.sh"
 ef_setup
 D=$EF_TMP
 
-cat >"$D/listen.py" <<'PY'
-import http.server, sys
+ef_pyhttp_start listen "$(cat <<'PY'
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        with open(sys.argv[2], "a") as f:
+        with open(sys.argv[1], "a") as f:
             for k, v in self.headers.items():
                 f.write("%s: %s\n" % (k, v))
         body = b'{"title":"t"}'
@@ -23,14 +22,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1] + ".tmp", "w").write(str(s.server_address[1]))
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
 PY
-ef_spawn "$D/listen.log" python3 "$D/listen.py" "$D/port" "$D/headers"
-ef_wait_for 10 'test -s "$D/port"' || { fail "listener started" "no port"; ef_finish; }
-PORT=$(cat "$D/port")
+)" "$D/headers" || { fail "listener started" "no port"; ef_finish; }
+PORT=$PYHTTP_PORT
 hdrs=$(for i in $(seq 1 20); do printf '%s"X-H%d: v%d-{id}"' "$([ "$i" -gt 1 ] && echo ,)" "$i" "$i"; done)
 cat >"$D/p.json" <<JSON
 {"providers": {"items": {

@@ -16,10 +16,10 @@ D=$EF_TMP
 SECRET='whsec-7f3a9c-only-in-env'
 export EF_NOTIFY_SECRET=$SECRET
 
-cat >"$D/recv.py" <<'PY'
-import hashlib, hmac, http.server, json, os, sys, threading, time
+ef_pyhttp_start recv "$(cat <<'PY'
+import hashlib, hmac, json, threading, time
 SECRET = os.environ["EF_NOTIFY_SECRET"].encode()
-LOG = sys.argv[1] + ".log"
+LOG = sys.argv[1]
 lock = threading.Lock()
 seen, inflight, peak = {}, {}, {}
 class H(http.server.BaseHTTPRequestHandler):
@@ -55,24 +55,17 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
     def log_message(self, *a):
         pass
-http.server.ThreadingHTTPServer.daemon_threads = True
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(str(s.server_address[1]))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
 PY
-ef_spawn "$D/recv.out" python3 "$D/recv.py" "$D/recv"
-ef_wait_for 10 test -s "$D/recv" || { fail "receiver starts" "$(cat "$D/recv.out")"; ef_finish; }
-R="http://127.0.0.1:$(cat "$D/recv")"
-touch "$D/recv.log"
+)" "$D/requests.log" || { fail "receiver starts" "$(cat "$D/recv.log")"; ef_finish; }
+R="http://127.0.0.1:$PYHTTP_PORT"
+touch "$D/requests.log"
 
 # rq PATH EXPR: EXPR over the list `r` of finished requests to PATH
 rq() {
   python3 -c 'import json,sys
 r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 r=[x for x in r if x["path"]==sys.argv[2] and not x.get("hanging")]
-print(eval(sys.argv[3]))' "$D/recv.log" "$1" "$2" 2>&1
+print(eval(sys.argv[3]))' "$D/requests.log" "$1" "$2" 2>&1
 }
 
 ef_mock_start mock || { fail "mockprov starts"; ef_finish; }
@@ -164,7 +157,7 @@ fi
 
 # ---- the sender SIGKILLed mid-attempt: another takes the duty over ----
 hid=$("$ENQ" --provider plain --notify "$R/hang2" "$D/ids" 2>/dev/null)
-if ef_wait_for 15 'grep -q "\"/hang2\", \"n\": 2, \"hanging\"" "$D/recv.log"'; then
+if ef_wait_for 15 'grep -q "\"/hang2\", \"n\": 2, \"hanging\"" "$D/requests.log"'; then
   owner=$(job_field "$hid" notify_owner)
   case "$owner" in w1) kill -9 "$W1"; other=w2 ;; w2) kill -9 "$W2"; other=w1 ;; *) other="" ;; esac
   check "hang2: the attempt in flight has an owner" test -n "$other"
@@ -173,7 +166,7 @@ if ef_wait_for 15 'grep -q "\"/hang2\", \"n\": 2, \"hanging\"" "$D/recv.log"'; t
   eq "hang2: 3 attempts, one accepted" "3 1" "$(job_field "$hid" notify_attempts) $(rq /hang2 'sum(1 for x in r if x["code"] == 200)')"
   check "hang2: the survivor delivered it" grep -q "job $hid webhook delivered" "$D/$other.log"
 else
-  fail "hang2: the second attempt starts" "$(cat "$D/recv.log")"
+  fail "hang2: the second attempt starts" "$(cat "$D/requests.log")"
 fi
 
 # ---- a receiver that never answers: failed after the give-up time ----
@@ -194,15 +187,15 @@ eq "enqueue.sh --notify nope: refused by job_create" "1" "$rc"
 contains "enqueue.sh --notify nope: says why" "notify url must be" "$out"
 
 # ---- SIGTERM while an attempt is in flight: the worker exits cleanly ----
-before=$(grep -c '"/never", "n": [0-9]*, "hanging"' "$D/recv.log")
+before=$(grep -c '"/never", "n": [0-9]*, "hanging"' "$D/requests.log")
 tid=$("$ENQ" --queue slow --provider plain --notify "$R/never" "$D/ids" 2>/dev/null)
-if ef_wait_for 10 '[ "$(grep -c "\"/never\", \"n\": [0-9]*, \"hanging\"" "$D/recv.log")" -gt "$before" ]'; then
+if ef_wait_for 10 '[ "$(grep -c "\"/never\", \"n\": [0-9]*, \"hanging\"" "$D/requests.log")" -gt "$before" ]'; then
   kill -TERM "$W3"
   if ef_wait_for 10 '! kill -0 "$W3"'; then ok "drain with a webhook in flight: exits"
   else fail "drain with a webhook in flight: exits" "$(tail -5 "$D/w3.log")"; fi
   wait "$W3"; eq "drain with a webhook in flight: exit status 0" 0 "$?"
 else
-  fail "drain: the attempt starts" "$(tail -3 "$D/recv.log")"
+  fail "drain: the attempt starts" "$(tail -3 "$D/requests.log")"
 fi
 
 # ---- the secret appears nowhere but in the environment ----

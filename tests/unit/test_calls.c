@@ -158,6 +158,31 @@ static void test_job_builders(void **st) {
                             "J0"};
     expect_argv(ef_call_job_create(&c, &a), 7, create, 19);
     ef_call_free(&c);
+    /* the same fields by name, as the enqueuer and statusd give them, in
+     * the order source, retry_of, notify_url, then extra; unset ones left out */
+    const char *more[] = {"x-team", "a"};
+    a.source = "stdin";
+    a.retry_of = "J0";
+    a.notify_url = "";
+    a.extra = more;
+    a.nextra = 1;
+    ef_call_job_create(&c, &a);
+    assert_false(c.bad);
+    assert_int_equal(c.argc, 21);
+    for (int i = 0; i < 19; i++)
+        assert_string_equal(c.argv[i], create[i]);
+    assert_string_equal(c.argv[19], "x-team");
+    assert_string_equal(c.argv[20], "a");
+    ef_call_free(&c);
+    a.retry_of = NULL;
+    a.notify_url = "https://hooks.example/done";
+    a.nextra = 0;
+    ef_call_job_create(&c, &a);
+    assert_int_equal(c.argc, 19);
+    assert_string_equal(c.argv[15], "source");
+    assert_string_equal(c.argv[17], "notify_url");
+    assert_string_equal(c.argv[18], "https://hooks.example/done");
+    ef_call_free(&c);
 
     /* the counts come from the array: n chunks, 2 arguments each */
     ef_call_chunk_t chunks[3] = {{2, "{\"id\":\"1\"}\n{\"id\":\"2\"}", 21},
@@ -289,6 +314,67 @@ static void test_worker_builders(void **st) {
     ef_call_free(&c);
 }
 
+/* chunk_ack with its fixed keys given once (as the worker keeps them on
+ * its chunk) lays out the same call as with keys built by the builder,
+ * borrowing them; a key not given, or keys of another script, make a bad
+ * call. */
+static void test_chunk_ack_keys_given(void **st) {
+    (void)st;
+    for (size_t i = 0; i < ef_call_layouts_count; i++)
+        assert_true(count_names(ef_call_layouts[i].keys) <= EF_CALL_KEYS_MAX);
+
+    const char *names[] = {"dryrun", "job",    "outcomes",   "results", "errors",
+                           "leases", "owners", "processing", "stats"};
+    const char *values[] = {
+        "farm:{q}:job:J1:dryrun",  "farm:{q}:job:J1",        "farm:{q}:job:J1:outcomes",
+        "farm:{q}:job:J1:results", "farm:{q}:job:J1:errors", "farm:{q}:leases",
+        "farm:{q}:owners",         "farm:{q}:processing",    "farm:{q}:stats"};
+    ef_call_keys_t ks;
+    ef_call_keys_init(&ks, &ef_script_chunk_ack);
+    for (size_t i = 0; i < EF_ARRAY_LEN(names); i++)
+        assert_int_equal(ef_call_keys_set(&ks, names[i], values[i]), 0);
+    assert_int_equal(ef_call_keys_set(&ks, "pending", "x"), -1);
+
+    const char *pairs[] = {"title", "T"};
+    ef_call_ack_entity_t e[2] = {{.index = 0,
+                                  .outcome = EF_OUTCOME_UPDATED,
+                                  .result_key = "farm:{q}:movie:1",
+                                  .pairs = pairs,
+                                  .npairs = 1,
+                                  .entity_id = "1"},
+                                 {.index = 3, .outcome = EF_OUTCOME_NOT_FOUND, .entity_id = "4"}};
+    ef_call_chunk_ack_t a = {
+        .queue = "q", .job_id = "J1", .ref = "J1:0", .n = 0, .error_log_cap = 1000, .keep = 0};
+    ef_call_t built, given;
+    ef_call_chunk_ack(&built, &a, e, 2);
+    const char *events = "farm:{q}:events";
+    a.keys = &ks;
+    a.events = events;
+    ef_call_chunk_ack(&given, &a, e, 2);
+    assert_false(built.bad);
+    assert_false(given.bad);
+    assert_int_equal(given.nkeys, built.nkeys);
+    assert_int_equal(given.argc, built.argc);
+    for (int i = 0; i < built.argc; i++) {
+        assert_int_equal(given.lens[i], built.lens[i]);
+        assert_memory_equal(given.argv[i], built.argv[i], built.lens[i]);
+    }
+    assert_ptr_equal(given.argv[0], values[1]); /* borrowed, not copied */
+    assert_ptr_equal(given.argv[given.nkeys + 5], events);
+    ef_call_free(&built);
+    ef_call_free(&given);
+
+    ks.key[3] = NULL;
+    ef_call_chunk_ack(&given, &a, e, 2);
+    assert_true(given.bad);
+    assert_non_null(strstr(given.err, "'errors' was not given"));
+    ef_call_free(&given);
+    ef_call_keys_init(&ks, &ef_script_chunk_claim);
+    ef_call_chunk_ack(&given, &a, e, 2);
+    assert_true(given.bad);
+    ef_call_free(&given);
+}
+
 static void test_a_call_off_its_layout_is_not_sent(void **st) {
     (void)st;
     ef_call_t c;
@@ -369,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_control_builders),
         cmocka_unit_test(test_job_builders),
         cmocka_unit_test(test_worker_builders),
+        cmocka_unit_test(test_chunk_ack_keys_given),
         cmocka_unit_test(test_a_call_off_its_layout_is_not_sent),
         cmocka_unit_test(test_chunk_size_cap_agrees),
         cmocka_unit_test(test_rate_curve_agrees),

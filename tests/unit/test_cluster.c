@@ -17,6 +17,7 @@
 #include "ef_calls.h"
 #include "ef_cluster.h"
 #include "ef_job.h"
+#include "fake_reply.h"
 
 static void test_crc16(void **st) {
     (void)st;
@@ -126,48 +127,25 @@ static void test_redirect(void **st) {
 
 /* ---- constructed CLUSTER SLOTS replies ---- */
 
-static redisReply *rep(int type) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = type;
-    return r;
-}
-static redisReply *rnum(long long v) {
-    redisReply *r = rep(REDIS_REPLY_INTEGER);
-    r->integer = v;
-    return r;
-}
-static redisReply *rstr(const char *s) {
-    redisReply *r = rep(REDIS_REPLY_STRING);
-    r->len = strlen(s);
-    r->str = strdup(s);
-    return r;
-}
-static redisReply *rarr(size_t n, ...) {
-    redisReply *r = rep(REDIS_REPLY_ARRAY);
-    va_list ap;
-    r->elements = n;
-    r->element = calloc(n ? n : 1, sizeof *r->element);
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        r->element[i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    return r;
-}
 #define ID_A "09dbe9720cda62f7865eabc5fd8857c5d2678366"
 #define ID_B "c9d93d9f2c0c524ff34cc11838c2003d8c29e013"
 static redisReply *node(const char *host, long long port, const char *id) {
     /* Redis 7 adds a map of metadata (hostname) as a fourth element */
-    return rarr(4, rstr(host), rnum(port), rstr(id), rarr(0));
+    return fake_reply_arr(4, fake_reply_string(host), fake_reply_int(port), fake_reply_string(id),
+                          fake_reply_arr(0));
 }
 
 static void test_map_good(void **st) {
     (void)st;
     ef_cluster_map_t *m = malloc(sizeof *m);
     char err[EF_ERR_LEN];
-    redisReply *r = rarr(
-        3, rarr(4, rnum(0), rnum(5460), node("10.0.0.1", 7000, ID_A), node("10.0.0.4", 7003, ID_B)),
-        rarr(3, rnum(5461), rnum(10922), node("", 7001, ID_B)),
-        rarr(3, rnum(10923), rnum(16383), node("10.0.0.1", 7000, ID_A)));
+    redisReply *r = fake_reply_arr(
+        3,
+        fake_reply_arr(4, fake_reply_int(0), fake_reply_int(5460), node("10.0.0.1", 7000, ID_A),
+                       node("10.0.0.4", 7003, ID_B)),
+        fake_reply_arr(3, fake_reply_int(5461), fake_reply_int(10922), node("", 7001, ID_B)),
+        fake_reply_arr(3, fake_reply_int(10923), fake_reply_int(16383),
+                       node("10.0.0.1", 7000, ID_A)));
     assert_int_equal(ef_cluster_map_from_slots(r, "seed.example", m, err), 0);
     assert_int_equal(m->nnodes, 2); /* 10.0.0.1:7000 listed once */
     assert_int_equal(m->covered, EF_CLUSTER_SLOTS);
@@ -181,8 +159,9 @@ static void test_map_good(void **st) {
     freeReplyObject(r);
 
     /* a gap and an unknown endpoint leave slots unserved */
-    r = rarr(2, rarr(3, rnum(0), rnum(99), node("h", 1, ID_A)),
-             rarr(3, rnum(200), rnum(299), node("?", 2, ID_B)));
+    r = fake_reply_arr(
+        2, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(99), node("h", 1, ID_A)),
+        fake_reply_arr(3, fake_reply_int(200), fake_reply_int(299), node("?", 2, ID_B)));
     assert_int_equal(ef_cluster_map_from_slots(r, NULL, m, err), 0);
     assert_int_equal(m->covered, 100);
     assert_non_null(ef_cluster_map_node(m, 99));
@@ -191,11 +170,13 @@ static void test_map_good(void **st) {
     freeReplyObject(r);
 
     /* node entries of old servers: [host, port] only */
-    r = rarr(1, rarr(3, rnum(0), rnum(16383), rarr(2, rstr("h"), rnum(6379))));
+    r = fake_reply_arr(
+        1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(16383),
+                          fake_reply_arr(2, fake_reply_string("h"), fake_reply_int(6379))));
     assert_int_equal(ef_cluster_map_from_slots(r, NULL, m, err), 0);
     assert_string_equal(ef_cluster_map_node(m, 42)->id, "");
     freeReplyObject(r);
-    r = rarr(0);
+    r = fake_reply_arr(0);
     assert_int_equal(ef_cluster_map_from_slots(r, NULL, m, err), 0);
     assert_int_equal(m->covered, 0);
     freeReplyObject(r);
@@ -207,20 +188,31 @@ static void test_map_bad(void **st) {
     ef_cluster_map_t *m = malloc(sizeof *m);
     char err[EF_ERR_LEN];
     redisReply *bad[] = {
-        rstr("not an array"),
-        rarr(1, rnum(5)),
-        rarr(1, rarr(2, rnum(0), rnum(1))),
-        rarr(1, rarr(3, rstr("0"), rnum(1), node("h", 1, ID_A))),
-        rarr(1, rarr(3, rnum(5), rnum(4), node("h", 1, ID_A))),
-        rarr(1, rarr(3, rnum(-1), rnum(4), node("h", 1, ID_A))),
-        rarr(1, rarr(3, rnum(0), rnum(16384), node("h", 1, ID_A))),
-        rarr(1, rarr(3, rnum(0), rnum(1), node("h", 0, ID_A))),
-        rarr(1, rarr(3, rnum(0), rnum(1), node("h", 65536, ID_A))),
-        rarr(1, rarr(3, rnum(0), rnum(1), rarr(1, rstr("h")))),
-        rarr(1, rarr(3, rnum(0), rnum(1), rarr(2, rnum(1), rnum(1)))),
-        rarr(1, rarr(3, rnum(0), rnum(1), node("", 1, ID_A))), /* empty, no asked host */
-        rarr(2, rarr(3, rnum(0), rnum(10), node("h", 1, ID_A)),
-             rarr(3, rnum(10), rnum(20), node("g", 1, ID_B))), /* overlap */
+        fake_reply_string("not an array"),
+        fake_reply_arr(1, fake_reply_int(5)),
+        fake_reply_arr(1, fake_reply_arr(2, fake_reply_int(0), fake_reply_int(1))),
+        fake_reply_arr(
+            1, fake_reply_arr(3, fake_reply_string("0"), fake_reply_int(1), node("h", 1, ID_A))),
+        fake_reply_arr(1,
+                       fake_reply_arr(3, fake_reply_int(5), fake_reply_int(4), node("h", 1, ID_A))),
+        fake_reply_arr(
+            1, fake_reply_arr(3, fake_reply_int(-1), fake_reply_int(4), node("h", 1, ID_A))),
+        fake_reply_arr(
+            1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(16384), node("h", 1, ID_A))),
+        fake_reply_arr(1,
+                       fake_reply_arr(3, fake_reply_int(0), fake_reply_int(1), node("h", 0, ID_A))),
+        fake_reply_arr(
+            1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(1), node("h", 65536, ID_A))),
+        fake_reply_arr(1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(1),
+                                         fake_reply_arr(1, fake_reply_string("h")))),
+        fake_reply_arr(1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(1),
+                                         fake_reply_arr(2, fake_reply_int(1), fake_reply_int(1)))),
+        fake_reply_arr(1, fake_reply_arr(3, fake_reply_int(0), fake_reply_int(1),
+                                         node("", 1, ID_A))), /* empty, no asked host */
+        fake_reply_arr(2,
+                       fake_reply_arr(3, fake_reply_int(0), fake_reply_int(10), node("h", 1, ID_A)),
+                       fake_reply_arr(3, fake_reply_int(10), fake_reply_int(20),
+                                      node("g", 1, ID_B))), /* overlap */
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
@@ -231,7 +223,7 @@ static void test_map_bad(void **st) {
         }
         freeReplyObject(bad[i]);
     }
-    redisReply *e = rep(REDIS_REPLY_ERROR);
+    redisReply *e = fake_reply(REDIS_REPLY_ERROR);
     e->str = strdup("ERR This instance has cluster support disabled");
     e->len = strlen(e->str);
     assert_int_equal(ef_cluster_map_from_slots(e, NULL, m, err), -1);
@@ -240,12 +232,13 @@ static void test_map_bad(void **st) {
     assert_int_equal(ef_cluster_map_from_slots(NULL, NULL, m, err), -1);
 
     /* more primaries than the map holds */
-    redisReply *many = rep(REDIS_REPLY_ARRAY);
+    redisReply *many = fake_reply(REDIS_REPLY_ARRAY);
     many->elements = EF_CLUSTER_MAX_NODES + 1;
     many->element = calloc(many->elements, sizeof *many->element);
     for (size_t i = 0; i < many->elements; i++)
         many->element[i] =
-            rarr(3, rnum((long long)i), rnum((long long)i), node("h", (long long)i + 1, ID_A));
+            fake_reply_arr(3, fake_reply_int((long long)i), fake_reply_int((long long)i),
+                           node("h", (long long)i + 1, ID_A));
     assert_int_equal(ef_cluster_map_from_slots(many, NULL, m, err), -1);
     assert_non_null(strstr(err, "primaries"));
     freeReplyObject(many);

@@ -134,10 +134,32 @@ static void test_job_json(void **st) {
     assert_false(ef_job_status_valid("done"));
 }
 
+/* The provider check of the enqueuer and statusd (one function for both). */
+static void test_provider_check(void **st) {
+    (void)st;
+    char err[EF_ERR_LEN] = "";
+    const char *names[] = {"items", NULL, "tmdb", "bad\xff"};
+    assert_int_equal(ef_job_provider_check("tmdb", names, 4, err), 0);
+    assert_int_equal(ef_job_provider_check("nosuch", names, 0, err), 0); /* none registered */
+    assert_int_equal(ef_job_provider_check("nosuch", names, 4, err), -1);
+    assert_string_equal(err, "unknown provider 'nosuch' (registered by workers: items, tmdb)");
+    /* the list is cut, the error bounded, whatever is registered */
+    char big[1000];
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    const char *many[40];
+    for (size_t i = 0; i < 40; i++)
+        many[i] = i == 3 ? big : "provider-name";
+    assert_int_equal(ef_job_provider_check("nosuch", many, 40, err), -1);
+    assert_true(strlen(err) < EF_ERR_LEN);
+    assert_non_null(strstr(err, "registered by workers: provider-name, "));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys), cmocka_unit_test(test_names), cmocka_unit_test(test_url),
         cmocka_unit_test(test_job_id), cmocka_unit_test(test_job_json),
+        cmocka_unit_test(test_provider_check),
     };
     return cmocka_run_group_tests_name("contract", tests, NULL, NULL);
 }

@@ -75,6 +75,51 @@ static void test_export_lines(void **st) {
     ef_buf_free(&b);
 }
 
+/* The one reading of a chunk that the export and retry-errors (enqueuer and
+ * statusd) share: an entity per non-empty line, indexed from 0, its outcome
+ * the character of its index (none past the end or for a stranger). */
+static void test_cursor(void **st) {
+    (void)st;
+    const char data[] = "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}";
+    const char res[] = "1\t{\"t\":\"x\"}";
+    ef_export_cursor_t c;
+    ef_export_entity_t e;
+    ef_export_cursor_init(&c, data, strlen(data), "eu?", 3, res, strlen(res));
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 1);
+    assert_int_equal(e.index, 0);
+    assert_int_equal(e.outcome, EF_OUTCOME_ERROR);
+    assert_int_equal(e.len, 10);
+    assert_memory_equal(e.line, "{\"id\":\"1\"}", 10);
+    assert_null(e.result);
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 1);
+    assert_int_equal(e.outcome, EF_OUTCOME_UPDATED);
+    assert_int_equal(e.rlen, 9);
+    assert_memory_equal(e.result, "{\"t\":\"x\"}", 9);
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 1);
+    assert_int_equal(e.outcome, EF_OUTCOME_NONE);
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 1);
+    assert_int_equal(e.index, 3);
+    assert_int_equal(e.outcome, EF_OUTCOME_NONE);
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 0);
+    assert_int_equal(c.index, 4);
+
+    /* only the errored ones, as retry-errors takes them */
+    ef_export_filter_t f = {1, EF_OUTCOME_ERROR};
+    ef_export_cursor_init(&c, data, strlen(data), "ueue", 4, NULL, 0);
+    assert_int_equal(ef_export_cursor_next(&c, &f, &e), 1);
+    assert_int_equal(e.index, 1);
+    assert_memory_equal(e.line, "{\"id\":\"2\"}", 10);
+    assert_int_equal(ef_export_cursor_next(&c, &f, &e), 1);
+    assert_int_equal(e.index, 3);
+    assert_int_equal(ef_export_cursor_next(&c, &f, &e), 0);
+    /* no outcomes recorded yet, an empty chunk */
+    ef_export_cursor_init(&c, data, strlen(data), NULL, 0, NULL, 0);
+    assert_int_equal(ef_export_cursor_next(&c, &f, &e), 0);
+    assert_int_equal(c.index, 4);
+    ef_export_cursor_init(&c, "", 0, NULL, 0, NULL, 0);
+    assert_int_equal(ef_export_cursor_next(&c, NULL, &e), 0);
+}
+
 static void test_fields_json_typed(void **st) {
     (void)st;
     cJSON *o = cJSON_Parse("{\"price\":456.13,\"genres\":[\"Drama\"],\"meta\":{\"a\":true},"
@@ -122,6 +167,7 @@ int main(void) {
         cmocka_unit_test(test_outcome_table),
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_export_lines),
+        cmocka_unit_test(test_cursor),
         cmocka_unit_test(test_fields_json_typed),
         cmocka_unit_test(test_export_csv),
     };

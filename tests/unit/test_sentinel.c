@@ -13,30 +13,7 @@
 #include <string.h>
 
 #include "ef_sentinel.h"
-
-static redisReply *rep(int type) {
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = type;
-    return r;
-}
-static redisReply *rstr(int type, const char *s) {
-    redisReply *r = rep(type);
-    r->len = strlen(s);
-    r->str = strdup(s);
-    return r;
-}
-static redisReply *rarr(size_t n, ...) {
-    redisReply *r = rep(REDIS_REPLY_ARRAY);
-    va_list ap;
-    r->elements = n;
-    r->element = calloc(n ? n : 1, sizeof *r->element);
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        r->element[i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    return r;
-}
-#define S(s) rstr(REDIS_REPLY_STRING, s)
+#include "fake_reply.h"
 
 static void test_failover_error(void **st) {
     (void)st;
@@ -58,17 +35,17 @@ static void test_addr(void **st) {
     (void)st;
     ef_redis_addr_t a;
     char err[EF_ERR_LEN];
-    redisReply *r = rarr(2, S("10.1.2.3"), S("6380"));
+    redisReply *r = fake_reply_arr(2, fake_reply_string("10.1.2.3"), fake_reply_string("6380"));
     assert_int_equal(ef_sentinel_addr_from_reply(r, &a, err), 0);
     assert_string_equal(a.host, "10.1.2.3");
     assert_int_equal(a.port, 6380);
     freeReplyObject(r);
 
-    r = rep(REDIS_REPLY_NIL);
+    r = fake_reply(REDIS_REPLY_NIL);
     assert_int_equal(ef_sentinel_addr_from_reply(r, &a, err), -1);
     assert_non_null(strstr(err, "does not know that master"));
     freeReplyObject(r);
-    r = rstr(REDIS_REPLY_ERROR, "NOAUTH Authentication required.");
+    r = fake_reply_str(REDIS_REPLY_ERROR, "NOAUTH Authentication required.");
     assert_int_equal(ef_sentinel_addr_from_reply(r, &a, err), -1);
     assert_non_null(strstr(err, "NOAUTH"));
     freeReplyObject(r);
@@ -78,9 +55,15 @@ static void test_addr(void **st) {
     memset(longhost, 'h', sizeof longhost - 1);
     longhost[sizeof longhost - 1] = '\0';
     redisReply *bad[] = {
-        rarr(1, S("h")),         rarr(3, S("h"), S("1"), S("x")), rarr(2, S(""), S("1")),
-        rarr(2, S("h"), S("0")), rarr(2, S("h"), S("65536")),     rarr(2, S("h"), S("6x")),
-        rarr(2, S("h"), S("")),  rarr(2, S(longhost), S("1")),    S("10.0.0.1:6379"),
+        fake_reply_arr(1, fake_reply_string("h")),
+        fake_reply_arr(3, fake_reply_string("h"), fake_reply_string("1"), fake_reply_string("x")),
+        fake_reply_arr(2, fake_reply_string(""), fake_reply_string("1")),
+        fake_reply_arr(2, fake_reply_string("h"), fake_reply_string("0")),
+        fake_reply_arr(2, fake_reply_string("h"), fake_reply_string("65536")),
+        fake_reply_arr(2, fake_reply_string("h"), fake_reply_string("6x")),
+        fake_reply_arr(2, fake_reply_string("h"), fake_reply_string("")),
+        fake_reply_arr(2, fake_reply_string(longhost), fake_reply_string("1")),
+        fake_reply_string("10.0.0.1:6379"),
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
@@ -93,26 +76,29 @@ static void test_addr(void **st) {
 static void test_role(void **st) {
     (void)st;
     char err[EF_ERR_LEN];
-    redisReply *r = rarr(3, S("master"), rep(REDIS_REPLY_INTEGER), rarr(0));
+    redisReply *r = fake_reply_arr(3, fake_reply_string("master"), fake_reply(REDIS_REPLY_INTEGER),
+                                   fake_reply_arr(0));
     assert_int_equal(ef_sentinel_role_check(r, err), 0);
     freeReplyObject(r);
-    r = rarr(5, S("slave"), S("127.0.0.1"), rep(REDIS_REPLY_INTEGER), S("connected"),
-             rep(REDIS_REPLY_INTEGER));
+    r = fake_reply_arr(5, fake_reply_string("slave"), fake_reply_string("127.0.0.1"),
+                       fake_reply(REDIS_REPLY_INTEGER), fake_reply_string("connected"),
+                       fake_reply(REDIS_REPLY_INTEGER));
     assert_int_equal(ef_sentinel_role_check(r, err), -1);
     assert_non_null(strstr(err, "says it is a slave, not the master"));
     freeReplyObject(r);
-    r = rarr(2, S("sentinel"), rarr(0));
+    r = fake_reply_arr(2, fake_reply_string("sentinel"), fake_reply_arr(0));
     assert_int_equal(ef_sentinel_role_check(r, err), -1);
     assert_non_null(strstr(err, "sentinel"));
     freeReplyObject(r);
-    r = rstr(REDIS_REPLY_ERROR, "NOPERM this user has no permissions to run the 'role' command");
+    r = fake_reply_str(REDIS_REPLY_ERROR,
+                       "NOPERM this user has no permissions to run the 'role' command");
     assert_int_equal(ef_sentinel_role_check(r, err), -1);
     assert_non_null(strstr(err, "NOPERM"));
     freeReplyObject(r);
-    r = rarr(0);
+    r = fake_reply_arr(0);
     assert_int_equal(ef_sentinel_role_check(r, err), -1);
     freeReplyObject(r);
-    r = rarr(1, S("masterx"));
+    r = fake_reply_arr(1, fake_reply_string("masterx"));
     assert_int_equal(ef_sentinel_role_check(r, err), -1);
     freeReplyObject(r);
     assert_int_equal(ef_sentinel_role_check(NULL, err), -1);
