@@ -2,20 +2,19 @@
 # Scenario 13, CPU per entity over HTTPS with HTTP/2: nginx (one worker
 # process, bench/nginx-tls.conf.in) serves the static /item/* body over TLS
 # with HTTP/2 offered, with a certificate of a test CA made here with
-# openssl.  In each repetition, against that same nginx: one worker
-# (--concurrency $CONC, the recipe's ca_file the test CA) enriching HS_N
-# entities; wrk -t1 -c64 over HTTPS (HTTP/1.1: wrk has no HTTP/2), run for
-# the time that gives about HS_N requests at the rate of its warm-up
-# (wrk stops on time, not on a count); h2load -n HS_N -c 4 -m 16 -t 1
-# (HTTP/2, 64 streams in flight over 4 connections, what the worker
-# opens).  CPU = user + system of the client process: wrk and h2load from
+# openssl.  In each repetition, against that same nginx, the same request
+# count C for all three: wrk -t1 -c64 over HTTPS (HTTP/1.1: wrk has no
+# HTTP/2) for HS_WRK_S s (wrk stops on time, not on a count: C is the
+# count it made); one worker (--concurrency $CONC, the recipe's ca_file
+# the test CA) enriching C entities; h2load -n C -c 4 -m 16 -t 1 (HTTP/2,
+# 64 streams in flight over 4 connections, what the worker opens).  CPU = user + system of the client process: wrk and h2load from
 # /usr/bin/time, the worker (and nginx, Redis) from /proc ticks.  nginx's
 # access log gives the connections and the protocol of each client's
 # requests.  The worker over plain HTTP against the plain nginx of
 # section 1, with wrk there, gives what TLS adds.  Sourced by bench/run.
 
 scn_https() {
-  local d="$B_TMP/https" rep base pbase wrate=0 dur hpid ids="$B_TMP/ids.hs"
+  local d="$B_TMP/https" rep base pbase hpid n ids="$B_TMP/ids.hs"
   command -v openssl >/dev/null || { note "https: openssl is missing: section 13 skipped"; return 1; }
   command -v nginx >/dev/null || { note "https: nginx is missing: section 13 skipped"; return 1; }
   mkdir -p "$d/tmp"
@@ -30,7 +29,6 @@ scn_https() {
   b_wait_for 10 curl -sf --cacert "$d/ca.pem" "$base/item/1" ||
     { note "https: nginx with TLS did not start (see $d/error.log)"; return 1; }
   hpid=$(pgrep -P "$HS_NPID" | head -1)
-  seq 1 "$HS_N" >"$ids"
   cat >"$B_TMP/r.hs.json" <<EOF
 {"providers": {"items": {
    "steps": [{"method": "GET", "url": "$base/item/{id}"}],
@@ -41,13 +39,20 @@ EOF
     pbase="http://127.0.0.1:$NGINX_PORT"
     b_recipe "$B_TMP/r.hs.plain.json" "$pbase"
   fi
-  # wrk's warm-up: its rate over TLS on this machine, for the length of its runs
-  B_PROV_PID=$hpid b_wrk "$base/item/42" 1 && wrate=${WRK_RPS:-0}
-  sleep 1.2 # nginx writes its log buffer every second: the warm-up's lines too
   hs_log_reset
   for rep in $(seq 1 "$HS_REPS"); do
-    # the worker over HTTPS (HTTP/2)
+    # wrk over HTTPS (HTTP/1.1); its count is the count of the others
     B_PROV_PID=$hpid
+    b_wrk "$base/item/42" "$HS_WRK_S" || { b_log "https: wrk failed (see $B_TMP/wrk.out)"; continue; }
+    n=$(awk '/requests in/ {print $1}' "$B_TMP/wrk.out")
+    [ "${n:-0}" -gt 0 ] 2>/dev/null || continue
+    b_put hs.wrk.cpu "$WRK_CPU_US"
+    b_put hs.wrk.pcpu "$WRK_PCPU_US"
+    b_put hs.wrk.rps "$WRK_RPS"
+    b_put hs.wrk.n "$n"
+    hs_log_count wrk
+    seq 1 "$n" >"$ids"
+    # the worker over HTTPS (HTTP/2), as many entities
     if b_farm_run "$B_TMP/r.hs.json" 1 "$CONC" "$ids"; then
       b_put hs.w.cpu "$FR_WCPU_US"
       b_put hs.w.pcpu "$FR_PCPU_US"
@@ -56,18 +61,8 @@ EOF
       b_put hs.w.n "$FR_N"
     fi
     hs_log_count w
-    # wrk over HTTPS (HTTP/1.1), about as many requests
-    dur=$(awk -v n="$HS_N" -v r="$wrate" 'BEGIN { d = (r > 0) ? n / r : 2; d = int(d + 0.5); print (d < 1) ? 1 : d }')
-    if b_wrk "$base/item/42" "$dur"; then
-      b_put hs.wrk.cpu "$WRK_CPU_US"
-      b_put hs.wrk.pcpu "$WRK_PCPU_US"
-      b_put hs.wrk.rps "$WRK_RPS"
-      b_put hs.wrk.n "$(awk '/requests in/ {print $1}' "$B_TMP/wrk.out")"
-      wrate=$WRK_RPS
-    fi
-    hs_log_count wrk
     # h2load over HTTPS (HTTP/2), the same count
-    if hs_h2load "$base/item/42" "$hpid"; then
+    if hs_h2load "$base/item/42" "$hpid" "$n"; then
       b_put hs.h2l.cpu "$H2_CPU_US"
       b_put hs.h2l.pcpu "$H2_PCPU_US"
       b_put hs.h2l.rps "$H2_RPS"
@@ -80,7 +75,7 @@ EOF
     if [ -n "${pbase:-}" ]; then
       B_PROV_PID=$(pgrep -P "$NGINX_PID" | head -1)
       b_farm_run "$B_TMP/r.hs.plain.json" 1 "$CONC" "$ids" && b_put hs.pw.cpu "$FR_WCPU_US"
-      b_wrk "$pbase/item/42" "$dur" && b_put hs.pwrk.cpu "$WRK_CPU_US"
+      b_wrk "$pbase/item/42" "$HS_WRK_S" && b_put hs.pwrk.cpu "$WRK_CPU_US"
     fi
     B_PROV_PID=""
     b_log "https rep $rep: worker $(tail -1 "$B_RES/v.hs.w.cpu" 2>/dev/null) µs/entity," \
@@ -103,7 +98,7 @@ hs_certs() {
       -out "$1/server.pem" -days 2 -extfile "$1/server.ext"
 }
 
-# hs_h2load URL NGINX_WORKER_PID: h2load -n HS_N -c 4 -m 16 -t 1; sets H2_N
+# hs_h2load URL NGINX_WORKER_PID N: h2load -n N -c 4 -m 16 -t 1; sets H2_N
 # (requests that succeeded), H2_RPS, H2_CPU_US (h2load's user + sys µs per
 # request) and H2_PCPU_US (nginx's).
 hs_h2load() {
@@ -111,7 +106,7 @@ hs_h2load() {
   H2_N="" H2_RPS="" H2_CPU_US=n/a H2_PCPU_US=n/a
   command -v h2load >/dev/null || return 1
   p0=$(b_cpu_ticks "$2")
-  /usr/bin/time -f '%U %S' -o "$B_TMP/h2load.time" h2load -n "$HS_N" -c 4 -m 16 -t 1 "$1" \
+  /usr/bin/time -f '%U %S' -o "$B_TMP/h2load.time" h2load -n "$3" -c 4 -m 16 -t 1 "$1" \
     >"$B_TMP/h2load.out" 2>&1 || return 1
   p1=$(b_cpu_ticks "$2")
   H2_N=$(awk '/^requests:/ {print $8}' "$B_TMP/h2load.out")
@@ -143,12 +138,12 @@ hs_section() {
   echo
   echo "nginx (one worker process, \`bench/nginx-tls.conf.in\`) serves the static \`/item/*\` body over"
   echo "TLS (a certificate of a test CA made by the scenario with openssl, EC P-256) with HTTP/2"
-  echo "offered by ALPN. In each of $HS_REPS repetitions, against that same nginx and one after the"
-  echo "other: one worker (\`--concurrency $CONC\`, the recipe's \`ca_file\` the test CA) enriching"
-  echo "$HS_N entities (chunk size 50); \`wrk -t1 -c64\` over HTTPS, HTTP/1.1 (wrk has no HTTP/2),"
-  echo "run for the time that gives about $HS_N requests at its warm-up rate (wrk stops on time, not"
-  echo "on a count: its counts are in the table); \`h2load -n $HS_N -c 4 -m 16 -t 1\` (HTTP/2, 64"
-  echo "streams in flight over 4 connections, as the worker multiplexes). CPU = user + system"
+  echo "offered by ALPN. In each of $HS_REPS repetitions, against that same nginx, one after the"
+  echo "other and with the same request count C: \`wrk -t1 -c64 -d${HS_WRK_S}s\` over HTTPS, HTTP/1.1 (wrk"
+  echo "has no HTTP/2, and stops on time, not on a count: C is the count it made); one worker"
+  echo "(\`--concurrency $CONC\`, the recipe's \`ca_file\` the test CA) enriching C entities (chunk size"
+  echo "50); \`h2load -n C -c 4 -m 16 -t 1\` (HTTP/2, 64 streams in flight over 4 connections, as"
+  echo "the worker multiplexes). CPU = user + system"
   echo "time of the client process per request: wrk and h2load from \`/usr/bin/time\`, the worker"
   echo "(and nginx, redis-server) from \`/proc/PID/stat\` (10 ms ticks). The worker's CPU is that"
   echo "of a whole enrichment (Redis claims and acks, JSON parsing, the result written), the"
@@ -164,8 +159,8 @@ hs_section() {
   b_row "h2load (HTTP/2): **client CPU µs per request**" hs.h2l.cpu
   b_row "**ratio worker / wrk**" hs.ratio.wrk
   b_row "**ratio worker / h2load**" hs.ratio.h2l
+  b_row "requests (C, wrk's count)" hs.wrk.n
   b_row "worker: entities" hs.w.n
-  b_row "wrk: requests" hs.wrk.n
   b_row "h2load: requests" hs.h2l.n
   b_row "worker: entities/s" hs.w.eps
   b_row "wrk: requests/s" hs.wrk.rps
