@@ -143,13 +143,12 @@ hs_section() {
   echo "has no HTTP/2, and stops on time, not on a count: C is the count it made); one worker"
   echo "(\`--concurrency $CONC\`, the recipe's \`ca_file\` the test CA) enriching C entities (chunk size"
   echo "50); \`h2load -n C -c 4 -m 16 -t 1\` (HTTP/2, 64 streams in flight over 4 connections, as"
-  echo "the worker multiplexes). CPU = user + system"
-  echo "time of the client process per request: wrk and h2load from \`/usr/bin/time\`, the worker"
-  echo "(and nginx, redis-server) from \`/proc/PID/stat\` (10 ms ticks). The worker's CPU is that"
-  echo "of a whole enrichment (Redis claims and acks, JSON parsing, the result written), the"
-  echo "load generators' that of a request whose answer they discard. Connections and protocol"
-  echo "are counted from nginx's access log. Ratios are worker / load generator of the same"
-  echo "repetition. Versions: nginx $(hs_v nginx-light), wrk $(hs_v wrk), h2load $(hs_v nghttp2-client),"
+  echo "the worker multiplexes). CPU = user + system time of the client process per request:"
+  echo "wrk and h2load from \`/usr/bin/time\`, the worker (and nginx, redis-server) from"
+  echo "\`/proc/PID/stat\` (10 ms ticks). The worker's CPU is that of a whole enrichment (Redis"
+  echo "claims and acks, JSON parsing, the result written), the load generators' that of a"
+  echo "request whose answer they discard. Connections and protocol are counted from nginx's"
+  echo "access log. Ratios are worker / load generator of the same repetition. Versions: nginx $(hs_v nginx-light), wrk $(hs_v wrk), h2load $(hs_v nghttp2-client),"
   echo "libcurl $(hs_v libcurl4), OpenSSL $(hs_v openssl)."
   echo
   echo "| figure | median | min | max | runs |"
@@ -183,4 +182,10 @@ hs_section() {
     b_row "plain HTTP (nginx of section 1): wrk CPU µs per request" hs.pwrk.cpu
   fi
   echo
+  if [ -s "$B_RES/v.hs.pw.cpu" ]; then
+    echo "What TLS adds, client CPU per request (medians, HTTPS minus plain HTTP): the worker"
+    echo "$(b_fmt "$(awk -v a="$(b_med hs.w.cpu)" -v b="$(b_med hs.pw.cpu)" 'BEGIN { print a - b }')") µs (HTTP/2 on one connection, against HTTP/1.1 on up to $CONC), wrk"
+    echo "$(b_fmt "$(awk -v a="$(b_med hs.wrk.cpu)" -v b="$(b_med hs.pwrk.cpu)" 'BEGIN { print a - b }')") µs. The rest of the worker's cost is the enrichment itself (section 8 names it)."
+    echo
+  fi
 }
