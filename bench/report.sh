@@ -14,11 +14,11 @@ the same repetition (the machine is shared and noisy, so ratios travel between
 machines better than absolute rates).
 
 Run it yourself from a fresh clone (as root it installs what is missing: wrk,
-nginx, python3-rq, ruby-sidekiq, and BullMQ from npm into the ignored
+nginx, h2load, python3-rq, ruby-sidekiq, and BullMQ from npm into the ignored
 \`bench/.peers/\`):
 
 \`\`\`sh
-make bench QUICK=1          # or: make bench BENCH_ARGS=--quick  (under 3 minutes)
+make bench QUICK=1          # or: make bench BENCH_ARGS=--quick  (under 6 minutes)
 make bench                  # the full run (100k entities, 5 repetitions)
 bench/run --only throughput,roundtrips --keep   # some scenarios; keep logs and captures
 \`\`\`
