@@ -9,6 +9,7 @@
  * and duplicate keys are errors, so a typo never passes silently.
  */
 #include "ef_recipe.h"
+#include "ef_sink.h"
 
 #include <errno.h>
 #include <math.h>
@@ -922,6 +923,7 @@ static void recipe_clear(ef_recipe_t *rc) {
     free(rc->ca_file);
     free(rc->client_cert);
     free(rc->client_key);
+    ef_sink_conf_free(rc->sink);
 }
 
 /* ---- TLS files ---- */
@@ -981,12 +983,22 @@ static int parse_tls(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     return 0;
 }
 
+/* Parses the optional "sink" member (lib/ef_sink.c validates it). */
+static int parse_sink(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
+    char path[160], why[EF_ERR_LEN];
+    if (!v)
+        return 0;
+    if (ef_sink_conf_parse(v, rc, &rc->sink, path, sizeof path, why) < 0)
+        return perr(c, path, "%s", why);
+    return 0;
+}
+
 /* Parses one recipe into rc (rc->name already set); -1 with the error. */
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", NULL};
+                                       "client_cert", "client_key", "sink", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1031,7 +1043,9 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         0)
         return -1;
     rc->max_body = (size_t)v;
-    return parse_tls(c, js, rc);
+    if (parse_tls(c, js, rc) < 0)
+        return -1;
+    return parse_sink(c, cJSON_GetObjectItemCaseSensitive(js, "sink"), rc);
 }
 
 /* Parses UTF-8 JSON text of exactly len bytes; NULL with err on failure. */
@@ -1191,6 +1205,7 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     cJSON_AddNumberToObject(o, "max_pause_s", (double)rc->max_pause_s);
     cJSON_AddStringToObject(o, "result_key", rc->result_key);
     cJSON_AddStringToObject(o, "policy", rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite");
+    ef_sink_conf_summary(rc->sink, o); /* never its URL */
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -89,6 +89,8 @@ typedef struct {
     char *ca_file;         /* PEM CAs trusted instead of the system's for https://, or NULL */
     char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
+    struct ef_sink_conf_s *sink; /* "sink": where updated entities are also written
+                                  * (lib/ef_sink.h), NULL when none */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;

@@ -77,6 +77,8 @@ static void close_all(ef_worker_t *w) {
     uv_close((uv_handle_t *)&w->sigint, on_closed);
     uv_close((uv_handle_t *)&w->sighup, on_closed);
     ef_ratelimit_close(w);
+    for (size_t i = 0; i < w->nprovs; i++)
+        ef_sink_close(w->provs[i].sink);
     for (size_t i = 0; i < w->nqueues; i++) {
         ef_redis_close(w->queues[i].take, NULL, NULL);
         w->queues[i].take = NULL;
@@ -134,6 +136,10 @@ static void drain_timeout(uv_timer_t *t) {
     if (!w->cmd_ready && !w->stopping) {
         ef_warn("redis unreachable at the end of the grace period: exiting; leases bring the "
                 "chunks still held back to the queue");
+        close_all(w);
+    } else if (!w->stopping && ef_sinks_holding(w)) {
+        ef_warn("postgres sink unreachable at the end of the grace period: exiting; leases "
+                "bring the chunks still held back to the queue (their rows are written again)");
         close_all(w);
     }
 }
@@ -429,6 +435,12 @@ int main(int argc, char **argv) {
     uv_signal_start(&w.sighup, on_sighup, SIGHUP);
     w.providers_file = providers;
     ef_ratelimit_init(&w);
+    for (size_t i = 0; i < w.nprovs; i++) {
+        if (ef_sink_create(&w.provs[i], err) != 0) {
+            fprintf(stderr, "worker: %s\n", err);
+            return 1;
+        }
+    }
 
     ef_http_opts_t hopts = {.max_total_connections = w.concurrency,
                             .max_host_connections = w.concurrency,
