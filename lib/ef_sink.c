@@ -224,7 +224,7 @@ void ef_sink_conf_summary(const ef_sink_conf_t *s, cJSON *o) {
 /* ---- SQL ---- */
 
 const char ef_sink_describe_sql[] =
-    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+    "SELECT a.attname::text, format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a "
     "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
 size_t ef_sink_params_per_row(const ef_sink_conf_t *s) {

@@ -14,6 +14,9 @@
  * Every identifier is double-quoted (a quote inside doubled), so it is taken
  * exactly as written; every value is a parameter ($n, text format, cast to
  * the column's type as the table describes it), never spliced into the SQL.
+ * The cast is to the column's type without its modifier (varchar, not
+ * varchar(7)): an explicit cast would cut a long text silently, while the
+ * assignment to the column refuses it with an error.
  * A value the answer did not carry is NULL, and a NULL never overwrites a
  * column: overwrite sets COALESCE(new, old), keep sets COALESCE(old, new).
  *
@@ -79,7 +82,7 @@ size_t ef_sink_params_per_row(const ef_sink_conf_t *s);
 size_t ef_sink_rows_max(const ef_sink_conf_t *s);
 
 /* The statement that describes the table: $1 is the quoted table name;
- * rows (attname, type text). */
+ * rows (attname, type name without modifier). */
 extern const char ef_sink_describe_sql[];
 
 /* Builds the statement for nrows rows (1 .. ef_sink_rows_max) into out.
