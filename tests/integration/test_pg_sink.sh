@@ -142,6 +142,7 @@ start_worker 2
 ef_wait_for 10 '[ "$(rcli HLEN farm:providers)" = 8 ]' || fail "workers start" "$(cat "$D"/w0.log.*)"
 
 # ---- (a) a clean run ----
+echo "info: ${SECONDS}s: (a) a clean run"
 seq 1 600 >"$D/a.ids"
 truth "$D/a.ids" >"$D/a.truth"
 id=$(submit pa "$D/a.ids")
@@ -150,6 +151,7 @@ eq "a: counts (updated conflicts not_found errors processed)" "540 0 60 0 600" "
 eq "a: the table equals the mock's truth ($(wc -l <"$D/a.truth") rows)" "$(cat "$D/a.truth")" "$(table a)"
 
 # ---- (b) workers SIGKILLed every 2 s ----
+echo "info: ${SECONDS}s: (b) workers SIGKILLed every 2 s"
 seq 1 4000 >"$D/b.ids"
 truth "$D/b.ids" >"$D/b.truth" &
 tpid=$!
@@ -171,6 +173,7 @@ eq "b: counts" "3600 0 400 0 4000" "$(counts "$id")"
 eq "b: the table equals the mock's truth" "$(cat "$D/b.truth")" "$(table b)"
 
 # ---- (c) PostgreSQL restarted mid-job ----
+echo "info: ${SECONDS}s: (c) PostgreSQL restarted mid-job"
 seq 1 1500 >"$D/c.ids"
 truth "$D/c.ids" >"$D/c.truth"
 id=$(submit pc "$D/c.ids" 20)
@@ -189,6 +192,7 @@ contains "c: the outage is logged" "unavailable" "$logs"
 contains "c: so is the recovery" "is back after" "$logs"
 
 # ---- (d) update mode and conflict keep ----
+echo "info: ${SECONDS}s: (d) update mode and conflict keep"
 psqlq -c "INSERT INTO d (id, title, note) SELECT i, NULL, 'mine' FROM generate_series(1, 200, 2) i;
           INSERT INTO d (id, title, price, note) VALUES (901, 'not in the input', 1.50, 'mine'), (903, 'x', NULL, 'mine');
           INSERT INTO k (id, title, price) VALUES (3, 'Kept Title', NULL), (5, NULL, 7.77);" >>"$D/psql.log" 2>&1
@@ -215,6 +219,7 @@ eq "keep: a non-null column is not overwritten, a null one is filled" \
   "$(psqlq -At -c "SELECT id, title, price FROM k WHERE id IN (1, 3, 5) ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
 
 # ---- (e) a column type mismatch ----
+echo "info: ${SECONDS}s: (e) a column type mismatch"
 seq 1 5 >"$D/e.ids"
 id=$(submit pe "$D/e.ids")
 ef_wait_job "$id" completed 30 || fail "e: job completed" "$(counts "$id")"
@@ -235,6 +240,7 @@ contains "e: a bad row's message" "value too long for type character varying(7)"
   "$(rcli LRANGE "farm:{default}:job:$id:errors" 0 -1 | grep '"id":"104"')"
 
 # ---- dry run, credentials ----
+echo "info: ${SECONDS}s: dry run, credentials"
 id=$(submit pdry "$D/a.ids" 50 --dry-run)
 ef_wait_job "$id" completed 30 || fail "dry: job completed" "$(counts "$id")"
 eq "dry run: counts as the real run" "540 0 60 0 600" "$(counts "$id")"
@@ -245,11 +251,11 @@ ef_wait_for 10 'test -s "$D/sd.port"'
 sd="http://127.0.0.1:$(cat "$D/sd.port" 2>/dev/null)"
 answers=$(for p in /workers /queues /metrics /providers "/jobs/$id" /jobs; do curl -s "$sd$p"; done)
 contains "statusd answered" "pgw0-" "$answers"
-dump=$(rcli --scan | while read -r k; do
-  case $(rcli TYPE "$k") in
-    hash) rcli HGETALL "$k" ;; string) rcli GET "$k" ;; list) rcli LRANGE "$k" 0 -1 ;;
-    zset) rcli ZRANGE "$k" 0 -1 ;; set) rcli SMEMBERS "$k" ;; esac
-done)
+# the whole keyspace at once: an uncompressed snapshot
+rcli CONFIG SET rdbcompression no >/dev/null
+rcli SAVE >/dev/null
+dump=$(tr -c '[:print:]' '\n' <"$D/$(rcli CONFIG GET dbfilename | tail -1)" 2>/dev/null)
+contains "the snapshot holds the job" "$id" "$dump"
 contains "the provider summary names the sink's table" '"table":"a"' "$(rcli HGET farm:providers pa)"
 leaks=""
 case "$(cat "$D"/w*.log.* "$D/enq.log" "$D/statusd.log")" in *"$PGPW"*) leaks="$leaks logs" ;; esac
