@@ -262,4 +262,15 @@ case "$(cat "$D"/w*.log.* "$D/enq.log" "$D/statusd.log")" in *"$PGPW"*) leaks="$
 case "$dump" in *"$PGPW"*) leaks="$leaks redis" ;; esac
 case "$answers" in *"$PGPW"*) leaks="$leaks statusd" ;; esac
 eq "the password is in no log, no Redis key, no statusd answer" "" "$leaks"
+
+# a clean stop closes the sinks' connections (and, under SAN=1, leaks nothing)
+for p in "${workers[@]}"; do kill -TERM "$p" 2>/dev/null; done
+stopped=0
+for p in "${workers[@]}"; do
+  for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$p" 2>/dev/null || stopped=$((stopped + 1))
+done
+eq "the workers stop on SIGTERM" "3" "$stopped"
+san=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error' "$D"/w*.log.* 2>/dev/null | head -3)
+eq "no sanitizer report in any worker log" "" "$san"
 ef_finish
