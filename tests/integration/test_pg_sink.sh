@@ -13,7 +13,8 @@
 #   (e) a column type mismatch: an error per entity with PostgreSQL's
 #       message, and in a batch with good and bad rows only the bad fail;
 #   a dry run writes nothing; the password is in no log, no Redis key and
-#   no statusd answer.
+#   no statusd answer; workers stop cleanly (no sanitizer report under
+#   SAN=1); scripts/demo.sh --postgres fills its movies table.
 # Skips where the PostgreSQL server is not installed (Debian postgresql).
 source "$(dirname "$0")/lib.sh"
 
@@ -273,4 +274,18 @@ done
 eq "the workers stop on SIGTERM" "3" "$stopped"
 san=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error' "$D"/w*.log.* 2>/dev/null | head -3)
 eq "no sanitizer report in any worker log" "" "$san"
+
+# ---- scripts/demo.sh --postgres ----
+echo "info: ${SECONDS}s: scripts/demo.sh --postgres"
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  skip "demo --postgres" "no 'postgres' user to run the demo's server as"
+else
+  out=$(env -u REDIS_URL -u PG_URL BIN="$BIN" DEMO_STATUSD_PORT=$((20000 + $$ % 20000)) DEMO_TIMEOUT_S=60 \
+    timeout 120 bash "$EF_ROOT/scripts/demo.sh" --postgres --quiet 2>&1)
+  rc=$?
+  eq "demo --postgres exits 0" "0" "$rc"
+  contains "demo --postgres shows enriched rows with psql" "Scarlet Signal of Lisbon         | 2023 | 2023-08-28" "$out"
+  contains "demo --postgres: the table matches the job" "postgres check: exact" "$out"
+  contains "demo --postgres stops its server" "postgres=" "$(printf '%s\n' "$out" | grep '^stopped:')"
+fi
 ef_finish
