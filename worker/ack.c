@@ -152,10 +152,8 @@ void ef_chunk_ack(ef_chunk_t *c) {
         return;
     /* the sink first: no outcome is recorded for a row not written (sink.c
      * calls this again when the batch is written) */
-    if (ef_sink_needed(c) && ef_sink_write(c) == 0) {
-        c->last_ack_ms = ef_mono_ms();
-        return;
-    }
+    if (ef_sink_needed(c) && ef_sink_write(c) == 0)
+        return; /* c may be gone */
     for (size_t i = 0; i < c->ntasks; i++)
         if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == EF_TASK_UNSENT)
             nsend++;

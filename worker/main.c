@@ -54,9 +54,11 @@ static void usage(FILE *f) {
 }
 
 /* How many more entities the worker wants in hand: --concurrency plus about
- * two chunks, so the next chunk is there before the current ones run dry. */
+ * two chunks, so the next chunk is there before the current ones run dry.
+ * Entities waiting for a sink count as in hand: while the database is away
+ * the worker stops taking chunks instead of piling them up. */
 size_t ef_worker_wanted(const ef_worker_t *w) {
-    size_t target = (size_t)w->concurrency + 100, have = w->unresolved;
+    size_t target = (size_t)w->concurrency + 100, have = w->unresolved + ef_sinks_held(w);
     for (size_t i = 0; i < w->nqueues; i++)
         have += (size_t)w->queues[i].claims * 50;
     return have < target ? target - have : 0;
@@ -137,7 +139,7 @@ static void drain_timeout(uv_timer_t *t) {
         ef_warn("redis unreachable at the end of the grace period: exiting; leases bring the "
                 "chunks still held back to the queue");
         close_all(w);
-    } else if (!w->stopping && ef_sinks_holding(w)) {
+    } else if (!w->stopping && ef_sinks_held(w) > 0) {
         ef_warn("postgres sink unreachable at the end of the grace period: exiting; leases "
                 "bring the chunks still held back to the queue (their rows are written again)");
         close_all(w);

@@ -508,13 +508,15 @@ int ef_sink_write(ef_chunk_t *c) {
     s->tail = b;
     s->held += b->n;
     c->acking = 1;
-    kick(s);
+    c->last_ack_ms = ef_mono_ms();
+    kick(s); /* may end the batch (and c) at once: c is not touched after */
     return 0;
 }
 
-int ef_sinks_holding(const ef_worker_t *w) {
+size_t ef_sinks_held(const ef_worker_t *w) {
+    size_t n = 0;
     for (size_t i = 0; i < w->nprovs; i++)
-        if (w->provs[i].sink && w->provs[i].sink->head)
-            return 1;
-    return 0;
+        if (w->provs[i].sink)
+            n += w->provs[i].sink->held;
+    return n;
 }

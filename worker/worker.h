@@ -316,7 +316,7 @@ int ef_sink_create(ef_prov_t *p, char *err);
 void ef_sink_close(ef_sink_t *s);
 int ef_sink_needed(const ef_chunk_t *c);
 int ef_sink_write(ef_chunk_t *c);
-int ef_sinks_holding(const ef_worker_t *w);
+size_t ef_sinks_held(const ef_worker_t *w); /* entities waiting to be written */
 
 /* maint.c */
 void ef_worker_tick(uv_timer_t *t);
