@@ -145,9 +145,9 @@ static void deliver(ef_pg_t *pg) {
     uv_timer_stop(&pg->timer);
     pg->outstanding = 0;
     pg->state = PG_READY;
-    if (watch(pg, UV_READABLE, 0) != 0) {
+    /* a server shutting down answers, then closes: the next query reconnects */
+    if (PQstatus(pg->conn) == CONNECTION_BAD || watch(pg, UV_READABLE, 0) != 0)
         drop(pg);
-    }
     pg->cb(pg, res, NULL, pg->arg); /* may query again or close pg: not touched after */
     PQclear(res);
 }

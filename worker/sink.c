@@ -422,6 +422,21 @@ int ef_sink_create(ef_prov_t *p, char *err) {
         ef_buf_free(&url);
         return -1;
     }
+    {
+        /* parsed once here so that libpq's parse errors, which may quote
+         * pieces of the string, never reach a log */
+        char *why = NULL;
+        PQconninfoOption *opts = PQconninfoParse(url.s ? url.s : "", &why);
+        PQfreemem(why);
+        if (!opts) {
+            ef_seterr(err, "provider '%s': sink.url: not a connection string libpq accepts "
+                           "(postgresql://user:password@host:port/db?param=value, or "
+                           "key=value pairs)", p->rc->name);
+            ef_buf_free(&url);
+            return -1;
+        }
+        PQconninfoFree(opts);
+    }
     ef_sink_t *s = ef_calloc(1, sizeof *s);
     s->w = p->w;
     s->p = p;
