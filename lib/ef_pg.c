@@ -48,7 +48,9 @@ struct ef_pg_s {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
-static void poll_closed(uv_handle_t *h) { free(h); }
+static void poll_closed(uv_handle_t *h) {
+    free(h);
+}
 
 static void unwatch(ef_pg_t *pg) {
     if (pg->poll) {
@@ -193,9 +195,7 @@ static void connect_step(ef_pg_t *pg, PostgresPollingStatusType ps) {
         }
         send_query(pg);
         return;
-    default:
-        fail_conn(pg);
-        return;
+    default: fail_conn(pg); return;
     }
 }
 
@@ -245,9 +245,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (status < 0)
         events = UV_READABLE | UV_WRITABLE; /* libpq finds out what went wrong */
     switch (pg->state) {
-    case PG_CONNECTING:
-        connect_step(pg, PQconnectPoll(pg->conn));
-        return;
+    case PG_CONNECTING: connect_step(pg, PQconnectPoll(pg->conn)); return;
     case PG_BUSY:
         if (events & UV_WRITABLE) {
             flush(pg);
@@ -269,9 +267,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
             PQfreemem(n);
         return;
     }
-    default:
-        unwatch(pg);
-        return;
+    default: unwatch(pg); return;
     }
 }
 
@@ -367,11 +363,11 @@ int ef_pg_transient(const PGresult *res) {
         "25006", /* read_only_sql_transaction: a standby after a failover */
         NULL};
     if (!*s)
-        return 1; /* no SQLSTATE: libpq's own failure (the connection) */
-    if (strncmp(s, "08", 2) == 0 ||   /* connection_exception */
-        strncmp(s, "53", 2) == 0 ||   /* insufficient_resources (too many connections) */
-        strncmp(s, "57P", 3) == 0 ||  /* admin_shutdown, crash_shutdown, cannot_connect_now */
-        strncmp(s, "58", 2) == 0)     /* system_error (I/O) */
+        return 1;                    /* no SQLSTATE: libpq's own failure (the connection) */
+    if (strncmp(s, "08", 2) == 0 ||  /* connection_exception */
+        strncmp(s, "53", 2) == 0 ||  /* insufficient_resources (too many connections) */
+        strncmp(s, "57P", 3) == 0 || /* admin_shutdown, crash_shutdown, cannot_connect_now */
+        strncmp(s, "58", 2) == 0)    /* system_error (I/O) */
         return 1;
     for (size_t i = 0; codes[i]; i++)
         if (strcmp(s, codes[i]) == 0)

@@ -90,7 +90,7 @@ static int has_extract(const ef_recipe_t *rc, const char *name) {
 
 int ef_sink_conf_parse(const cJSON *v, const ef_recipe_t *rc, ef_sink_conf_t **out, char *path,
                        size_t pathlen, char *err) {
-    static const char *const keys[] = {"type", "url",     "table", "key", "key_field",
+    static const char *const keys[] = {"type",    "url",  "table",    "key", "key_field",
                                        "columns", "mode", "conflict", NULL};
     const char *type, *url, *table, *key, *key_field, *mode, *conflict;
     const cJSON *cols;
@@ -123,13 +123,15 @@ int ef_sink_conf_parse(const cJSON *v, const ef_recipe_t *rc, ef_sink_conf_t **o
                     "must be 1 to 4096 bytes without control characters; only ${ENV} "
                     "placeholders (no entity {field})");
     if (opt_str(v, "table", &table) < 0 || !table)
-        return fail(path, pathlen, "table", err, "required: a table name (\"movies\" or \"schema.movies\")");
+        return fail(path, pathlen, "table", err,
+                    "required: a table name (\"movies\" or \"schema.movies\")");
     if (opt_str(v, "key", &key) < 0 || !key || !ident_ok(key, strlen(key)))
         return fail(path, pathlen, "key", err,
                     "required: the key column's name, 1 to 63 bytes without control characters");
     if (opt_str(v, "key_field", &key_field) < 0 ||
         (key_field && (!*key_field || strlen(key_field) > FIELD_MAX)))
-        return fail(path, pathlen, "key_field", err, "must be an entity field name (default \"id\")");
+        return fail(path, pathlen, "key_field", err,
+                    "must be an entity field name (default \"id\")");
     if (opt_str(v, "mode", &mode) < 0 ||
         (mode && strcmp(mode, "update") != 0 && strcmp(mode, "upsert") != 0))
         return fail(path, pathlen, "mode", err, "must be \"update\" or \"upsert\"");
@@ -137,8 +139,7 @@ int ef_sink_conf_parse(const cJSON *v, const ef_recipe_t *rc, ef_sink_conf_t **o
         (conflict && strcmp(conflict, "overwrite") != 0 && strcmp(conflict, "keep") != 0))
         return fail(path, pathlen, "conflict", err, "must be \"overwrite\" or \"keep\"");
     cols = cJSON_GetObjectItemCaseSensitive(v, "columns");
-    if (!cJSON_IsObject(cols) || !cols->child ||
-        cJSON_GetArraySize(cols) > EF_SINK_MAX_COLUMNS)
+    if (!cJSON_IsObject(cols) || !cols->child || cJSON_GetArraySize(cols) > EF_SINK_MAX_COLUMNS)
         return fail(path, pathlen, "columns", err,
                     "required: an object of 1 to 64 column -> extracted field");
 
@@ -148,7 +149,8 @@ int ef_sink_conf_parse(const cJSON *v, const ef_recipe_t *rc, ef_sink_conf_t **o
         const char *dot = strchr(table, '.');
         size_t n1 = dot ? (size_t)(dot - table) : strlen(table);
         ef_buf_t b;
-        if (!ident_ok(table, n1) || (dot && (strchr(dot + 1, '.') || !ident_ok(dot + 1, strlen(dot + 1))))) {
+        if (!ident_ok(table, n1) ||
+            (dot && (strchr(dot + 1, '.') || !ident_ok(dot + 1, strlen(dot + 1))))) {
             ef_sink_conf_free(s);
             return fail(path, pathlen, "table", err,
                         "must be \"table\" or \"schema.table\", each name 1 to 63 bytes "

@@ -40,24 +40,24 @@
 #include "ef_text.h"
 
 #define EF_SINK_MAX_COLUMNS 64
-#define EF_SINK_IDENT_MAX 63      /* bytes, PostgreSQL's NAMEDATALEN - 1 */
-#define EF_SINK_URL_MAX 4096      /* bytes */
-#define EF_SINK_MAX_PARAMS 65535  /* PostgreSQL's limit per statement */
-#define EF_SINK_MAX_ROWS 1000     /* rows per statement */
+#define EF_SINK_IDENT_MAX 63     /* bytes, PostgreSQL's NAMEDATALEN - 1 */
+#define EF_SINK_URL_MAX 4096     /* bytes */
+#define EF_SINK_MAX_PARAMS 65535 /* PostgreSQL's limit per statement */
+#define EF_SINK_MAX_ROWS 1000    /* rows per statement */
 
 typedef enum { EF_SINK_UPDATE = 0, EF_SINK_UPSERT } ef_sink_mode_t;
 
 struct ef_sink_conf_s {
-    char *url;          /* template: ${ENV} only; the filled text is a secret */
-    char *table;        /* quoted, schema-qualified when given so: "s"."t" */
-    char *table_name;   /* as written, for messages */
-    char *key;          /* key column, as written */
-    char *key_field;    /* entity field holding the key, default "id" */
-    char **columns;     /* column names, as written */
-    char **fields;      /* extracted field per column */
+    char *url;        /* template: ${ENV} only; the filled text is a secret */
+    char *table;      /* quoted, schema-qualified when given so: "s"."t" */
+    char *table_name; /* as written, for messages */
+    char *key;        /* key column, as written */
+    char *key_field;  /* entity field holding the key, default "id" */
+    char **columns;   /* column names, as written */
+    char **fields;    /* extracted field per column */
     size_t ncolumns;
     ef_sink_mode_t mode;
-    int keep;           /* conflict policy keep: a non-null column is not overwritten */
+    int keep; /* conflict policy keep: a non-null column is not overwritten */
 };
 typedef struct ef_sink_conf_s ef_sink_conf_t;
 

@@ -44,11 +44,11 @@ typedef struct sink_batch_s {
     struct sink_batch_s *next;
     ef_chunk_t *c;
     size_t n;
-    int *task;        /* task index in c per row */
-    char *state;      /* row_state_t per row */
-    char **why;       /* error per failed row */
-    int solo;         /* rows one by one now */
-    size_t *stmt;     /* rows in the statement in flight */
+    int *task;    /* task index in c per row */
+    char *state;  /* row_state_t per row */
+    char **why;   /* error per failed row */
+    int solo;     /* rows one by one now */
+    size_t *stmt; /* rows in the statement in flight */
     size_t nstmt;
 } sink_batch_t;
 
@@ -57,12 +57,12 @@ struct ef_sink_s {
     ef_prov_t *p;
     const ef_sink_conf_t *conf;
     ef_pg_t *pg;
-    char **types;     /* key's then each column's type, NULL until described */
+    char **types; /* key's then each column's type, NULL until described */
     int describing;
     sink_batch_t *head, *tail;
-    size_t held;      /* rows in the batches queued */
-    int busy;         /* a statement in flight */
-    int waiting;      /* backoff timer running */
+    size_t held; /* rows in the batches queued */
+    int busy;    /* a statement in flight */
+    int waiting; /* backoff timer running */
     uint64_t backoff_ms;
     uint64_t down_since; /* monotonic ms, 0 while up */
     uv_timer_t timer;
@@ -120,11 +120,11 @@ static int send_next(ef_sink_t *s, sink_batch_t *b) {
         if (b->state[r] != (b->solo ? ROW_SOLO : ROW_PENDING))
             continue;
         const ef_task_t *t = &b->c->tasks[b->task[r]];
-        const cJSON *kv = t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, k->key_field)
-                                    : NULL;
+        const cJSON *kv =
+            t->entity ? cJSON_GetObjectItemCaseSensitive(t->entity, k->key_field) : NULL;
         if (!cJSON_IsString(kv) && !cJSON_IsNumber(kv)) {
-            row_fail(b, r, "sink: the entity has no field '%s' for the key column %s",
-                     k->key_field, k->key);
+            row_fail(b, r, "sink: the entity has no field '%s' for the key column %s", k->key_field,
+                     k->key);
             continue;
         }
         b->stmt[b->nstmt++] = r;
@@ -361,13 +361,14 @@ static void on_result(ef_pg_t *pg, PGresult *res, const char *why, void *arg) {
                 b->state[r] = ROW_SOLO;
             else {
                 const ef_task_t *t = &b->c->tasks[b->task[r]];
-                char *key = scalar(cJSON_GetObjectItemCaseSensitive(t->entity,
-                                                                    s->conf->key_field));
+                char *key = scalar(cJSON_GetObjectItemCaseSensitive(t->entity, s->conf->key_field));
                 char msg[EF_ERR_LEN];
                 snprintf(msg, sizeof msg, "%.200s = %.100s", s->conf->key, key ? key : "?");
                 free(key);
-                row_fail(b, r, "sink: no row %s in table %s (mode update writes existing rows "
-                               "only)", msg, s->conf->table_name);
+                row_fail(b, r,
+                         "sink: no row %s in table %s (mode update writes existing rows "
+                         "only)",
+                         msg, s->conf->table_name);
             }
         }
         free(seen);
@@ -397,8 +398,7 @@ static void kick(ef_sink_t *s) {
             s->describing = 1;
             return;
         }
-        ef_error("postgres sink of provider %s: cannot send (%s)", s->p->rc->name,
-                 uv_strerror(rc));
+        ef_error("postgres sink of provider %s: cannot send (%s)", s->p->rc->name, uv_strerror(rc));
     } else if (work && send_next(s, b)) {
         return;
     }
@@ -429,9 +429,11 @@ int ef_sink_create(ef_prov_t *p, char *err) {
         PQconninfoOption *opts = PQconninfoParse(url.s ? url.s : "", &why);
         PQfreemem(why);
         if (!opts) {
-            ef_seterr(err, "provider '%s': sink.url: not a connection string libpq accepts "
-                           "(postgresql://user:password@host:port/db?param=value, or "
-                           "key=value pairs)", p->rc->name);
+            ef_seterr(err,
+                      "provider '%s': sink.url: not a connection string libpq accepts "
+                      "(postgresql://user:password@host:port/db?param=value, or "
+                      "key=value pairs)",
+                      p->rc->name);
             ef_buf_free(&url);
             return -1;
         }

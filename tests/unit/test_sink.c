@@ -21,11 +21,11 @@
 
 #define RECIPE(SINK)                                                                               \
     "{\"providers\": {\"movies\": {\"steps\": [{\"method\": \"GET\", \"url\": "                    \
-    "\"http://127.0.0.1:8088/item/{id}\"}], \"extract\": {\"title\": \"/title\", \"year\": "      \
+    "\"http://127.0.0.1:8088/item/{id}\"}], \"extract\": {\"title\": \"/title\", \"year\": "       \
     "\"/year\"}, \"sink\": " SINK "}}}"
 
 #define GOOD                                                                                       \
-    "{\"type\": \"postgres\", \"url\": \"${PG_URL}\", \"table\": \"public.movies\", \"key\": "    \
+    "{\"type\": \"postgres\", \"url\": \"${PG_URL}\", \"table\": \"public.movies\", \"key\": "     \
     "\"id\", \"columns\": {\"title\": \"title\", \"release year\": \"year\"}, \"mode\": "          \
     "\"upsert\"}"
 
