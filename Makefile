@@ -126,13 +126,13 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libef.a
 # ---- tests ----
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(HELPER_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) sh tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) bash tests/run.sh
 
 unit: all $(UNIT_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh unit
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run.sh unit
 
 integration: all $(HELPER_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh integration
+	@BUILD=$(BUILD) BIN=$(BIN) bash tests/run.sh integration
 
 bench: all
 	@bash bench/run $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)

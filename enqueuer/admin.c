@@ -10,6 +10,7 @@
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
+#include "ef_notify.h"
 #include "ef_redis_sync.h"
 #include "ef_scripts_gen.h"
 #include "ef_text.h"
@@ -22,7 +23,8 @@
 #include <string.h>
 
 static const char *const verbs[] = {"status", "list", "cancel", "pause", "resume",
-                                    "retry-errors", "results", "rate-limit", NULL};
+                                    "retry-errors", "results", "rate-limit", "queue-notify",
+                                    NULL};
 
 int ef_enq_is_verb(const char *s) {
     for (int i = 0; verbs[i]; i++)
@@ -269,34 +271,87 @@ static void write_failed(FILE *out) {
     fprintf(stderr, "enqueuer: write error: %s\n", strerror(errno));
 }
 
+/* Scans every chunk of the job once for the CSV columns (field names only
+ * are kept, so memory stays bounded by the column count). */
+static int csv_columns(ef_enq_t *st, const char *id, ef_export_csv_t *x) {
+    walk_t w;
+    int rc;
+    char err[EF_ERR_LEN];
+    if (walk_init(&w, st, id, 0) != 0)
+        return -1;
+    while ((rc = walk_load(&w)) == 1) {
+        const redisReply *r = w.res;
+        int have_r = r && r->type == REDIS_REPLY_STRING;
+        if (ef_export_csv_scan(x, w.data->str, w.data->len, have_r ? r->str : NULL,
+                               have_r ? r->len : 0, err) != 0) {
+            fprintf(stderr, "enqueuer: results: %s\n", err);
+            rc = -2;
+            break;
+        }
+    }
+    if (rc == -1)
+        fprintf(stderr, "enqueuer: results: %s\n", w.err);
+    walk_free(&w);
+    return rc == 0 ? 0 : -1;
+}
+
+/* results ID [--format ndjson|csv] [--output FILE]: every entity with its
+ * outcome and result, NDJSON (the default, one object a line) or CSV (a
+ * header row, then one row per entity; a first pass over the chunks finds
+ * the columns). */
 static int verb_results(ef_enq_t *st, const char *id) {
     walk_t w;
     int rc;
     FILE *out = stdout;
     ef_buf_t b;
+    ef_export_csv_t csv;
+    int as_csv = st->format_set && st->format == EF_INPUT_CSV;
 
-    if (walk_init(&w, st, id, 0) != 0)
+    if (st->format_set && st->format == EF_INPUT_LINES) {
+        fprintf(stderr, "enqueuer: results: --format must be ndjson or csv\n");
         return EF_ENQ_EXIT_ERROR;
+    }
+    ef_export_csv_init(&csv);
+    if (as_csv && csv_columns(st, id, &csv) != 0) {
+        ef_export_csv_free(&csv);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (walk_init(&w, st, id, 0) != 0) {
+        ef_export_csv_free(&csv);
+        return EF_ENQ_EXIT_ERROR;
+    }
     if (st->output && strcmp(st->output, "-") != 0) {
         out = fopen(st->output, "w");
         if (!out) {
             fprintf(stderr, "enqueuer: cannot write %s: %s\n", st->output, strerror(errno));
+            ef_export_csv_free(&csv);
             return EF_ENQ_EXIT_ERROR;
         }
     }
     ef_buf_init(&b);
+    if (as_csv)
+        ef_export_csv_header(&b, &csv);
     while ((rc = walk_load(&w)) == 1) {
         const redisReply *o = w.outc, *r = w.res;
         int have_o = o && o->type == REDIS_REPLY_STRING;
         int have_r = r && r->type == REDIS_REPLY_STRING;
-        ef_buf_reset(&b);
-        ef_export_chunk(&b, w.data->str, w.data->len, have_o ? o->str : NULL, have_o ? o->len : 0,
-                        have_r ? r->str : NULL, have_r ? r->len : 0, NULL);
+        if (as_csv)
+            ef_export_csv_chunk(&b, &csv, w.data->str, w.data->len, have_o ? o->str : NULL,
+                                have_o ? o->len : 0, have_r ? r->str : NULL, have_r ? r->len : 0);
+        else
+            ef_export_chunk(&b, w.data->str, w.data->len, have_o ? o->str : NULL,
+                            have_o ? o->len : 0, have_r ? r->str : NULL, have_r ? r->len : 0,
+                            NULL);
         if (b.len && fwrite(b.s, 1, b.len, out) != b.len) {
             write_failed(out);
             rc = -2;
             break;
         }
+        ef_buf_reset(&b);
+    }
+    if (rc == 0 && b.len && fwrite(b.s, 1, b.len, out) != b.len) { /* a header alone */
+        write_failed(out);
+        rc = -2;
     }
     if (rc == 0 && fflush(out) != 0) {
         write_failed(out);
@@ -305,6 +360,7 @@ static int verb_results(ef_enq_t *st, const char *id) {
     if (rc == -1)
         fprintf(stderr, "enqueuer: results: %s\n", w.err);
     ef_buf_free(&b);
+    ef_export_csv_free(&csv);
     walk_free(&w);
     if (out != stdout && fclose(out) != 0 && rc == 0) {
         fprintf(stderr, "enqueuer: cannot write %s: %s\n", st->output, strerror(errno));
@@ -419,6 +475,41 @@ static int verb_retry_errors(ef_enq_t *st, const char *id) {
     return rc;
 }
 
+/* queue-notify [URL|off]: shows, sets or clears the queue's default
+ * completion webhook (farm:{Q}:settings notify_url), which job_create.lua
+ * gives to a new job with no webhook of its own or of its recipe. */
+static int verb_queue_notify(ef_enq_t *st, int argc, char **argv) {
+    ef_key_t k;
+    redisReply *r;
+    char err[EF_ERR_LEN];
+    ef_key_queue(&k, st->queue, EF_KEY_SETTINGS);
+    if (argc > 2) {
+        fprintf(stderr, "enqueuer: queue-notify takes at most one URL (or off)\n");
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 2 && strcmp(argv[1], "off") != 0 && !ef_notify_url_valid(argv[1], err)) {
+        fprintf(stderr, "enqueuer: queue-notify: %s\n", err);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 1)
+        r = ef_redis_sync_cmdf(st->redis, err, "HGET %s notify_url", k.s);
+    else if (strcmp(argv[1], "off") == 0)
+        r = ef_redis_sync_cmdf(st->redis, err, "HDEL %s notify_url", k.s);
+    else
+        r = ef_redis_sync_cmdf(st->redis, err, "HSET %s notify_url %s", k.s, argv[1]);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "enqueuer: queue-notify: %s\n", r ? r->str : err);
+        freeReplyObject(r);
+        return EF_ENQ_EXIT_ERROR;
+    }
+    if (argc == 1)
+        printf("queue %s notify %s\n", st->queue, r->type == REDIS_REPLY_STRING ? r->str : "off");
+    else
+        printf("queue %s notify %s\n", st->queue, argv[1]);
+    freeReplyObject(r);
+    return EF_ENQ_EXIT_OK;
+}
+
 /* rate-limit P [REQUESTS PER_SECONDS [BURST]]: shows or sets the farm-wide
  * token bucket of provider P.  Workers write their recipe's values when they
  * start or get SIGHUP; this changes the running farm at once, and setting
@@ -468,6 +559,8 @@ static int verb_rate_limit(ef_enq_t *st, int argc, char **argv) {
 
 int ef_enq_admin(ef_enq_t *st, int argc, char **argv) {
     const char *verb = argv[0], *id = NULL;
+    if (strcmp(verb, "queue-notify") == 0)
+        return verb_queue_notify(st, argc, argv);
     if (strcmp(verb, "rate-limit") == 0)
         return verb_rate_limit(st, argc, argv);
     if (strcmp(verb, "list") == 0) {

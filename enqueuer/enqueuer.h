@@ -45,6 +45,7 @@ typedef struct {
     const char *id_field;
     const char *output;
     const char *status_filter;
+    const char *notify; /* --notify URL: the job's completion webhook */
     int chunk_size;
     int dry_run;
     int high_priority;

@@ -9,6 +9,7 @@
 #include "ef_job.h"
 #include "ef_keys.h"
 #include "ef_log.h"
+#include "ef_notify.h"
 #include "ef_redis_sync.h"
 
 #include <getopt.h>
@@ -46,6 +47,9 @@ static void usage(FILE *f) {
 "  --dry-run             compute outcomes, write no results\n"
 "  --skip-invalid        report bad records with their line and skip them\n"
 "                        (default: a bad record aborts the job, nothing is enqueued)\n"
+"  --notify URL          when the job ends (completed, cancelled, failed), POST its\n"
+"                        JSON summary to URL, signed (docs/webhooks.md); default:\n"
+"                        the recipe's \"notify\", else the queue's (queue-notify)\n"
 "  --wait                follow the job until it ends (progress bar on a TTY);\n"
 "                        exit 0 completed, 2 failed, 3 cancelled\n"
 "\n"
@@ -56,8 +60,14 @@ static void usage(FILE *f) {
 "  pause [ID]            pause a job, or the whole queue without ID\n"
 "  resume [ID]           resume a job, or the whole queue without ID\n"
 "  retry-errors ID       a new job holding only the errored entities of ID\n"
-"  results ID            export entities, outcomes and results as NDJSON (--output FILE)\n"
+"  results ID            export entities, outcomes and results (--output FILE)\n"
+"                        --format ndjson (default): one JSON object a line, values\n"
+"                        typed as stored (results keep the provider's JSON types);\n"
+"                        --format csv: RFC 4180, a header row (entity fields,\n"
+"                        outcome, result fields), one row per entity\n"
 "  wait ID               follow an existing job like --wait\n"
+"  queue-notify [URL|off] show, set or clear the queue's default completion webhook\n"
+"                        (jobs made afterwards without --notify or a recipe default)\n"
 "  rate-limit P [REQ PER [BURST]]  show or set provider P's farm-wide token bucket\n"
 "                        (setting it clears a pause left by a 429)\n"
 "                        (REQ requests per PER seconds; workers reset it from their\n"
@@ -86,7 +96,7 @@ static void usage(FILE *f) {
 enum {
     OPT_REDIS = 256, OPT_QUEUE, OPT_PROVIDER, OPT_CHUNK, OPT_DRY, OPT_PRIO, OPT_FORMAT, OPT_IDF,
     OPT_WAIT, OPT_SKIP, OPT_JOBID, OPT_ETYPE, OPT_LOGF, OPT_LOGL, OPT_LIMIT, OPT_STATUS, OPT_JSON,
-    OPT_OUTPUT
+    OPT_OUTPUT, OPT_NOTIFY
 };
 
 static const struct option long_opts[] = {
@@ -108,6 +118,7 @@ static const struct option long_opts[] = {
     {"status", required_argument, 0, OPT_STATUS},
     {"json", no_argument, 0, OPT_JSON},
     {"output", required_argument, 0, OPT_OUTPUT},
+    {"notify", required_argument, 0, OPT_NOTIFY},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
@@ -193,6 +204,11 @@ int main(int argc, char **argv) {
         case OPT_STATUS: st.status_filter = optarg; break;
         case OPT_JSON: st.json = 1; break;
         case OPT_OUTPUT: st.output = optarg; break;
+        case OPT_NOTIFY:
+            if (!ef_notify_url_valid(optarg, err))
+                return bad("--notify: %s", err);
+            st.notify = optarg;
+            break;
         case 'q': st.quiet = 1; break;
         case 'h': usage(stdout); return EF_ENQ_EXIT_OK;
         case 'V': printf("enqueuer (enrichfarm) %s\n", EF_VERSION); return EF_ENQ_EXIT_OK;

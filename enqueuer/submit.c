@@ -311,12 +311,17 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         ef_job_id_new(s.job_id);
 
     {
-        const char *fields[2 + 2 * EF_ENQ_EXTRA_MAX] = {"source", source_name};
+        const char *fields[4 + 2 * EF_ENQ_EXTRA_MAX] = {"source", source_name};
         size_t nfields = 1;
         ef_call_t call;
         for (int i = 0; i < nextra && i < EF_ENQ_EXTRA_MAX; i++, nfields++) {
             fields[2 * nfields] = extra[2 * i];
             fields[2 * nfields + 1] = extra[2 * i + 1];
+        }
+        if (st->notify) { /* else job_create.lua applies the recipe's or queue's default */
+            fields[2 * nfields] = "notify_url";
+            fields[2 * nfields + 1] = st->notify;
+            nfields++;
         }
         ef_call_job_create_t a = {.queue = st->queue,
                                   .id = s.job_id,

@@ -24,7 +24,7 @@
 
 const ef_call_layout_t ef_call_layouts[] = {
     {.script = &ef_script_job_create,
-     .keys = NAMES("job", "jobs", "enqueuing", "queues", "providers"),
+     .keys = NAMES("job", "jobs", "enqueuing", "notify", "settings", "queues", "providers"),
      .args = NAMES("id", "queue", "provider", "entity_type", "chunk_size", "dry_run", "priority",
                    "heartbeat_ttl_ms"),
      .group = 2 /* extra job-hash field, value */},
@@ -77,9 +77,22 @@ const ef_call_layout_t ef_call_layouts[] = {
     {.script = &ef_script_ratelimit_take,
      .keys = NAMES("bucket", "waiters"),
      .args = NAMES("want", "worker", "requests", "per_seconds", "burst", "answered")},
+    {.script = &ef_script_notify_claim,
+     .keys = NAMES("notify", "job"),
+     .args = NAMES("id", "worker", "lease_ms", "recheck_ms", "give_up_ms")},
+    {.script = &ef_script_notify_done,
+     .keys = NAMES("notify", "job"),
+     .args = NAMES("id", "worker", "result", "error", "retry_ms")},
     {.script = &ef_script_ratelimit_penalty,
      .keys = NAMES("bucket"),
      .args = NAMES("pause_ms", "date_ms", "cap_ms", "cut")},
+    {.script = &ef_script_auth_lock,
+     .keys = NAMES("auth"),
+     .args = NAMES("worker", "lock_ms", "refused")},
+    {.script = &ef_script_auth_store,
+     .keys = NAMES("auth"),
+     .args =
+         NAMES("worker", "token", "life_ms", "renew_pct", "backoff_ms", "backoff_max_ms", "error")},
 };
 const size_t ef_call_layouts_count = EF_ARRAY_LEN(ef_call_layouts);
 
@@ -269,6 +282,8 @@ static const struct {
     {"enqueuing", 0, EF_KEY_ENQUEUING},
     {"stats", 0, EF_KEY_STATS},
     {"control", 0, EF_KEY_CONTROL},
+    {"notify", 0, EF_KEY_NOTIFY},
+    {"settings", 0, EF_KEY_SETTINGS},
     {"workers", OF_FARM, EF_KEY_WORKERS},
     {"queues", OF_FARM, EF_KEY_QUEUES},
     {"providers", OF_FARM, EF_KEY_PROVIDERS},
@@ -333,8 +348,8 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
         ef_call_rest(c, a->extra[i], (size_t)-1);
     if (ef_call_finish(c) == 0 && a->registry_apart) {
         /* drop farm:queues and farm:providers, the last two keys */
-        memmove(&c->argv[3], &c->argv[5], sizeof *c->argv * (size_t)(c->argc - 5));
-        memmove(&c->lens[3], &c->lens[5], sizeof *c->lens * (size_t)(c->argc - 5));
+        memmove(&c->argv[5], &c->argv[7], sizeof *c->argv * (size_t)(c->argc - 7));
+        memmove(&c->lens[5], &c->lens[7], sizeof *c->lens * (size_t)(c->argc - 7));
         c->argc -= 2;
         c->nkeys -= 2;
     }
@@ -462,6 +477,30 @@ ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, 
     return c;
 }
 
+/* ---- Completion webhooks ---- */
+
+ef_call_t *ef_call_notify_claim(ef_call_t *c, const ef_call_notify_claim_t *a) {
+    begin(c, &ef_script_notify_claim, a->queue, a->id);
+    ef_call_arg(c, "id", a->id);
+    ef_call_arg(c, "worker", a->worker_id);
+    ef_call_arg_ll(c, "lease_ms", a->lease_ms);
+    ef_call_arg_ll(c, "recheck_ms", a->recheck_ms);
+    ef_call_arg_ll(c, "give_up_ms", a->give_up_ms);
+    ef_call_finish(c);
+    return c;
+}
+
+ef_call_t *ef_call_notify_done(ef_call_t *c, const ef_call_notify_done_t *a) {
+    begin(c, &ef_script_notify_done, a->queue, a->id);
+    ef_call_arg(c, "id", a->id);
+    ef_call_arg(c, "worker", a->worker_id);
+    ef_call_arg(c, "result", a->delivered ? "delivered" : "retry");
+    ef_call_arg(c, "error", a->error ? a->error : "");
+    ef_call_arg_ll(c, "retry_ms", a->retry_ms);
+    ef_call_finish(c);
+    return c;
+}
+
 ef_call_t *ef_call_worker_beat(ef_call_t *c, const char *worker_id, int ttl_ms) {
     begin(c, &ef_script_worker_beat, NULL, NULL);
     ef_call_arg(c, "worker", worker_id);
@@ -532,6 +571,35 @@ ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
     ef_call_arg_ll(c, "date_ms", a->date_ms);
     ef_call_arg_ll(c, "cap_ms", a->cap_ms);
     ef_call_arg_ll(c, "cut", a->cut ? 1 : 0);
+    ef_call_finish(c);
+    return c;
+}
+
+/* ---- OAuth2 tokens: the key of a provider ---- */
+
+ef_call_t *ef_call_auth_lock(ef_call_t *c, const char *provider, const char *worker_id,
+                             long long lock_ms, const char *refused) {
+    ef_key_t k;
+    ef_call_init(c, &ef_script_auth_lock);
+    ef_call_key(c, "auth", ef_key_auth(&k, provider));
+    ef_call_arg(c, "worker", worker_id);
+    ef_call_arg_ll(c, "lock_ms", lock_ms);
+    ef_call_arg(c, "refused", refused ? refused : "");
+    ef_call_finish(c);
+    return c;
+}
+
+ef_call_t *ef_call_auth_store(ef_call_t *c, const char *provider, const ef_call_auth_store_t *a) {
+    ef_key_t k;
+    ef_call_init(c, &ef_script_auth_store);
+    ef_call_key(c, "auth", ef_key_auth(&k, provider));
+    ef_call_arg(c, "worker", a->worker_id);
+    ef_call_arg(c, "token", a->token ? a->token : "");
+    ef_call_arg_ll(c, "life_ms", a->life_ms);
+    ef_call_arg_ll(c, "renew_pct", a->renew_pct);
+    ef_call_arg_ll(c, "backoff_ms", a->backoff_ms);
+    ef_call_arg_ll(c, "backoff_max_ms", a->backoff_max_ms);
+    ef_call_arg(c, "error", a->error ? a->error : "");
     ef_call_finish(c);
     return c;
 }

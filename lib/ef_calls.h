@@ -95,7 +95,7 @@ typedef struct {
     const char *const *extra;
     size_t nextra;
     int heartbeat_ttl_ms; /* the enqueue heartbeat deadline; 0: EF_ENQUEUE_HEARTBEAT_TTL_MS */
-    int registry_apart;   /* 1 in a Redis Cluster: the queue's 3 keys only (one slot); the
+    int registry_apart;   /* 1 in a Redis Cluster: the queue's 5 keys only (one slot); the
                              caller checks farm:providers and SADDs farm:queues itself */
 } ef_call_job_create_t;
 ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a);
@@ -136,6 +136,23 @@ ef_call_t *ef_call_lease_extend(ef_call_t *c, const char *queue, const char *wor
                                 int lease_ms, const char *const *refs, size_t nrefs);
 ef_call_t *ef_call_chunk_reap(ef_call_t *c, const char *queue, int max_requeue, int grace_ms,
                               int scan);
+/* notify_claim: takes the delivery of job id's completion webhook for
+ * lease_ms when it is due (scripts/notify_claim.lua). */
+typedef struct {
+    const char *queue, *id, *worker_id;
+    long long lease_ms, recheck_ms, give_up_ms;
+} ef_call_notify_claim_t;
+ef_call_t *ef_call_notify_claim(ef_call_t *c, const ef_call_notify_claim_t *a);
+/* notify_done: records an attempt's end: delivered, or an error and the
+ * next attempt in retry_ms (scripts/notify_done.lua). */
+typedef struct {
+    const char *queue, *id, *worker_id;
+    int delivered;
+    const char *error; /* the attempt's error, NULL when delivered */
+    long long retry_ms;
+} ef_call_notify_done_t;
+ef_call_t *ef_call_notify_done(ef_call_t *c, const ef_call_notify_done_t *a);
+
 /* worker_beat: the farm-wide registry, no queue. */
 ef_call_t *ef_call_worker_beat(ef_call_t *c, const char *worker_id, int ttl_ms);
 
@@ -174,5 +191,21 @@ typedef struct {
 } ef_call_penalty_t;
 ef_call_t *ef_call_ratelimit_penalty(ef_call_t *c, const char *provider,
                                      const ef_call_penalty_t *a);
+
+/* auth_lock: the provider's token, or its lock (refused: the token a 401
+ * refused, NULL or "" for none). */
+ef_call_t *ef_call_auth_lock(ef_call_t *c, const char *provider, const char *worker_id,
+                             long long lock_ms, const char *refused);
+/* auth_store: the arguments of its header, by name (strings borrowed). */
+typedef struct {
+    const char *worker_id;
+    const char *token;    /* NULL or "": the fetch failed */
+    long long life_ms;    /* the token's life left */
+    int renew_pct;        /* renew at this share of the life */
+    long long backoff_ms; /* the first backoff after a failure */
+    long long backoff_max_ms;
+    const char *error; /* why it failed, never a secret */
+} ef_call_auth_store_t;
+ef_call_t *ef_call_auth_store(ef_call_t *c, const char *provider, const ef_call_auth_store_t *a);
 
 #endif

@@ -679,7 +679,7 @@ void ef__cluster_stats(const ef_cluster_client_t *cc, ef_redis_cluster_stats_t *
 }
 
 int ef__cluster_submit(ef_cluster_client_t *cc, ef_redis_reply_cb cb, void *arg, int timeout_ms,
-                       const char *cmd, size_t len, const ef_script_t *s) {
+                       const char *cmd, size_t len, const ef_script_t *s, int near) {
     int slot = ef_cluster_cmd_slot(cmd, len);
     req_t *q;
     if (!ef__cluster_ready(cc))
@@ -699,7 +699,7 @@ int ef__cluster_submit(ef_cluster_client_t *cc, ef_redis_reply_cb cb, void *arg,
     memcpy(q->cmd, cmd, len);
     q->len = len;
     q->s = s;
-    q->slot = slot;
+    q->slot = slot == EF_CLUSTER_NO_KEY && near >= 0 && near < EF_CLUSTER_SLOTS ? near : slot;
     if (dispatch(q) != 0) {
         req_free(q);
         return -1;

@@ -42,9 +42,10 @@
  * to different primaries in any order (a caller that pipelines keeps its
  * own index per command, as statusd's batches do).
  *
- * Keyless commands go to one primary: a worker's CLIENT UNBLOCK at drain
- * reaches the node its CLIENT ID came from only when both are that first
- * primary; a BLMOVE elsewhere ends by its own block time instead.
+ * Keyless commands go to one primary, or to the owner of a key given with
+ * them (ef_redis_cmd_near): a worker asks CLIENT ID, and at drain sends
+ * CLIENT UNBLOCK, to the node that owns its queue, where its BLMOVE waits
+ * (a queue whose slot moved since has its BLMOVE end by its block time).
  *
  * Subscriptions: a cluster forwards PUBLISH to every node, so one extra
  * connection, to the first primary of the map, subscribes; it moves to
@@ -79,9 +80,11 @@ size_t ef__cluster_pending(const ef_cluster_client_t *cc);
 long ef__cluster_rtt_us(const ef_cluster_client_t *cc);
 void ef__cluster_stats(const ef_cluster_client_t *cc, ef_redis_cluster_stats_t *out);
 /* Routes a formatted command (cmd is copied); s is set for an EVALSHA of
- * that script.  0, or -1 without a callback (not ready, cross-slot). */
+ * that script; a command without keys goes to the owner of slot `near`
+ * when it is a slot (0..16383), else to any primary.  0, or -1 without a
+ * callback (not ready, cross-slot). */
 int ef__cluster_submit(ef_cluster_client_t *cc, ef_redis_reply_cb cb, void *arg, int timeout_ms,
-                       const char *cmd, size_t len, const ef_script_t *s);
+                       const char *cmd, size_t len, const ef_script_t *s, int near);
 int ef__cluster_subscribe(ef_cluster_client_t *cc, const char *channel, ef_redis_reply_cb cb,
                           void *arg);
 

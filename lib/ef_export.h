@@ -42,4 +42,40 @@ long ef_export_chunk(ef_buf_t *out, const char *data, size_t dlen, const char *o
  * string ("{}" for NULL or no field) the caller frees. */
 char *ef_export_fields_json(const cJSON *fields);
 
+/* ---- CSV (`enqueuer results ID --format csv`) ----
+ *
+ * RFC 4180: a header row, then one row per entity, CRLF line ends, a field
+ * quoted (with "" for ") when it holds a comma, a quote, CR or LF.  The
+ * columns are the entity's fields in the order first seen, then `outcome`,
+ * then the result fields in the order first seen; a result field whose name
+ * is already a column is named `result.NAME`.  The columns must be known
+ * before the first row, so the caller scans every chunk once
+ * (ef_export_csv_scan) and writes them in a second pass.  Values: a string
+ * as it is, a number as its JSON text, true/false, null and a missing field
+ * empty, an array or object as its compact JSON text. */
+#define EF_EXPORT_CSV_COLS_MAX 1024 /* columns, entity and result together */
+
+typedef struct {
+    char **entity; /* entity field names, in order first seen */
+    size_t nentity;
+    char **result; /* result field names */
+    size_t nresult;
+    size_t cap_entity, cap_result;
+} ef_export_csv_t;
+
+void ef_export_csv_init(ef_export_csv_t *x);
+void ef_export_csv_free(ef_export_csv_t *x);
+/* Adds the field names of one chunk's entities and results.  0, or -1 (with
+ * err) past EF_EXPORT_CSV_COLS_MAX columns. */
+int ef_export_csv_scan(ef_export_csv_t *x, const char *data, size_t dlen, const char *results,
+                       size_t rlen, char *err);
+/* Appends the header row. */
+void ef_export_csv_header(ef_buf_t *out, const ef_export_csv_t *x);
+/* Appends the rows of one chunk (arguments as ef_export_chunk).  Returns
+ * the entities in the chunk. */
+long ef_export_csv_chunk(ef_buf_t *out, const ef_export_csv_t *x, const char *data, size_t dlen,
+                         const char *outcomes, size_t olen, const char *results, size_t rlen);
+/* Appends one field, quoted when RFC 4180 requires it. */
+void ef_export_csv_field(ef_buf_t *out, const char *s, size_t len);
+
 #endif

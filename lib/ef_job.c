@@ -135,7 +135,8 @@ void ef_iso8601(int64_t ms, char *buf, size_t len) {
 static const char *const numeric_fields[] = {
     "total",        "processed",    "cached",      "skipped",    "chunk_size",
     "chunks_total", "chunks_done",  "chunks_dead", "created_at", "started_at",
-    "updated_at",   "completed_at", "requests",    "retries",    NULL};
+    "updated_at",   "completed_at", "requests",    "retries",    "notify_attempts",
+    "notify_give_up_at", "notify_at", NULL};
 static const char *const bool_fields[] = {"dry_run", "sealed", NULL};
 
 static int in_list(const char *const *list, const char *s) {

@@ -16,7 +16,8 @@ static const char *const queue_suffix[EF_KEY_QUEUE_COUNT_] = {
     [EF_KEY_DEAD] = "dead",           [EF_KEY_PAUSED] = "paused",
     [EF_KEY_JOBS] = "jobs",           [EF_KEY_ENQUEUING] = "enqueuing",
     [EF_KEY_STATS] = "stats",         [EF_KEY_EVENTS] = "events",
-    [EF_KEY_CONTROL] = "control",
+    [EF_KEY_CONTROL] = "control",     [EF_KEY_NOTIFY] = "notify",
+    [EF_KEY_SETTINGS] = "settings",
 };
 
 static const char *const job_suffix[EF_KEY_JOB_COUNT_] = {
@@ -63,6 +64,11 @@ const char *ef_key_ratelimit(ef_key_t *k, const char *provider) {
 
 const char *ef_key_ratelimit_waiters(ef_key_t *k, const char *provider) {
     snprintf(k->s, sizeof k->s, "farm:ratelimit:{%s}:waiters", provider);
+    return k->s;
+}
+
+const char *ef_key_auth(ef_key_t *k, const char *provider) {
+    snprintf(k->s, sizeof k->s, "farm:auth:{%s}", provider);
     return k->s;
 }
 

@@ -33,6 +33,8 @@ typedef enum {
     EF_KEY_STATS,       /* HASH queue-wide counters for metrics */
     EF_KEY_EVENTS,      /* pub/sub channel of job progress events */
     EF_KEY_CONTROL,     /* pub/sub channel of control messages to workers (pause, cancel) */
+    EF_KEY_NOTIFY,      /* ZSET job id -> when a sender next looks at its webhook (ms) */
+    EF_KEY_SETTINGS,    /* HASH queue settings: notify_url (the queue's default webhook) */
     EF_KEY_QUEUE_COUNT_
 } ef_key_queue_kind_t;
 
@@ -66,6 +68,9 @@ const char *ef_key_worker(ef_key_t *k, const char *worker_id);
 const char *ef_key_ratelimit(ef_key_t *k, const char *provider);
 /* farm:ratelimit:{P}:waiters, ZSET worker id -> last ask (ms), for fair shares */
 const char *ef_key_ratelimit_waiters(ef_key_t *k, const char *provider);
+/* farm:auth:{P}, HASH provider P's OAuth2 access token, its expiry and the
+ * lock of the one worker renewing it (never the client secret) */
+const char *ef_key_auth(ef_key_t *k, const char *provider);
 /* farm:cache:{P}:<hex digest>, STRING a cached provider response */
 const char *ef_key_cache(ef_key_t *k, const char *provider, const char *digest_hex);
 

@@ -9,6 +9,9 @@
  * and duplicate keys are errors, so a typo never passes silently.
  */
 #include "ef_recipe.h"
+
+#include "ef_batch.h"
+#include "ef_notify.h"
 #include "ef_sink.h"
 
 #include <errno.h>
@@ -753,7 +756,7 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
                       const ef_recipe_t *rc) {
     static const char *const keys[] = {
         "name",    "method", "url",    "headers", "body", "json", "not_found_status",
-        "results", "match",  "select", "as",      NULL};
+        "results", "match",  "select", "as",      "batch",  NULL};
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
     char path[32], fp[256];
     const char *s;
@@ -836,6 +839,14 @@ static int parse_step(const pctx_t *c, const cJSON *js, size_t i, ef_recipe_step
     if ((v = cJSON_GetObjectItemCaseSensitive(js, "as")) &&
         parse_map(c, v, join(fp, sizeof fp, path, "as"), 0, &st->save, &st->nsave) < 0)
         return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(js, "batch"))) {
+        char bf[64], msg[EF_ERR_LEN];
+        if (ef_batch_parse(v, &st->batch, bf, sizeof bf, msg) < 0)
+            return perr(c, pathf(fp, sizeof fp, "%s.batch%s%s", path, *bf ? "." : "", bf), "%s",
+                        msg);
+        if (ef_batch_check_step(st, i, bf, sizeof bf, msg) < 0)
+            return perr(c, join(fp, sizeof fp, path, bf), "%s", msg);
+    }
     return 0;
 }
 
@@ -915,14 +926,20 @@ static void recipe_clear(ef_recipe_t *rc) {
         free(st->results);
         maps_free(st->match, st->nmatch);
         maps_free(st->save, st->nsave);
+        ef_batch_free(st->batch);
     }
     free(rc->steps);
     maps_free(rc->extract, rc->nextract);
     free(rc->name);
     free(rc->result_key);
     free(rc->ca_file);
+    free(rc->notify);
     free(rc->client_cert);
     free(rc->client_key);
+    free(rc->auth.token_url);
+    free(rc->auth.client_id);
+    free(rc->auth.client_secret);
+    free(rc->auth.scope);
     ef_sink_conf_free(rc->sink);
 }
 
@@ -983,6 +1000,104 @@ static int parse_tls(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     return 0;
 }
 
+/* ---- OAuth2 ---- */
+
+#define AUTH_TEXT_MAX 2048 /* bytes, the token URL, client id or scope template */
+
+/* Checks an auth template: valid syntax, and no entity field (the token is
+ * the farm's, shared by every entity): only ${ENV}, {provider} and {{ }}. */
+static int auth_tmpl(const pctx_t *c, const char *path, const char *t) {
+    if (strlen(t) > AUTH_TEXT_MAX)
+        return perr(c, path, "longer than %d bytes", AUTH_TEXT_MAX);
+    if (check_tmpl(c, path, t) < 0)
+        return -1;
+    for (const char *p = t; *p; p++) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}'))
+            p++;
+        else if (p[0] == '$' && p[1] == '{')
+            p += 2 + strcspn(p + 2, "}"); /* at its '}' (the syntax is checked) */
+        else if (p[0] == '{' && strncmp(p, "{provider}", 10) != 0)
+            return perr(c, path,
+                        "takes ${ENV} and {provider} only (the token is the farm's, not "
+                        "an entity's)");
+    }
+    return 0;
+}
+
+/* Parses the "auth" block into rc->auth (absent: no auth). */
+static int parse_auth(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
+    static const char *const keys[] = {"type",  "token_url",   "client_id",    "client_secret",
+                                       "scope", "client_auth", "max_outage_s", NULL};
+    ef_recipe_auth_t *a = &rc->auth;
+    const char *type, *url, *id, *secret, *scope, *how;
+    size_t n;
+    if (!v)
+        return 0;
+    if (!cJSON_IsObject(v))
+        return perr(c, "auth", "must be an object");
+    if (check_keys(c, v, "auth", keys) < 0 || get_str(c, v, "auth", "type", &type) < 0 ||
+        get_str(c, v, "auth", "token_url", &url) < 0 ||
+        get_str(c, v, "auth", "client_id", &id) < 0 ||
+        get_str(c, v, "auth", "client_secret", &secret) < 0 ||
+        get_str(c, v, "auth", "scope", &scope) < 0 ||
+        get_str(c, v, "auth", "client_auth", &how) < 0 ||
+        get_int(c, v, "auth", "max_outage_s", 1, 86400, EF_RECIPE_AUTH_OUTAGE_DEFAULT_S,
+                &a->max_outage_s) < 0)
+        return -1;
+    if (!type || strcmp(type, "oauth2_client_credentials") != 0)
+        return perr(c, "auth.type", "must be \"oauth2_client_credentials\"");
+    if (!url)
+        return perr(c, "auth.token_url", "required");
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+        strncmp(url, "${", 2) != 0)
+        return perr(c, "auth.token_url", "must be an http:// or https:// URL");
+    if (!id || !*id)
+        return perr(c, "auth.client_id", "required");
+    if (!secret)
+        return perr(c, "auth.client_secret", "required (an ${ENV} placeholder)");
+    n = strlen(secret);
+    if (n < 4 || strncmp(secret, "${", 2) != 0 || secret[n - 1] != '}' ||
+        strspn(secret + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n - 3 ||
+        (secret[2] >= '0' && secret[2] <= '9') || n - 3 > ENV_MAX_BYTES)
+        return perr(c, "auth.client_secret",
+                    "must be one ${ENV} placeholder, such as \"${API_CLIENT_SECRET}\" (a secret is "
+                    "never written in the recipe file)");
+    if (how && strcmp(how, "basic") != 0 && strcmp(how, "form") != 0)
+        return perr(c, "auth.client_auth", "must be \"basic\" or \"form\"");
+    if (auth_tmpl(c, "auth.token_url", url) < 0 || auth_tmpl(c, "auth.client_id", id) < 0 ||
+        (scope && auth_tmpl(c, "auth.scope", scope) < 0))
+        return -1;
+    for (size_t i = 0; i < rc->nsteps; i++)
+        for (size_t k = 0; k < rc->steps[i].nheaders; k++)
+            if (strncasecmp(rc->steps[i].headers[k], "Authorization:", 14) == 0)
+                return perr(c, "auth",
+                            "steps[%zu] sends its own Authorization header: with an auth block "
+                            "the worker sends the token",
+                            i);
+    a->type = EF_RECIPE_AUTH_CLIENT_CREDENTIALS;
+    a->token_url = ef_strdup(url);
+    a->client_id = ef_strdup(id);
+    a->client_secret = ef_strdup(secret);
+    a->scope = scope && *scope ? ef_strdup(scope) : NULL;
+    a->client_auth = how && strcmp(how, "form") == 0 ? EF_RECIPE_AUTH_FORM : EF_RECIPE_AUTH_BASIC;
+    return 0;
+}
+
+/* "notify": the default completion webhook URL of the provider's jobs
+ * (docs/webhooks.md), kept in its farm:providers summary for job_create. */
+static int parse_notify(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
+    const char *url;
+    char why[EF_ERR_LEN];
+    if (get_str(c, js, "", "notify", &url) < 0)
+        return -1;
+    if (!url)
+        return 0;
+    if (!ef_notify_url_valid(url, why))
+        return perr(c, "notify", "%s", why);
+    rc->notify = ef_strdup(url);
+    return 0;
+}
+
 /* Parses the optional "sink" member (lib/ef_sink.c validates it). */
 static int parse_sink(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
     char path[160], why[EF_ERR_LEN];
@@ -998,7 +1113,8 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", "sink", NULL};
+                                       "client_cert", "client_key", "auth", "notify",
+                                       "sink", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1043,6 +1159,10 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         0)
         return -1;
     rc->max_body = (size_t)v;
+    if (parse_auth(c, cJSON_GetObjectItemCaseSensitive(js, "auth"), rc) < 0)
+        return -1;
+    if (parse_notify(c, js, rc) < 0)
+        return -1;
     if (parse_tls(c, js, rc) < 0)
         return -1;
     return parse_sink(c, cJSON_GetObjectItemCaseSensitive(js, "sink"), rc);
@@ -1081,6 +1201,8 @@ static cJSON *parse_json(const char *text, size_t len, char *err) {
     free(copy);
     return doc;
 }
+
+cJSON *ef_json_parse(const char *text, size_t len, char *err) { return parse_json(text, len, err); }
 
 int ef_recipes_parse(const char *json, size_t len, const char *source, ef_recipes_t **out,
                      char *err) {
@@ -1191,6 +1313,8 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
         cJSON_AddStringToObject(s, "name", rc->steps[i].name);
         cJSON_AddStringToObject(s, "method", rc->steps[i].method);
         cJSON_AddStringToObject(s, "url", rc->steps[i].url);
+        if (rc->steps[i].batch)
+            cJSON_AddNumberToObject(s, "batch", (double)rc->steps[i].batch->max);
         cJSON_AddItemToArray(steps, s);
     }
     cJSON *rate = cJSON_AddObjectToObject(o, "rate");
@@ -1205,6 +1329,16 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     cJSON_AddNumberToObject(o, "max_pause_s", (double)rc->max_pause_s);
     cJSON_AddStringToObject(o, "result_key", rc->result_key);
     cJSON_AddStringToObject(o, "policy", rc->policy == EF_POLICY_KEEP ? "keep" : "overwrite");
+    if (rc->auth.type == EF_RECIPE_AUTH_CLIENT_CREDENTIALS) {
+        /* the token URL and scope templates; never the client id nor the secret */
+        cJSON *a = cJSON_AddObjectToObject(o, "auth");
+        cJSON_AddStringToObject(a, "type", "oauth2_client_credentials");
+        cJSON_AddStringToObject(a, "token_url", rc->auth.token_url);
+        if (rc->auth.scope)
+            cJSON_AddStringToObject(a, "scope", rc->auth.scope);
+    }
+    if (rc->notify)
+        cJSON_AddStringToObject(o, "notify", rc->notify);
     ef_sink_conf_summary(rc->sink, o); /* never its URL */
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -1381,8 +1515,28 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             goto done;
         }
     }
+    verdict = ef_recipe_judge_node(rc, step, src, scope, fields, err);
+done:
+    cJSON_Delete(doc);
+    return verdict;
+}
+
+/* Saves step's variables from src and, for the last step, extracts the
+ * fields: the end of ef_recipe_judge once the step's answer (or the chosen
+ * candidate, or one element of a batch answer) is known. */
+ef_step_verdict_t ef_recipe_judge_node(const ef_recipe_t *rc, size_t step, cJSON *src,
+                                       ef_recipe_scope_t *scope, cJSON **fields, char *err) {
+    ef_step_verdict_t verdict = EF_STEP_ERROR;
+    if (fields)
+        *fields = NULL;
+    if (!rc || step >= rc->nsteps || !src) {
+        ef_seterr(err, "no step %zu", step);
+        return EF_STEP_ERROR;
+    }
+    const ef_recipe_step_t *st = &rc->steps[step];
+    int last = step + 1 == rc->nsteps;
     if (save_vars(st, src, scope, err) < 0)
-        goto done;
+        return EF_STEP_ERROR;
     verdict = EF_STEP_NEXT;
     if (last) {
         cJSON *out = cJSON_CreateObject();
@@ -1393,8 +1547,7 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
                 ef_seterr(err, "field %s: number out of range", rc->extract[i].name);
                 cJSON_Delete(v);
                 cJSON_Delete(out);
-                verdict = EF_STEP_ERROR;
-                goto done;
+                return EF_STEP_ERROR;
             }
             if (v)
                 cJSON_AddItemToObject(out, rc->extract[i].name, v);
@@ -1405,7 +1558,5 @@ ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long statu
             cJSON_Delete(out);
         verdict = EF_STEP_DONE;
     }
-done:
-    cJSON_Delete(doc);
     return verdict;
 }

@@ -23,6 +23,10 @@
  * Pointer, where a "*" segment maps over an array).
  * TLS: "ca_file", "client_cert" and "client_key" name PEM files, checked
  * (readable, PEM) when the recipe loads; verification cannot be turned off.
+ * "auth" (OAuth2 client credentials): the token URL, the client id and
+ * secret (the secret only as one ${ENV}: it is never written in the file)
+ * and a scope; the worker fetches the farm's token (worker/auth.c) and
+ * sends it as "Authorization: Bearer" with every step.
  */
 #ifndef EF_RECIPE_H
 #define EF_RECIPE_H
@@ -67,7 +71,25 @@ typedef struct {
     ef_select_t select;
     ef_recipe_map_t *save; /* "as": variable -> pointer into the chosen candidate (or the body) */
     size_t nsave;
+    struct ef_batch_s *batch; /* a batch step (lib/ef_batch.h), NULL = one entity per request */
 } ef_recipe_step_t;
+
+/* The "auth" block of a recipe. */
+#define EF_RECIPE_AUTH_NONE 0
+#define EF_RECIPE_AUTH_CLIENT_CREDENTIALS 1 /* "oauth2_client_credentials" */
+#define EF_RECIPE_AUTH_BASIC 0              /* client id and secret in an Authorization: Basic */
+#define EF_RECIPE_AUTH_FORM 1               /* client id and secret in the form body */
+#define EF_RECIPE_AUTH_OUTAGE_DEFAULT_S 60  /* no token this long: the entities waiting are errors */
+
+typedef struct {
+    int type;              /* EF_RECIPE_AUTH_NONE or _CLIENT_CREDENTIALS */
+    char *token_url;       /* template: ${ENV} and {provider} only */
+    char *client_id;       /* template: ${ENV} and {provider} only */
+    char *client_secret;   /* exactly one ${ENV} */
+    char *scope;           /* template as token_url, or NULL for none */
+    int client_auth;       /* EF_RECIPE_AUTH_BASIC or EF_RECIPE_AUTH_FORM */
+    long max_outage_s;     /* longest wait for a token before entities count as errors */
+} ef_recipe_auth_t;
 
 typedef struct {
     char *name;
@@ -89,6 +111,8 @@ typedef struct {
     char *ca_file;         /* PEM CAs trusted instead of the system's for https://, or NULL */
     char *client_cert;     /* PEM client certificate (mutual TLS), or NULL */
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
+    ef_recipe_auth_t auth; /* OAuth2; auth.type 0 = none */
+    char *notify;          /* default completion webhook URL of its jobs, or NULL */
     struct ef_sink_conf_s *sink; /* "sink": where updated entities are also written
                                   * (lib/ef_sink.h), NULL when none */
 } ef_recipe_t;
@@ -171,5 +195,17 @@ typedef enum {
 ef_step_verdict_t ef_recipe_judge(const ef_recipe_t *rc, size_t step, long status,
                                   const char *body, size_t body_len, ef_recipe_scope_t *scope,
                                   cJSON **fields, char *err);
+
+/* The end of ef_recipe_judge for an answer already parsed: saves step's
+ * "as" variables from src and, for the last step, extracts the fields
+ * (EF_STEP_DONE, *fields as above).  EF_STEP_NEXT, EF_STEP_DONE or
+ * EF_STEP_ERROR with err.  The batch steps judge each entity's element
+ * with it. */
+ef_step_verdict_t ef_recipe_judge_node(const ef_recipe_t *rc, size_t step, cJSON *src,
+                                       ef_recipe_scope_t *scope, cJSON **fields, char *err);
+
+/* Parses an answer body as strictly as the judge does (UTF-8, no NUL, no
+ * trailing data); NULL with err ("malformed JSON at byte 12"). */
+cJSON *ef_json_parse(const char *text, size_t len, char *err);
 
 #endif

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ef_cluster.h"
 #include "ef_cluster_client.h"
 #include "ef_common.h"
 #include "ef_log.h"
@@ -1069,12 +1070,12 @@ static int cmd_allowed(const ef_redis_t *r, int timeout_ms) {
 /* Sends a formatted user command and takes cmd: kept in the request for a
  * NOSCRIPT resend when s is set, freed otherwise. */
 static int cmd_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, char *cmd,
-                      int len, const ef_script_t *s) {
+                      int len, const ef_script_t *s, int near) {
     ef_redis_req_t *q;
     if (len < 0)
         return -1;
     if (r->cluster) { /* routed by the slot of its keys */
-        int rc = ef__cluster_submit(r->cluster, cb, arg, timeout_ms, cmd, (size_t)len, s);
+        int rc = ef__cluster_submit(r->cluster, cb, arg, timeout_ms, cmd, (size_t)len, s, near);
         redisFreeCommand(cmd);
         return rc;
     }
@@ -1103,7 +1104,7 @@ int ef__redis_submit(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout
     copy = ef_malloc(len + 1);
     memcpy(copy, cmd, len);
     copy[len] = '\0';
-    return cmd_submit(r, cb, arg, timeout_ms, copy, (int)len, s);
+    return cmd_submit(r, cb, arg, timeout_ms, copy, (int)len, s, EF_CLUSTER_NO_KEY);
 }
 
 int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, int argc,
@@ -1112,7 +1113,16 @@ int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms,
     if (!cmd_allowed(r, timeout_ms) || argc <= 0 || !argv)
         return -1;
     return cmd_submit(r, cb, arg, timeout_ms, cmd, redisFormatCommandArgv(&cmd, argc, argv, lens),
-                      NULL);
+                      NULL, EF_CLUSTER_NO_KEY);
+}
+
+int ef_redis_cmd_near(ef_redis_t *r, const char *key, ef_redis_reply_cb cb, void *arg,
+                      int timeout_ms, int argc, const char **argv) {
+    char *cmd;
+    if (!cmd_allowed(r, timeout_ms) || argc <= 0 || !argv || !key)
+        return -1;
+    return cmd_submit(r, cb, arg, timeout_ms, cmd, redisFormatCommandArgv(&cmd, argc, argv, NULL),
+                      NULL, ef_cluster_keyslot(key, strlen(key)));
 }
 
 int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fmt, ...) {
@@ -1124,7 +1134,7 @@ int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fm
     va_start(ap, fmt);
     len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    return cmd_submit(r, cb, arg, 0, cmd, len, NULL);
+    return cmd_submit(r, cb, arg, 0, cmd, len, NULL, EF_CLUSTER_NO_KEY);
 }
 
 int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, void *arg,
@@ -1149,7 +1159,7 @@ int ef_redis_script(ef_redis_t *r, const ef_script_t *s, ef_redis_reply_cb cb, v
     len = redisFormatCommandArgv(&cmd, argc + 3, v, l);
     free(v);
     free(l);
-    return cmd_submit(r, cb, arg, timeout_ms, cmd, len, s);
+    return cmd_submit(r, cb, arg, timeout_ms, cmd, len, s, EF_CLUSTER_NO_KEY);
 }
 
 int ef_redis_call(ef_redis_t *r, const ef_call_t *call, ef_redis_reply_cb cb, void *arg,

@@ -124,6 +124,12 @@ void ef_redis_cluster_stats(const ef_redis_t *r, ef_redis_cluster_stats_t *out);
 int ef_redis_cmd(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, int timeout_ms, int argc,
                  const char **argv, const size_t *lens);
 
+/* ef_redis_cmd for a command without keys (CLIENT ID, CLIENT UNBLOCK) that
+ * must reach the node owning `key` on a cluster (where that key's blocking
+ * command waits); the same as ef_redis_cmd on one node. */
+int ef_redis_cmd_near(ef_redis_t *r, const char *key, ef_redis_reply_cb cb, void *arg,
+                      int timeout_ms, int argc, const char **argv);
+
 /* printf-style form of ef_redis_cmd with the default deadline. */
 int ef_redis_cmdf(ef_redis_t *r, ef_redis_reply_cb cb, void *arg, const char *fmt, ...);
 

@@ -6,7 +6,8 @@
 # `enqueuer --format lines` makes.  Prints the job id alone on stdout.
 #
 #   scripts/enqueue.sh [--redis URL] [--queue Q] --provider P [--chunk-size N]
-#                      [--priority normal|high] [--dry-run] [--job-id ID] FILE|-
+#                      [--priority normal|high] [--dry-run] [--job-id ID]
+#                      [--notify URL] FILE|-
 #
 # URL forms: redis://, unix://, redis+sentinel:// (the master asked of the
 # sentinels) and redis+cluster:// (seed nodes; redis-cli -c follows MOVED
@@ -27,12 +28,13 @@ chunk_size=50
 priority=normal
 dry_run=0
 job_id=""
+notify=()
 file=""
 ttl=30000
 batch_chunks=64
 
 die() { echo "enqueue.sh: $*" >&2; exit 1; }
-usage() { sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --priority) priority=${2:?--priority needs normal or high}; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     --job-id) job_id=${2:?--job-id needs an id}; shift 2 ;;
+    --notify) notify=(notify_url "${2:?--notify needs a URL}"); shift 2 ;; # job_create checks it
     -h|--help) usage; exit 0 ;;
     --version) echo "enqueue.sh (enrichfarm)"; exit 0 ;;
     --) shift; file=${1:-}; shift || true ;;
@@ -250,6 +253,8 @@ k_job="farm:{$queue}:job:$job_id"
 k_chunks="farm:{$queue}:job:$job_id:chunks"
 k_jobs="farm:{$queue}:jobs"
 k_enq="farm:{$queue}:enqueuing"
+k_notify="farm:{$queue}:notify"
+k_settings="farm:{$queue}:settings"
 k_pending="farm:{$queue}:pending"
 k_events="farm:{$queue}:events"
 
@@ -268,7 +273,7 @@ discard() { run job_discard "$k_job" "$k_chunks" "$k_jobs" "$k_enq" , "$job_id" 
 
 # job_create also refuses a provider no worker registered and adds the queue
 # to farm:queues.  In a cluster those two keys live in other slots than the
-# queue's: job_create gets the queue's 3 keys only, and the provider check
+# queue's: job_create gets the queue's 5 keys only, and the provider check
 # and the SADD are separate commands (job_create.lua's header)
 if [ "$cluster" = 1 ]; then
   if [ "$("${cli[@]}" HLEN farm:providers)" != 0 ] &&
@@ -279,8 +284,8 @@ if [ "$cluster" = 1 ]; then
 else
   reg=(farm:queues farm:providers)
 fi
-run job_create "$k_job" "$k_jobs" "$k_enq" "${reg[@]}" , "$job_id" "$queue" \
-  "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" >/dev/null ||
+run job_create "$k_job" "$k_jobs" "$k_enq" "$k_notify" "$k_settings" "${reg[@]}" , "$job_id" "$queue" \
+  "$provider" entity "$chunk_size" "$dry_run" "$priority" "$ttl" source "$name" "${notify[@]}" >/dev/null ||
   die "could not create job $job_id in queue $queue; nothing was enqueued"
 if [ "$cluster" = 1 ]; then
   "${cli[@]}" SADD farm:queues "$queue" >/dev/null || { discard; die "could not register queue $queue; job $job_id aborted"; }

@@ -9,26 +9,36 @@
 -- would make chunk refs unparsable), a provider that no worker registered
 -- (when some worker registered any), a bad chunk size, priority or dry_run.
 --
+-- The completion webhook (docs/webhooks.md): the job's notify_url is the
+-- extra field notify_url when given, else the recipe's default ("notify" in
+-- the provider's farm:providers summary, when that key is passed), else the
+-- queue's (farm:{Q}:settings notify_url).  A job with one gets
+-- notify_status "pending" and an entry in farm:{Q}:notify, where senders
+-- (workers) find it.
+--
 -- KEYS[1] farm:{Q}:job:ID   KEYS[2] farm:{Q}:jobs   KEYS[3] farm:{Q}:enqueuing
--- KEYS[4] farm:queues       KEYS[5] farm:providers   (both optional, see below)
+-- KEYS[4] farm:{Q}:notify   KEYS[5] farm:{Q}:settings
+-- KEYS[6] farm:queues       KEYS[7] farm:providers   (both optional, see below)
 -- In a Redis Cluster farm:queues and farm:providers live in other slots than
 -- the queue's keys, and a script may only touch one slot: there the caller
--- passes the 3 queue keys only, checks the provider against farm:providers
--- and adds the queue to farm:queues itself (SADD) after this script.  With 5
--- keys (one node, Sentinel) the script does both.
+-- passes the 5 queue keys only, checks the provider against farm:providers
+-- and adds the queue to farm:queues itself (SADD) after this script (and a
+-- recipe's default webhook is not applied).  With 7 keys (one node,
+-- Sentinel) the script does both.
 -- ARGV[1] id  ARGV[2] queue  ARGV[3] provider  ARGV[4] entity_type
 -- ARGV[5] chunk_size (1..10000)  ARGV[6] dry_run (0|1)
 -- ARGV[7] priority (normal|high)  ARGV[8] heartbeat ttl ms (1000..3600000)
--- ARGV[9..] extra field/value pairs (source, retry_of, ...)
+-- ARGV[9..] extra field/value pairs (source, retry_of, notify_url, ...)
 -- Returns created_at (ms, Redis clock).
 --
 -- redis-cli --eval scripts/job_create.lua 'farm:{default}:job:J1' 'farm:{default}:jobs' \
---   'farm:{default}:enqueuing' farm:queues farm:providers , \
---   J1 default items item 50 0 normal 30000
-if (#KEYS ~= 5 and #KEYS ~= 3) or #ARGV < 8 or #ARGV % 2 ~= 0 then
+--   'farm:{default}:enqueuing' 'farm:{default}:notify' 'farm:{default}:settings' \
+--   farm:queues farm:providers , J1 default items item 50 0 normal 30000
+if (#KEYS ~= 7 and #KEYS ~= 5) or #ARGV < 8 or #ARGV % 2 ~= 0 then
   return redis.error_reply('ERR job_create: KEYS and ARGV do not match the layout in its header')
 end
-local job, jobs, enq, queues, providers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local job, jobs, enq, notify, settings = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local queues, providers = KEYS[6], KEYS[7]
 local id, queue, provider = ARGV[1], ARGV[2], ARGV[3]
 
 -- the names of lib/ef_common.c: 1-64 of A-Z a-z 0-9 _ - (queue and
@@ -85,12 +95,35 @@ local core = {id = 1, queue = 1, provider = 1, entity_type = 1, status = 1, seal
   total = 1, processed = 1, updated = 1, conflicts = 1, not_found = 1, errors = 1,
   cached = 1, skipped = 1, chunk_size = 1, chunks_total = 1, chunks_done = 1,
   chunks_dead = 1, dry_run = 1, priority = 1, created_at = 1, started_at = 1,
-  updated_at = 1, completed_at = 1, error = 1}
+  updated_at = 1, completed_at = 1, error = 1, notify_status = 1, notify_attempts = 1,
+  notify_error = 1, notify_owner = 1, notify_give_up_at = 1, notify_at = 1}
 for i = 9, #ARGV - 1, 2 do
   if core[ARGV[i]] or #ARGV[i] < 1 or #ARGV[i] > 64 or #ARGV[i + 1] > 4096 then
     return redis.error_reply('ERR extra field \'' .. string.sub(ARGV[i], 1, 80) ..
       '\' is a job field, empty, or too long')
   end
+end
+-- the webhook: given, else the recipe's default, else the queue's
+local notify_url
+for i = 9, #ARGV - 1, 2 do
+  if ARGV[i] == 'notify_url' then notify_url = ARGV[i + 1] end
+end
+if not notify_url and providers then
+  local sum = redis.call('HGET', providers, provider)
+  if sum then
+    local okj, o = pcall(cjson.decode, sum)
+    if okj and type(o) == 'table' and type(o.notify) == 'string' then notify_url = o.notify end
+  end
+end
+if not notify_url then
+  local q = redis.call('HGET', settings, 'notify_url')
+  if q then notify_url = q end
+end
+-- the rule of lib/ef_notify.c (ef_notify_url_valid)
+if notify_url and (#notify_url > 2048 or not (string.find(notify_url, '^https?://[^/?#]') ~= nil)
+    or string.find(notify_url, '[%z\1-\32\127]')) then
+  return redis.error_reply('ERR notify url must be http:// or https://, at most 2048 bytes, ' ..
+    'no space or control character')
 end
 if redis.call('EXISTS', job) == 1 then
   return redis.error_reply('ERR job ' .. id .. ' already exists')
@@ -107,6 +140,11 @@ redis.call('HSET', job,
   'created_at', now, 'started_at', 0, 'updated_at', now, 'completed_at', 0)
 for i = 9, #ARGV - 1, 2 do
   redis.call('HSET', job, ARGV[i], ARGV[i + 1])
+end
+if notify_url then
+  redis.call('HSET', job, 'notify_url', notify_url, 'notify_status', 'pending',
+    'notify_attempts', 0)
+  redis.call('ZADD', notify, now, id)
 end
 redis.call('ZADD', jobs, now, id)
 redis.call('ZADD', enq, now + ttl, id)

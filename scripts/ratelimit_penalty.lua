@@ -18,8 +18,9 @@
 -- counted by ratelimit_take.lua) when that is below BETA x the rate (the
 -- farm sent far more than the provider took), lowered to (1 + BETA) / 2 of
 -- that when it is below the previous plateau (the limit is lower still:
--- converge fast), to BETA of it when that refusal came within FAST_MS of
--- the last pause's end, at least FLOOR_PER_S; and
+-- converge fast), to FAST_BETA of it when that refusal came within FAST_MS
+-- of the last pause's end (the farm is far above the limit: the provider's
+-- refilled burst was gone at once), at least FLOOR_PER_S; and
 -- learned_at, the pause's end (ms).  From there ratelimit_take.lua runs the
 -- rate at BETA x the plateau, growing back on a cubic curve: quickly at
 -- first, flat near the plateau, then faster again beyond it (a provider that
@@ -37,7 +38,7 @@
 -- Returns {ms until the pause ends (this one or a longer one already set),
 -- 1 when capped else 0, the pause's end (ms, Redis clock), the pause ms
 -- asked for, the plateau per second x1000 after this call (0: none)}
-local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S, FAST_MS = 0.9, 0.0015, 1000, 0.1, 3000
+local BETA, C, CUT_WINDOW_MS, FLOOR_PER_S, FAST_MS, FAST_BETA = 0.9, 0.0025, 1000, 0.1, 3000, 0.75
 local pause, date = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cap, cut = tonumber(ARGV[3]), tonumber(ARGV[4])
 if #KEYS ~= 1 or #ARGV ~= 4 or not pause or not date or not cap or cap <= 0
@@ -97,10 +98,11 @@ if cut == 1 and (at <= 0 or (now >= at and now >= cut_ms + CUT_WINDOW_MS)) then
   if not r then r = 1 end
   -- refused again below the last plateau: the limit is lower still, go
   -- below it at once (fast convergence)
-  -- (and at once means by BETA again when it came within FAST_MS of the
-  -- last pause's end: the farm is far above the limit)
+  -- (and a quarter lower when it came within FAST_MS of the last pause's
+  -- end: the farm is far above the limit; going there by BETA steps took
+  -- four refusals from 20/s to 10/s, some of them well after the start)
   if plateau and at > 0 and r < plateau then
-    if now - at < FAST_MS then r = r * BETA else r = r * (1 + BETA) / 2 end
+    if now - at < FAST_MS then r = r * FAST_BETA else r = r * (1 + BETA) / 2 end
   end
   if r < FLOOR_PER_S then r = FLOOR_PER_S end
   if cut == 1 then

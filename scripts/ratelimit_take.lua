@@ -4,9 +4,11 @@
 -- asks for as many tokens as it has requests ready; it gets at most what
 -- the bucket holds, at most its fair share of the burst when several
 -- workers are waiting, and, when short, how long to wait for the next
--- token.  A small reserve (about 5 ms of tokens, at least 1) is never handed
--- out, so jitter between the grant and the provider's own clock cannot push
--- the farm over the provider's limit; the long-run rate is unchanged.
+-- token.  A reserve (about 50 ms of tokens, at least 1, at most a third of
+-- the burst) is never handed out: the provider's own bucket, drained by the
+-- farm's first burst, is left that much, so requests that reach it bunched
+-- (a worker descheduled for a few tens of ms, then sending what it holds)
+-- are not refused; the long-run rate is unchanged.
 -- Tokens go out in batches of 10 ms of the rate or a quarter of the burst,
 -- whichever is more (at most the asker's fair share and what it wants): a
 -- worker short of tokens is told to wait for a batch, not for the next
@@ -42,7 +44,7 @@
 -- ARGV[6] answers (not refused) the worker got since its last call
 -- Returns {granted, wait ms before asking again (0: ask when needed), tokens
 -- left (x1000), 1 when no rate is in force else 0}
-local BETA, C, FLOOR_PER_S, OK_SLOT_MS = 0.9, 0.0015, 0.1, 1500
+local BETA, C, FLOOR_PER_S, OK_SLOT_MS = 0.9, 0.0025, 0.1, 1500
 local bucket, waiters = KEYS[1], KEYS[2]
 local want = tonumber(ARGV[1]) or 1
 local t = redis.call('TIME')
@@ -109,7 +111,9 @@ else
 end
 redis.call('ZADD', waiters, now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now - 2000)
-local reserve = math.min(math.max(1, math.ceil(rate * 5)), math.floor(burst / 2))
+-- (at most a third of the burst: the rest is the slack before the bucket
+-- overflows while a late worker comes back for its batch)
+local reserve = math.min(math.max(1, math.ceil(rate * 50)), math.max(1, math.floor(burst / 3)))
 if burst < 2 then reserve = 0 end
 local granted, wait = 0, 0
 if paused > now then

@@ -10,7 +10,9 @@
  *   POST /jobs                     {"provider": "items", "ids": ["1", "2"]} or
  *                                  {"provider": ..., "entities": [{"id": ...}, ...],
  *                                   "queue", "chunk_size", "dry_run", "priority",
- *                                   "entity_type", "id_field", "job_id"}
+ *                                   "entity_type", "id_field", "job_id", "notify"}
+ *                                  ("notify": the job's completion webhook URL,
+ *                                  docs/webhooks.md; else the recipe's or queue's)
  *   POST /jobs/ID/retry-errors     a new job of the entities of ID whose outcome is
  *                                  "errors" (retry_of = ID), like `enqueuer retry-errors`
  *
@@ -24,6 +26,7 @@
 #include "ef_input.h"
 #include "ef_job.h"
 #include "ef_keys.h"
+#include "ef_notify.h"
 #include "ef_scripts_gen.h"
 
 #include <stdio.h>
@@ -46,6 +49,7 @@ struct submit_s {
     char priority[8];
     char source[160];
     char retry_of[EF_JOB_ID_MAX_LEN + 1];
+    char notify[EF_NOTIFY_URL_MAX + 1]; /* "" = none given */
     int dry_run;
     int chunk_size;
     /* the chunk being filled, and the full ones waiting to be appended */
@@ -200,7 +204,16 @@ static void created(ef_sd_batch_t *b, void *arg) {
 
 static void submit_create(submit_t *s) {
     ef_call_t call;
-    const char *fields[] = {"source", s->source, "retry_of", s->retry_of};
+    const char *fields[6] = {"source", s->source};
+    size_t nextra = 1;
+    if (s->retry_of[0]) {
+        fields[2 * nextra] = "retry_of";
+        fields[2 * nextra++ + 1] = s->retry_of;
+    }
+    if (s->notify[0]) { /* else job_create.lua applies the recipe's or queue's default */
+        fields[2 * nextra] = "notify_url";
+        fields[2 * nextra++ + 1] = s->notify;
+    }
     ef_call_job_create_t a = {.queue = s->queue,
                               .id = s->id,
                               .provider = s->provider,
@@ -209,7 +222,7 @@ static void submit_create(submit_t *s) {
                               .dry_run = s->dry_run,
                               .high_priority = strcmp(s->priority, "high") == 0,
                               .extra = fields,
-                              .nextra = s->retry_of[0] ? 2 : 1};
+                              .nextra = nextra};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
     ef_key_t kq;
     /* a cluster keeps farm:queues in another slot: job_create takes the
@@ -319,6 +332,8 @@ static int printable(const char *s) {
             return 0;
     return 1;
 }
+
+static int notify_ok(const char *url) { return ef_notify_url_valid(url, NULL); }
 
 static void provider_checked(ef_sd_batch_t *b, void *arg) {
     ef_sd_req_t *rq = arg;
@@ -434,7 +449,8 @@ void ef_sd_route_jobs_post(ef_sd_req_t *rq, const ef_sd_args_t *a) {
         json_str(body, "job_id", s->id, sizeof s->id, ef_job_id_valid, rq) < 0 ||
         json_str(body, "entity_type", s->entity_type, sizeof s->entity_type, printable, rq) < 0 ||
         json_str(body, "id_field", id_field, sizeof id_field, printable, rq) < 0 ||
-        json_str(body, "priority", s->priority, sizeof s->priority, NULL, rq) < 0)
+        json_str(body, "priority", s->priority, sizeof s->priority, NULL, rq) < 0 ||
+        json_str(body, "notify", s->notify, sizeof s->notify, notify_ok, rq) < 0)
         goto out;
     if (strcmp(s->priority, "normal") != 0 && strcmp(s->priority, "high") != 0) {
         ef_sd_respond_error(rq, 400, "field 'priority' must be normal or high");

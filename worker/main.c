@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "ef_log.h"
+#include "ef_notify.h"
 #include "ef_scripts_gen.h"
 
 #include <getopt.h>
@@ -34,6 +35,12 @@ static void usage(FILE *f) {
 "  --max-attempts N          deliveries before a chunk goes to the dead list (default %d)\n"
 "  --grace S                 on SIGTERM, time for in-flight requests (default %d)\n"
 "  --id ID                   worker id in the registry (default HOST-PID-RANDOM)\n"
+"  --notify-secret-env NAME  environment variable holding the secret that signs\n"
+"                            completion webhooks (default %s); a worker without\n"
+"                            it sends no webhook (docs/webhooks.md)\n"
+"  --notify-timeout S        one webhook attempt at most (default %d)\n"
+"  --notify-give-up S        a job's webhook is retried this long after its first\n"
+"                            attempt, then marked failed (default %d)\n"
 "  --redis URL               redis://[[user]:password@]host[:port][/db] or unix:///path\n"
 "                            or redis+sentinel://[user:pass@]host:port[,...]/MASTER[/db]\n"
 "                            or redis+cluster://[user:pass@]host:port[,host:port...]\n"
@@ -50,7 +57,9 @@ static void usage(FILE *f) {
 "--grace, unfinished chunks are handed back at once) and exit 0; a second signal\n"
 "exits at once, and leases bring the work back.\n",
             EF_WORKER_CONCURRENCY_DEFAULT, EF_WORKER_VISIBILITY_DEFAULT_S,
-            EF_WORKER_MAX_ATTEMPTS_DEFAULT, EF_WORKER_GRACE_DEFAULT_S, EF_DEFAULT_REDIS_URL);
+            EF_WORKER_MAX_ATTEMPTS_DEFAULT, EF_WORKER_GRACE_DEFAULT_S,
+            EF_NOTIFY_SECRET_ENV_DEFAULT, EF_NOTIFY_TIMEOUT_DEFAULT_S, EF_NOTIFY_GIVE_UP_DEFAULT_S,
+            EF_DEFAULT_REDIS_URL);
 }
 
 /* How many more entities the worker wants in hand: --concurrency plus about
@@ -58,7 +67,8 @@ static void usage(FILE *f) {
  * Entities waiting for a sink count as in hand: while the database is away
  * the worker stops taking chunks instead of piling them up. */
 size_t ef_worker_wanted(const ef_worker_t *w) {
-    size_t target = (size_t)w->concurrency + 100, have = w->unresolved + ef_sinks_held(w);
+    size_t target = (size_t)w->concurrency + 100 + ef_batch_hand(w),
+           have = w->unresolved + ef_sinks_held(w);
     for (size_t i = 0; i < w->nqueues; i++)
         have += (size_t)w->queues[i].claims * 50;
     return have < target ? target - have : 0;
@@ -79,6 +89,7 @@ static void close_all(ef_worker_t *w) {
     uv_close((uv_handle_t *)&w->sigint, on_closed);
     uv_close((uv_handle_t *)&w->sighup, on_closed);
     ef_ratelimit_close(w);
+    ef_auth_close(w);
     for (size_t i = 0; i < w->nprovs; i++)
         ef_sink_close(w->provs[i].sink);
     for (size_t i = 0; i < w->nqueues; i++) {
@@ -164,7 +175,7 @@ static void on_signal(uv_signal_t *s, int signum) {
             char id[32];
             snprintf(id, sizeof id, "%lld", q->client_id);
             const char *argv[] = {"CLIENT", "UNBLOCK", id};
-            ef_redis_cmd(w->cmd, on_unblocked, NULL, 0, 3, argv, NULL);
+            ef_redis_cmd_near(w->cmd, q->k_pending.s, on_unblocked, NULL, 0, 3, argv);
         }
     }
     if (w->inflight == 0)
@@ -240,7 +251,8 @@ static void on_take_state(ef_redis_t *r, int ready, void *arg) {
         q->client_id = 0;
         return;
     }
-    ef_redis_cmdf(r, on_client_id, q, "CLIENT ID");
+    /* on a cluster, from the node where this queue's BLMOVE waits */
+    ef_redis_cmd_near(r, q->k_pending.s, on_client_id, q, 0, 2, (const char *[]){"CLIENT", "ID"});
     ef_worker_take_queue(q);
 }
 
@@ -277,6 +289,7 @@ static int parse_queues(ef_worker_t *w, const char *csv) {
         ef_key_queue(&q->k_events, tok, EF_KEY_EVENTS);
         ef_key_queue(&q->k_enqueuing, tok, EF_KEY_ENQUEUING);
         ef_key_queue(&q->k_control, tok, EF_KEY_CONTROL);
+        ef_key_queue(&q->k_notify, tok, EF_KEY_NOTIFY);
     next:;
     }
     if (w->nqueues == 0) {
@@ -290,7 +303,8 @@ static int parse_queues(ef_worker_t *w, const char *csv) {
     return 0;
 }
 
-enum { OPT_REDIS = 256, OPT_QUEUE, OPT_CONC, OPT_PROV, OPT_VIS, OPT_MAXA, OPT_GRACE, OPT_ID, OPT_LOGF, OPT_LOGL };
+enum { OPT_REDIS = 256, OPT_QUEUE, OPT_CONC, OPT_PROV, OPT_VIS, OPT_MAXA, OPT_GRACE, OPT_ID, OPT_LOGF, OPT_LOGL,
+       OPT_NSECRET, OPT_NTIMEOUT, OPT_NGIVEUP };
 
 static const struct option long_opts[] = {
     {"redis", required_argument, 0, OPT_REDIS},
@@ -303,6 +317,9 @@ static const struct option long_opts[] = {
     {"id", required_argument, 0, OPT_ID},
     {"log-format", required_argument, 0, OPT_LOGF},
     {"log-level", required_argument, 0, OPT_LOGL},
+    {"notify-secret-env", required_argument, 0, OPT_NSECRET},
+    {"notify-timeout", required_argument, 0, OPT_NTIMEOUT},
+    {"notify-give-up", required_argument, 0, OPT_NGIVEUP},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {0, 0, 0, 0},
@@ -327,6 +344,8 @@ int main(int argc, char **argv) {
     ef_log_format_t lfmt = EF_LOG_TEXT;
     char err[EF_ERR_LEN];
     int c, vis_s = EF_WORKER_VISIBILITY_DEFAULT_S, grace_s = EF_WORKER_GRACE_DEFAULT_S;
+    int ntimeout_s = EF_NOTIFY_TIMEOUT_DEFAULT_S, ngiveup_s = EF_NOTIFY_GIVE_UP_DEFAULT_S;
+    const char *nsecret_env = EF_NOTIFY_SECRET_ENV_DEFAULT;
 
     memset(&w, 0, sizeof w);
     w.concurrency = EF_WORKER_CONCURRENCY_DEFAULT;
@@ -359,6 +378,21 @@ int main(int argc, char **argv) {
             }
             id = optarg;
             break;
+        case OPT_NSECRET:
+            if (!*optarg || strlen(optarg) > 128 || strchr(optarg, '=')) {
+                fprintf(stderr, "worker: --notify-secret-env must be an environment variable name\n");
+                return 1;
+            }
+            nsecret_env = optarg;
+            break;
+        case OPT_NTIMEOUT:
+            if (int_flag("--notify-timeout", optarg, 1, 300, &ntimeout_s) != 0)
+                return 1;
+            break;
+        case OPT_NGIVEUP:
+            if (int_flag("--notify-give-up", optarg, 1, 604800, &ngiveup_s) != 0)
+                return 1;
+            break;
         case OPT_LOGF:
             if (ef_log_format_parse(optarg, &lfmt) != 0) {
                 fprintf(stderr, "worker: --log-format must be text or json, got '%s'\n", optarg);
@@ -383,6 +417,8 @@ int main(int argc, char **argv) {
     ef_log_init("worker", level, lfmt);
     w.visibility_ms = vis_s * 1000;
     w.grace_ms = grace_s * 1000;
+    w.notify_timeout_ms = ntimeout_s * 1000;
+    w.notify_give_up_ms = (long long)ngiveup_s * 1000;
     if (!providers || !*providers) {
         fprintf(stderr, "worker: --providers FILE is required (provider recipes, see docs/providers.md)\n");
         return 1;
@@ -417,6 +453,10 @@ int main(int argc, char **argv) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
             *p = '_';
     w.started_at = ef_now_ms();
+    if (getenv(nsecret_env) && *getenv(nsecret_env)) {
+        w.notify_secret = ef_strdup(getenv(nsecret_env));
+        w.notify_secret_len = strlen(w.notify_secret);
+    }
 
     signal(SIGPIPE, SIG_IGN);
     /* no core dumps: the environment and filled requests hold provider secrets */
@@ -437,6 +477,7 @@ int main(int argc, char **argv) {
     uv_signal_start(&w.sighup, on_sighup, SIGHUP);
     w.providers_file = providers;
     ef_ratelimit_init(&w);
+    ef_auth_init(&w);
     for (size_t i = 0; i < w.nprovs; i++) {
         if (ef_sink_create(&w.provs[i], err) != 0) {
             fprintf(stderr, "worker: %s\n", err);
@@ -467,11 +508,21 @@ int main(int argc, char **argv) {
         ef_redis_url_redacted(&w.url, where, sizeof where);
         ef_info("worker %s starting: queues %s, concurrency %d, %zu provider(s), redis %s", w.id,
                 w.queues_csv, w.concurrency, w.nprovs, where);
+        if (w.notify_secret)
+            ef_info("completion webhooks: sending, signed with the secret in $%s", nsecret_env);
+        else
+            ef_info("completion webhooks: $%s is not set: this worker sends none", nsecret_env);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     while (w.chunks)
         ef_chunk_free(w.chunks);
+    ef_notify_free_all(&w);
+    if (w.notify_secret) {
+        memset(w.notify_secret, 0, w.notify_secret_len);
+        free(w.notify_secret);
+    }
     free(w.heap);
+    ef_auth_free(&w);
     for (size_t i = 0; i < w.nprovs; i++)
         cJSON_Delete(w.provs[i].defaults);
     free(w.provs);

@@ -196,6 +196,7 @@ void ef_worker_tick(uv_timer_t *t) {
             ef_worker_take_queue(q);
         }
     }
+    ef_notify_tick(w);
     ef_worker_acks_tick(w);
     ef_worker_take_kick(w);
     ef_worker_dispatch(w);

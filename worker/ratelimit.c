@@ -118,7 +118,8 @@ void ef_ratelimit_ask(ef_prov_t *p) {
     }
     size_t free_slots =
         w->inflight < (size_t)w->concurrency ? (size_t)w->concurrency - w->inflight : 0;
-    size_t n = p->nready < free_slots ? p->nready : free_slots;
+    size_t want = ef_batch_requests(p); /* a batch step: one token per batch */
+    size_t n = want < free_slots ? want : free_slots;
     if (p->rc->concurrency > 0 && p->inflight + n > (size_t)p->rc->concurrency)
         n = (size_t)p->rc->concurrency > p->inflight ? (size_t)p->rc->concurrency - p->inflight : 0;
     if (n > ASK_MAX)

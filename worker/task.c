@@ -154,29 +154,95 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
     ef_worker_take_kick(w);
 }
 
-static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
-    ef_chunk_t *c = t->chunk;
-    ef_worker_t *w = c->w;
-    c->q->st_retries++;
-    if (t->attempt >= c->prov->rc->retries) {
-        char msg[EF_ERR_LEN];
-        snprintf(msg, sizeof msg, "%s (gave up after %d retries)", why, t->attempt);
-        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
-        return;
-    }
-    if (!ef_chunk_working(c))
-        return; /* the chunk is stopping: the entity goes back with it */
-    t->attempt++;
-    double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, t->attempt - 1);
+/* The wait before retry number `attempt` (from 1): exponential backoff
+ * with jitter, never shorter than the server's Retry-After (ms, -1 none). */
+uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms) {
+    double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, attempt - 1);
     if (base > EF_WORKER_BACKOFF_MAX_MS)
         base = EF_WORKER_BACKOFF_MAX_MS;
     uint64_t delay = (uint64_t)(base / 2 + ef_rand01() * base / 2);
     if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
         delay = (uint64_t)retry_after_ms + (uint64_t)(ef_rand01() * 100);
-    t->due_ms = ef_mono_ms() + delay;
+    return delay;
+}
+
+/* Counts a transient failure of the task's request and puts it in the
+ * retry heap for delay_ms (its chunk still at work; else it goes back
+ * with the chunk).  The caller checked that a retry is left. */
+void ef_task_retry(ef_task_t *t, uint64_t delay_ms) {
+    ef_chunk_t *c = t->chunk;
+    ef_worker_t *w = c->w;
+    c->q->st_retries++;
+    if (!ef_chunk_working(c) || t->queued)
+        return;
+    t->attempt++;
+    t->due_ms = ef_mono_ms() + delay_ms;
     t->queued = 1;
     heap_push(w, t);
     arm_retry_timer(w);
+}
+
+static void retry_or_fail(ef_task_t *t, long retry_after_ms, const char *why) {
+    ef_chunk_t *c = t->chunk;
+    if (t->attempt >= c->prov->rc->retries) {
+        char msg[EF_ERR_LEN];
+        c->q->st_retries++;
+        snprintf(msg, sizeof msg, "%s (gave up after %d retries)", why, t->attempt);
+        resolve(t, EF_OUTCOME_ERROR, NULL, msg);
+        return;
+    }
+    ef_task_retry(t, ef_task_backoff_ms(t->attempt + 1, retry_after_ms));
+}
+
+/* Moves the task on after its step's verdict: the next step, an outcome
+ * (fields taken over for EF_STEP_DONE), or a retry after retry_after_ms
+ * at the least.  The batch steps (batch.c) apply their verdicts here too. */
+void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const char *err,
+                     long retry_after_ms) {
+    ef_chunk_t *c = t->chunk;
+    switch (v) {
+    case EF_STEP_NEXT:
+        cJSON_Delete(fields);
+        t->step++;
+        t->attempt = 0;
+        t->auth_retried = 0;
+        t->cache_checked = 0;
+        if (ef_chunk_working(c))
+            ready_push(c->prov, t, 1);
+        break;
+    case EF_STEP_DONE: {
+        /* the typed JSON for export, then the pairs for the result hash
+         * (which turn values into text); set before resolve(), which may
+         * send the ack at once */
+        char *json = ef_export_fields_json(fields);
+        t->pairs = ef_ack_pairs_from(fields, &t->npairs);
+        resolve(t, EF_OUTCOME_UPDATED, json, NULL);
+        break;
+    }
+    case EF_STEP_NOT_FOUND:
+        cJSON_Delete(fields);
+        resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL);
+        break;
+    case EF_STEP_CONFLICT:
+        cJSON_Delete(fields);
+        resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL);
+        break;
+    case EF_STEP_RETRY:
+        cJSON_Delete(fields);
+        retry_or_fail(t, retry_after_ms, err && err[0] ? err : "transient error");
+        break;
+    default:
+        cJSON_Delete(fields);
+        resolve(t, EF_OUTCOME_ERROR, NULL, err && err[0] ? err : "provider error");
+        break;
+    }
+}
+
+/* Puts a task back at the front of its provider's ready queue (its chunk
+ * still at work). */
+void ef_task_requeue(ef_task_t *t) {
+    if (ef_chunk_working(t->chunk) && !t->queued)
+        ready_push(t->chunk->prov, t, 1);
 }
 
 /* Judges an answer (from the provider or from the cache) and moves the
@@ -198,30 +264,7 @@ static void handle_answer(ef_task_t *t, long status, const char *body, size_t le
     t->req_url = t->req_body = NULL;
     if (from_cache)
         t->cache_hits++;
-    switch (v) {
-    case EF_STEP_NEXT:
-        t->step++;
-        t->attempt = 0;
-        t->cache_checked = 0;
-        if (ef_chunk_working(c))
-            ready_push(c->prov, t, 1);
-        break;
-    case EF_STEP_DONE: {
-        /* the typed JSON for export, then the pairs for the result hash
-         * (which turn values into text); set before resolve(), which may
-         * send the ack at once */
-        char *json = ef_export_fields_json(fields);
-        t->pairs = ef_ack_pairs_from(fields, &t->npairs);
-        resolve(t, EF_OUTCOME_UPDATED, json, NULL);
-        break;
-    }
-    case EF_STEP_NOT_FOUND: resolve(t, EF_OUTCOME_NOT_FOUND, NULL, NULL); break;
-    case EF_STEP_CONFLICT: resolve(t, EF_OUTCOME_CONFLICT, NULL, NULL); break;
-    case EF_STEP_RETRY:
-        retry_or_fail(t, retry_after_ms, err[0] ? err : "transient error");
-        break;
-    default: resolve(t, EF_OUTCOME_ERROR, NULL, err[0] ? err : "provider error"); break;
-    }
+    ef_task_verdict(t, v, fields, err, retry_after_ms);
 }
 
 /* After a request (or cache lookup) ended: start more work, or, when a
@@ -296,7 +339,17 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         q->st_5xx++;
     else if (resp->status >= 400)
         q->st_4xx++;
-    handle_answer(t, resp->status, resp->body, resp->body_len, ef_ratelimit_answer(c->prov, resp), 0);
+    long retry_after_ms = ef_ratelimit_answer(c->prov, resp);
+    if (resp->status == 401 && c->prov->auth && ef_auth_refused(c->prov, t)) {
+        /* the token was refused: sent again once, with a new one (auth.c) */
+        free(t->req_url);
+        free(t->req_body);
+        t->req_url = t->req_body = NULL;
+        if (ef_chunk_working(c))
+            ready_push(c->prov, t, 1);
+    } else {
+        handle_answer(t, resp->status, resp->body, resp->body_len, retry_after_ms, 0);
+    }
     ef_chunk_maybe_finish(c);
     request_ended(w);
 }
@@ -334,7 +387,7 @@ static void send_request(ef_task_t *t) {
     ef_recipe_scope_t scope = {t->entity, t->vars, c->prov->defaults};
     ef_buf_t url, body;
     ef_buf_t hdr[EF_RECIPE_MAX_HEADERS];
-    const char *hv[EF_RECIPE_MAX_HEADERS];
+    const char *hv[EF_RECIPE_MAX_HEADERS + 1]; /* and the OAuth2 token's */
     size_t nh = s->nheaders < EF_RECIPE_MAX_HEADERS ? s->nheaders : EF_RECIPE_MAX_HEADERS;
     char err[EF_ERR_LEN], msg[EF_ERR_LEN];
     int rc_ = 0;
@@ -371,11 +424,14 @@ static void send_request(ef_task_t *t) {
         goto out;
     }
     if (rc_ == 0) {
+        size_t nhv = nh;
+        if (c->prov->auth)
+            hv[nhv++] = ef_auth_header(c->prov, &t->auth_gen);
         ef_http_req_t req = {
             .method = s->method,
             .url = url.s,
             .headers = hv,
-            .nheaders = nh,
+            .nheaders = nhv,
             .body = body.s,
             .body_len = body.len,
             .timeout_ms = rc->timeout_ms,
@@ -432,15 +488,38 @@ void ef_worker_dispatch(ef_worker_t *w) {
             ready_pop(p);
             continue;
         }
-        if (needs_token(t)) {
+        /* a batch step: one token for the whole request, no cache */
+        int batch = ef_batch_wants(t);
+        int paid = 0;
+        if (p->auth && (batch || !(ef_cache_enabled(p) && !t->cache_checked))) {
+            /* a request (not a cache lookup) carries the farm's OAuth2 token */
+            int ready = ef_auth_ready(p);
+            if (ready == 0) {
+                idle_rounds++;
+                continue;
+            }
+            if (ready < 0) {
+                ready_pop(p);
+                idle_rounds = 0;
+                resolve(t, EF_OUTCOME_ERROR, NULL, ef_auth_error(p));
+                continue;
+            }
+        }
+        if (batch ? ef_ratelimit_needed(p) : needs_token(t)) {
             if (p->tokens <= 0) {
                 ef_ratelimit_ask(p);
                 idle_rounds++;
                 continue;
             }
             p->tokens--;
+            paid = 1;
         }
         idle_rounds = 0;
+        if (batch) {
+            if (ef_batch_send(p) == 0 && paid)
+                p->tokens++; /* nothing was sent: the token is still ours */
+            continue;
+        }
         ready_pop(p);
         send_request(t);
     }

@@ -68,6 +68,8 @@ typedef struct ef_worker_s ef_worker_t;
 typedef struct ef_chunk_s ef_chunk_t;
 typedef struct ef_task_s ef_task_t;
 typedef struct ef_claim_s ef_claim_t;
+typedef struct ef_auth_s ef_auth_t;
+typedef struct ef_notify_s ef_notify_t;
 typedef struct ef_sink_s ef_sink_t;
 
 /* ---- The chunk's life (chunk.c) ----
@@ -124,6 +126,8 @@ typedef struct {
     ef_key_t k_control;   /* control channel */
     uint64_t hold_until;  /* do not take before this (ms, monotonic) */
     long long client_id;  /* CLIENT ID of the take connection, to unblock it */
+    ef_key_t k_notify;    /* completion webhooks to settle (notify.c) */
+    int notify_scanning;  /* a ZRANGEBYSCORE of k_notify is in flight */
     /* counters flushed to farm:{Q}:stats on each tick */
     long st_requests, st_2xx, st_4xx, st_429, st_5xx, st_transport, st_retries;
 } ef_wq_t;
@@ -147,6 +151,7 @@ typedef struct {
     long refused;           /* HTTP status of the last refusal (429, 503), for the log */
     uv_timer_t wait_timer;
     long long waits, granted;
+    ef_auth_t *auth;        /* the recipe's OAuth2 token (auth.c), NULL without "auth" */
     ef_sink_t *sink;        /* the recipe's PostgreSQL sink (sink.c), NULL when none */
 } ef_prov_t;
 
@@ -166,6 +171,9 @@ struct ef_task_s {
     int cache_checked;      /* the cache was asked for the current step */
     int cache_hits;         /* steps answered from the response cache */
     int requests;           /* provider requests sent for this entity */
+    unsigned auth_gen;      /* which OAuth2 token the request in flight carries */
+    int auth_retried;       /* the current request was refused (401) and sent again */
+    int single;             /* batch step: asked alone from now on (its batch kept failing) */
     char *req_url;          /* the request in flight, kept to store its answer in the cache */
     char *req_body;
     char *fields;           /* flat JSON object of strings, or NULL */
@@ -231,6 +239,13 @@ struct ef_worker_s {
     int max_attempts;
     int grace_ms;
     int http_max_conns;
+    /* completion webhooks (notify.c): the signing secret from the environment
+     * (NULL: this worker sends none), per-attempt timeout, give-up time */
+    char *notify_secret;
+    size_t notify_secret_len;
+    int notify_timeout_ms;
+    long long notify_give_up_ms;
+    ef_notify_t *notifies;   /* deliveries being claimed, sent or recorded */
     /* chunks in hand */
     ef_chunk_t *chunks;
     size_t nchunks;
@@ -281,6 +296,17 @@ void ef_worker_dispatch(ef_worker_t *w);
 void ef_worker_retry_fire(uv_timer_t *t);
 void ef_task_enqueue(ef_task_t *t);
 void ef_chunk_purge(ef_chunk_t *c);
+void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const char *err,
+                     long retry_after_ms);
+void ef_task_requeue(ef_task_t *t);
+uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms);
+void ef_task_retry(ef_task_t *t, uint64_t delay_ms);
+
+/* batch.c */
+int ef_batch_wants(const ef_task_t *t);
+int ef_batch_send(ef_prov_t *p);
+size_t ef_batch_requests(const ef_prov_t *p);
+size_t ef_batch_hand(const ef_worker_t *w);
 
 /* control.c */
 int ef_control_create(ef_worker_t *w);
@@ -295,6 +321,15 @@ long ef_ratelimit_answer(ef_prov_t *p, const ef_http_resp_t *resp);
 void ef_ratelimit_register(ef_worker_t *w);
 void ef_ratelimit_init(ef_worker_t *w);
 void ef_ratelimit_close(ef_worker_t *w);
+
+/* auth.c */
+void ef_auth_init(ef_worker_t *w);
+void ef_auth_close(ef_worker_t *w);
+void ef_auth_free(ef_worker_t *w);
+int ef_auth_ready(ef_prov_t *p);
+const char *ef_auth_header(const ef_prov_t *p, unsigned *gen);
+const char *ef_auth_error(const ef_prov_t *p);
+int ef_auth_refused(ef_prov_t *p, ef_task_t *t);
 
 /* cache.c */
 int ef_cache_enabled(const ef_prov_t *p);
@@ -324,6 +359,10 @@ void ef_worker_heartbeat(ef_worker_t *w);
 void ef_worker_beat(ef_worker_t *w);
 void ef_worker_register_providers(ef_worker_t *w);
 void ef_worker_extend_leases(ef_worker_t *w);
+
+/* notify.c */
+void ef_notify_tick(ef_worker_t *w);
+void ef_notify_free_all(ef_worker_t *w);
 
 /* main.c */
 void ef_worker_check_drained(ef_worker_t *w);

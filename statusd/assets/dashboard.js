@@ -103,6 +103,15 @@
     const eta = el("span", "muted",
       job.status === "completed" ? "done" : job.eta_s !== null && job.eta_s !== undefined ? "ETA " + duration(job.eta_s) : "");
     counts.append(rate, eta);
+    // the completion webhook, when the job has one (docs/webhooks.md)
+    if (job.notify_status) {
+      const n = job.notify_attempts || 0;
+      const wh = el("span", job.notify_status === "failed" ? "e" : "muted",
+        "webhook " + job.notify_status + (n ? " (" + n + (n === 1 ? " attempt)" : " attempts)") : ""));
+      wh.dataset.count = "webhook";
+      if (job.notify_error) wh.title = "last error: " + job.notify_error;
+      counts.append(wh);
+    }
   }
 
   async function loadJobs() {

@@ -31,7 +31,7 @@ COMMON="lib/ef_common.c lib/ef_text.c"
 srcs() {
   case "$1" in
   http) echo "statusd/http.c lib/ef_text.c lib/ef_common.c" ;;
-  judge | recipes | template) echo "lib/ef_recipe.c $COMMON" ;;
+  judge | recipes | template) echo "lib/ef_recipe.c lib/ef_batch.c lib/ef_notify.c lib/ef_sink.c lib/ef_job.c $COMMON" ;;
   input) echo "lib/ef_input.c $COMMON" ;;
   esac
 }
@@ -50,7 +50,7 @@ for f in tests/fuzz/fuzz_*.c; do
   [ -x "$bin" ] && [ $stale = 0 ] && continue
   echo "  FUZZ  $bin"
   # shellcheck disable=SC2046,SC2086
-  if ! "$CLANG" $FLAGS -o "$bin" "$f" $(srcs "$t") $CJSON_LIBS -lm; then
+  if ! "$CLANG" $FLAGS -o "$bin" "$f" $(srcs "$t") $CJSON_LIBS -lcrypto -lm; then
     echo "fuzz: building $name failed" >&2
     rc=1
   fi

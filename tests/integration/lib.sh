@@ -57,7 +57,10 @@ ef_cleanup() {
   for p in "${EF_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   ef_redis_stop
   declare -F ef_netns_cleanup >/dev/null && ef_netns_cleanup
-  [ -n "$EF_TMP" ] && rm -rf "$EF_TMP"
+  # EF_KEEP_TMP=1 keeps the test's directory (logs, samples) for a post-mortem
+  if [ -n "$EF_TMP" ] && [ -z "${EF_KEEP_TMP:-}" ]; then rm -rf "$EF_TMP"; fi
+  [ -n "${EF_KEEP_TMP:-}" ] && echo "# kept $EF_TMP" >&2
+  return 0
 }
 
 ef_setup() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # scripts/chunk_ack.lua on its own, called the way its header documents
 # (through `redis-cli --eval`, as an operator would): outcomes recorded at
 # most once, result hashes under overwrite and keep, a wrong-type result key

@@ -152,6 +152,21 @@ check "statusd-style registry: the three queues in farm:queues" \
 
 echo "info: rate phase done at ${SECONDS} s"
 
+# ---- drain: SIGTERM wakes the BLMOVE on each queue's own primary ----
+# An idle worker waits in BLMOVE (5 s at a time) on the three primaries;
+# CLIENT ID and CLIENT UNBLOCK go to the node of each queue, so it exits at
+# once instead of when the BLMOVEs on the other nodes time out.
+ef_worker_start "$D/wd.log" --providers "$D/p.json" --queue "$QA,$QB,$QC" --concurrency 4
+wd=$EF_LAST_PID
+ef_wait_for 15 "[ \$(ccli ZCARD farm:workers) -ge 3 ]"
+sleep 1
+td=$(date +%s%N)
+kill -TERM "$wd"; wait "$wd"; rc=$?
+dms=$(( ($(date +%s%N) - td) / 1000000 ))
+echo "info: an idle worker on three primaries exited $dms ms after SIGTERM"
+eq "drain: an idle worker on three primaries exits 0 on SIGTERM" 0 "$rc"
+check "drain: ... within 2 s ($dms ms), its BLMOVEs unblocked on every primary" test "$dms" -lt 2000
+
 # ---- scripts/enqueue.sh (redis-cli -c) and statusd across the nodes ----
 U=""
 ef_spawn "$D/sd.log" "$BIN/statusd" --listen 127.0.0.1:0 --port-file "$D/sd.port"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The Cluster building blocks (lib/ef_cluster.c) against real redis-server
 # nodes in cluster mode on private 127.0.0.1 ports: our key slot equals
 # CLUSTER KEYSLOT for thousands of keys of every shape; two nodes sharing the

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Redis Cluster over TLS (rediss+cluster://): three TLS-only primaries
 # (--port 0 --tls-port P --tls-cluster yes, so the slot map names the TLS
 # ports) with a CA and a server certificate for 127.0.0.1 the test makes.

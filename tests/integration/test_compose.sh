@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # docker-compose.yml, Dockerfile, .dockerignore and scripts/systemd/ cannot
 # rot.  This is the quick check `make test` runs without Docker (for the
 # real thing, containers and all, see tests/compose/run.sh: make

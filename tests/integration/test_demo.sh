@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # `make demo` end to end: scripts/demo.sh --quiet runs the movies sample and
 # the ids sample and must end with the mock provider's truth, print three
 # enriched records and leave no process or temp dir behind; it works

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # A dry run predicts the real run: for each result policy (keep, overwrite),
 # a dry run on a store gives exactly the counts the real run then gives on
 # the same store, and writes no result hash.  The store and the job are

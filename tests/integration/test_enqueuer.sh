@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The enqueuer and the Redis contract against a real redis-server: chunking,
 # FIFO and priority order, the job-before-chunk and sealing rules, duplicate
 # ids, every validation error with its line number and nothing left behind,
@@ -91,7 +92,7 @@ else fail "MONITOR order" "job at line '$first_job', push at '$first_push'"; fi
 # seal refuses wrong totals and a second seal
 redis_eval() { rcli --eval "$EF_ROOT/scripts/$1.lua" "${@:2}"; }
 ef_flush
-redis_eval job_create "$Q:job:S2" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , S2 default items item 50 0 normal 30000 >/dev/null
+redis_eval job_create "$Q:job:S2" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues farm:providers , S2 default items item 50 0 normal 30000 >/dev/null
 redis_eval job_append "$Q:job:S2" "$Q:job:S2:chunks" "$Q:enqueuing" , S2 30000 0 1 '{"id":"a"}' >/dev/null
 contains "append refuses a count that does not match the lines" "must hold 2 entities" "$(redis_eval job_append "$Q:job:S2" "$Q:job:S2:chunks" "$Q:enqueuing" , S2 30000 1 2 $'{"id":"b"}\n' 2>&1)"
 contains "seal refuses wrong totals" "holds 1 entities" "$(redis_eval job_seal "$Q:job:S2" "$Q:pending" "$Q:enqueuing" , S2 5 1 "$Q:events" 0 2>&1)"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The results export keeps the types of the extracted values, the same in
 # `enqueuer results` and statusd's /jobs/ID/results: numbers stay numbers,
 # arrays and objects stay JSON, strings stay strings; a number out of range
@@ -87,6 +88,26 @@ eq "job counters" "2 2 1" "$(job_field "$id" updated) $(job_field "$id" errors) 
 eq "result hash: a number as its JSON text" "456.13" "$(rcli HGET "$Q:result:items:1" price)"
 eq "result hash: an array as JSON" '["Drama"]' "$(rcli HGET "$Q:result:items:1" genres)"
 eq "result hash: no entity for the out-of-range one" 0 "$(rcli EXISTS "$Q:result:items:2")"
+
+# ---- results --format csv|ndjson ----
+eq "results --format ndjson: the default's lines" "$res" "$("$ENQ" results "$id" --format ndjson)"
+"$ENQ" results "$id" --format csv --output "$D/res.csv"; rc=$?
+eq "results --format csv: exit 0" 0 "$rc"
+csvget() {
+  python3 -c 'import csv,sys
+rows=list(csv.DictReader(open(sys.argv[1], newline="")))
+print(eval(sys.argv[2]))' "$D/res.csv" "$1" 2>&1
+}
+eq "csv: a header row then one row per entity" 5 "$(csvget 'len(rows)')"
+eq "csv: the columns" "id,outcome,title,price,genres,meta,year" "$(head -1 "$D/res.csv" | tr -d '\r')"
+eq "csv: CRLF line ends (RFC 4180)" 6 "$(grep -c $'\r$' "$D/res.csv")"
+eq "csv: values of row 1" "1 updated T1 456.13 1999" "$(csvget '" ".join(rows[0][k] for k in ("id","outcome","title","price","year"))')"
+eq "csv: an array as JSON, quoted" '["Drama"]' "$(csvget 'rows[0]["genres"]')"
+eq "csv: an object as JSON, quoted" '{"a":1,"b":[true,null]}' "$(csvget 'rows[0]["meta"]')"
+eq "csv: an entity without result has empty fields" "not_found||" "$(csvget 'rows[4]["outcome"] + "|" + rows[4]["title"] + "|" + rows[4]["price"]')"
+out=$("$ENQ" results "$id" --format lines 2>&1); rc=$?
+eq "results --format lines: refused" "1" "$rc"
+contains "results --format lines: says why" "--format must be ndjson or csv" "$out"
 
 # statusd gives the same lines
 rm -f "$D/sd.port"

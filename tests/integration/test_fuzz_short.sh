@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The short fuzz pass of `make test`: builds the libFuzzer targets in
 # tests/fuzz/ and runs each from its seed corpus for at most 100000
 # executions or 5 seconds (FUZZ_RUNS / FUZZ_SECONDS override), new corpus

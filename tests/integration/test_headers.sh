@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Every header a recipe declares reaches the provider: a step with 20
 # headers (the recipe allows up to 32), received by a tiny listener that
 # records what it is sent.  Before the fix headers 17 and on were dropped.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Hostile input.  The enqueuer against files meant to hurt it (NUL bytes,
 # invalid UTF-8, a 1 GB single line streamed through a pipe, stray CRs,
 # UTF-16, files of separators only, huge CSV headers, 100k columns, deeply

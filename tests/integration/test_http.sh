@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The HTTP client (lib/ef_http.c): runs $BUILD/tests/http_check, which serves
 # its own tiny HTTP server on 127.0.0.1 inside the client's loop, and counts
 # its `ok NAME` / `FAIL NAME: reason` lines.  The last line is

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # TLS to providers (lib/ef_http.c, the recipe's ca_file / client_cert /
 # client_key): nginx, run as this test's own process from a config in the
 # temp dir, serves HTTPS with HTTP/2 from certificates of a test CA made

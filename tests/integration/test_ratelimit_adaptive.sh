@@ -37,6 +37,7 @@ JSON
   ef_wait_for 10 '[ -n "$(rcli HGET farm:providers "$name")" ]'
   "$ENQ" --queue "$name" --provider "$name" --chunk-size 20 "$D/$name.ids" >"$D/$name.job" 2>"$D/$name.enq.log"
   t0=$(python3 -c 'import time; print(time.time())')
+  echo "$t0" >"$D/$name.t0"
   : >"$D/$name.samples"
   for i in $(seq 1 $((END_S * 4))); do
     now=$(python3 -c "import time; print('%.2f' % (time.time() - $t0))")

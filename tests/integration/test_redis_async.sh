@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The event-loop Redis client (lib/ef_redis.c) against a real redis-server:
 # runs each scenario of $BUILD/tests/redis_async_check on a private server,
 # restarting the server by PID when a scenario prints "restart-me", and

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The contract holds for any client, not only our programs: the Lua scripts
 # refuse what the C programs refuse (a job id with ':', a provider no worker
 # registered, with the enqueuer's words), register the queue in farm:queues,
@@ -24,24 +25,24 @@ ef_worker_start "$D/w.log" --providers "$D/items.json" --concurrency 4
 ef_wait_for 10 '[ "$(rcli HEXISTS farm:providers items)" = 1 ]' || fail "worker registers its providers" "$(cat "$D/w.log")"
 
 # ---- job_create refuses what the programs refuse ----
-out=$(redis_eval job_create "$Q:job:A:B" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , \
+out=$(redis_eval job_create "$Q:job:A:B" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues farm:providers , \
   'A:B' default items item 50 0 normal 30000)
 contains "job_create: a job id with ':' is refused" "bad job id 'A:B'" "$out"
 eq "job_create: nothing written for the refused id" "0 0" \
   "$(rcli EXISTS "$Q:job:A:B") $(rcli ZCARD "$Q:jobs")"
-out=$(redis_eval job_create "$Q:job:N1" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , \
+out=$(redis_eval job_create "$Q:job:N1" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues farm:providers , \
   N1 default nosuch item 50 0 normal 30000)
 contains "job_create: an unknown provider is refused like the enqueuer does" \
   "unknown provider 'nosuch' (registered by workers: items)" "$out"
-out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" farm:queues , N2 default items item 50 0 normal 30000)
-contains "job_create: a 4-key layout is refused" "do not match the layout" "$out"
-# the Cluster layout: the queue's 3 keys only (one slot); the caller checks
+out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues , N2 default items item 50 0 normal 30000)
+contains "job_create: a 6-key layout is refused" "do not match the layout" "$out"
+# the Cluster layout: the queue's 5 keys only (one slot); the caller checks
 # the provider and registers the queue itself
-out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" , N2 default nosuch item 50 0 normal 30000)
-eq "job_create: the 3-key (cluster) layout creates the job, the registry left to the caller" \
+out=$(redis_eval job_create "$Q:job:N2" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" , N2 default nosuch item 50 0 normal 30000)
+eq "job_create: the 5-key (cluster) layout creates the job, the registry left to the caller" \
   "enqueuing 1 0" "$(job_field N2 status) $(rcli ZCARD "$Q:jobs") $(rcli EXISTS farm:queues)"
 rcli DEL "$Q:job:N2" >/dev/null; rcli ZREM "$Q:jobs" N2 >/dev/null; rcli ZREM "$Q:enqueuing" N2 >/dev/null
-out=$(redis_eval job_create "$Q:job:N3" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , \
+out=$(redis_eval job_create "$Q:job:N3" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues farm:providers , \
   N3 default items item 50 0 normal 30000 status completed)
 contains "job_create: an extra pair cannot overwrite a job field" "is a job field" "$out"
 rcli HSET "$Q:job:T1" status enqueuing chunks_total 0 total 0 >/dev/null
@@ -69,7 +70,7 @@ eq "enqueue.sh: the job's queue is in farm:queues" 1 "$(rcli SISMEMBER farm:queu
 if ef_wait_job "$out" completed 20; then ok "enqueue.sh job completes"; else fail "enqueue.sh job completes" "$(job_field "$out" status)"; fi
 rcli DEL farm:queues >/dev/null
 out=$(redis_eval job_create 'farm:{solo}:job:S1' 'farm:{solo}:jobs' 'farm:{solo}:enqueuing' \
-  farm:queues farm:providers , S1 solo items item 50 0 normal 30000)
+  'farm:{solo}:notify' 'farm:{solo}:settings' farm:queues farm:providers , S1 solo items item 50 0 normal 30000)
 eq "job_create alone registers its queue in farm:queues" 1 "$(rcli SISMEMBER farm:queues solo)"
 redis_eval job_discard 'farm:{solo}:job:S1' 'farm:{solo}:job:S1:chunks' 'farm:{solo}:jobs' \
   'farm:{solo}:enqueuing' , S1 >/dev/null
@@ -124,7 +125,7 @@ r = redis.Redis.from_url(os.environ["REDIS_URL"])
 create = r.register_script(open("scripts/job_create.lua").read())
 try:
     create(keys=["farm:{default}:job:X:1", "farm:{default}:jobs", "farm:{default}:enqueuing",
-                 "farm:queues", "farm:providers"],
+                 "farm:{default}:notify", "farm:{default}:settings", "farm:queues", "farm:providers"],
            args=["X:1", "default", "items", "item", 50, 0, "normal", 30000])
     print("accepted")
 except redis.exceptions.ResponseError as e:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # TLS to Redis (rediss://) with a redis-server that has no plain port
 # (--port 0 --tls-port P) and a CA and certificates the test makes with
 # openssl: a job through the enqueuer, two workers and statusd with exact

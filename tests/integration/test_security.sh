@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Secrets and Redis access control.
 #
 # Secrets: a recipe sends `Authorization: Bearer ${SECRET_TOKEN}` and

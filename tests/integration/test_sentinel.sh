@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Redis Sentinel, with real servers: a primary, a replica and three
 # sentinels on private 127.0.0.1 ports (short down-after-milliseconds and
 # failover-timeout), mockprov, two workers, statusd and `enqueuer --wait`,

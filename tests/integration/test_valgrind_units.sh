@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # Runs every cmocka unit test under valgrind memcheck: no invalid access,
 # no use of uninitialised memory, no definite or indirect leak.  Skipped in
 # sanitizer builds (ASan and valgrind do not mix) and where valgrind is

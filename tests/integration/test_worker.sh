@@ -311,7 +311,7 @@ eq "wrong-type result key: only that entity errs" "4 0 0 1" "$(counts "$id")"
 contains "wrong-type result key: error says why" "WRONGTYPE" "$(rcli LRANGE "$Q:job:$id:errors" 0 0)"
 check "wrong-type result key: no ack storm in the log" test "$(grep -c 'ack of chunk' "$D/h.log")" -le 3
 redis_eval() { rcli --eval "$EF_ROOT/scripts/$1.lua" "${@:2}"; }
-redis_eval job_create "$Q:job:BAD1" "$Q:jobs" "$Q:enqueuing" farm:queues farm:providers , BAD1 default items item 50 0 normal 30000 >/dev/null
+redis_eval job_create "$Q:job:BAD1" "$Q:jobs" "$Q:enqueuing" "$Q:notify" "$Q:settings" farm:queues farm:providers , BAD1 default items item 50 0 normal 30000 >/dev/null
 redis_eval job_append "$Q:job:BAD1" "$Q:job:BAD1:chunks" "$Q:enqueuing" , BAD1 30000 0 1 '{"id":"1"}' >/dev/null
 rcli HSET "$Q:job:BAD1:chunks" 0 'not json' >/dev/null
 redis_eval job_seal "$Q:job:BAD1" "$Q:pending" "$Q:enqueuing" , BAD1 1 1 "$Q:events" 0 >/dev/null

@@ -128,6 +128,9 @@ static int mp_http_parse_head(const char *buf, size_t end, mp_http_req *req)
             return MP_HTTP_EENCODING;
         } else if (mp_mem_ieq(ls, name_len, "connection", 10)) {
             mp_http_connection(req, v, vn);
+        } else if (mp_mem_ieq(ls, name_len, "authorization", 13)) {
+            req->authorization = v;
+            req->authorization_len = vn;
         }
     }
     if (req->content_length > MP_BODY_MAX_BYTES)

@@ -45,6 +45,10 @@ static const mp_knob_def mp_knob_defs[] = {
     MP_KNOB(clock_skew_s, MP_KNOB_DOUBLE, -1e7, 1e7),
     MP_KNOB(huge_chunked, MP_KNOB_BOOL, 0, 1),
     MP_KNOB(rate_headers, MP_KNOB_U64, 0, 2),
+    MP_KNOB(oauth, MP_KNOB_BOOL, 0, 1),
+    MP_KNOB(token_ttl_s, MP_KNOB_U64, 1, 86400),
+    MP_KNOB(token_down, MP_KNOB_BOOL, 0, 1),
+    MP_KNOB(batch_fail, MP_KNOB_U64, 0, 1e12),
 };
 
 #define MP_KNOB_COUNT (sizeof(mp_knob_defs) / sizeof(mp_knob_defs[0]))
@@ -55,6 +59,7 @@ void mp_knobs_init(mp_knobs *k)
     k->huge_bytes = MP_DEFAULT_HUGE_BYTES;
     k->slow_ms = MP_DEFAULT_SLOW_MS;
     k->per = 1;
+    k->token_ttl_s = 3600;
 }
 
 /* Returns the knob named name[0..n) ('-' matching '_'), or NULL. */

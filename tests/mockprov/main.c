@@ -32,6 +32,8 @@ typedef struct mp_options {
     uint64_t catalog;
     uint64_t seed;
     uint64_t rows; /* 0 = catalog size */
+    const char *client_id;     /* OAuth2 client of /oauth/token */
+    const char *client_secret;
     mp_knobs knobs;
 } mp_options;
 
@@ -64,6 +66,12 @@ static const char mp_usage[] =
     "  --clock-skew-s S     seconds added to the clock behind those dates\n"
     "  --huge-chunked 0|1   huge bodies chunked, without Content-Length\n"
     "  --rate-headers 0|1|2 rate headers on rated answers: X-RateLimit-*, or RateLimit + RateLimit-Policy\n"
+    "  --oauth 0|1          API requests need a bearer token from POST /oauth/token\n"
+    "  --token-ttl-s N      life of a token (default 3600)\n"
+    "  --token-down 0|1     the token endpoint answers 503\n"
+    "OAuth2 client (POST /oauth/token, GET /oauth/revoke):\n"
+    "  --client-id ID --client-secret S   the one client (default enrichfarm, mock-secret)\n"
+    "  --batch-fail K       batch requests of 2 or more ids answer 503 until K did\n"
     "Helpers:\n"
     "  --dump-movies-csv    print id,title,year rows (--rows R, default N)\n"
     "  --expect items|movies  read ids / that CSV on stdin, print ID OUTCOME\n"
@@ -80,6 +88,8 @@ static int mp_options_parse(mp_options *o, int argc, char **argv)
     o->max_conns = MP_DEFAULT_MAX_CONNS;
     o->catalog = MP_DEFAULT_CATALOG;
     o->seed = MP_DEFAULT_SEED;
+    o->client_id = "enrichfarm";
+    o->client_secret = "mock-secret";
     mp_knobs_init(&o->knobs);
 
     for (int i = 1; i < argc; i++) {
@@ -128,6 +138,16 @@ static int mp_options_parse(mp_options *o, int argc, char **argv)
             o->listen = val;
         } else if (MP_FLAG("port-file")) {
             o->port_file = val;
+        } else if (MP_FLAG("client-id") || MP_FLAG("client-secret")) {
+            if (vn >= MP_OAUTH_TEXT) {
+                fprintf(stderr, "mockprov: --%.*s is longer than %d bytes\n", (int)nn, name,
+                        MP_OAUTH_TEXT - 1);
+                return -1;
+            }
+            if (MP_FLAG("client-id"))
+                o->client_id = val;
+            else
+                o->client_secret = val;
         } else if (MP_FLAG("expect")) {
             if (strcmp(val, "items") == 0)
                 o->mode = MP_MODE_EXPECT_ITEMS;
@@ -197,7 +217,10 @@ static int mp_serve(const mp_options *o)
         mp_log(MP_LOG_ERROR, "cannot create the event loop");
         return 1;
     }
-    if (mp_server_init(&s, &loop, o->catalog, o->seed, &o->knobs, err) != 0 ||
+    int init = mp_server_init(&s, &loop, o->catalog, o->seed, &o->knobs, err);
+    snprintf(s.oauth.client_id, sizeof(s.oauth.client_id), "%s", o->client_id);
+    snprintf(s.oauth.client_secret, sizeof(s.oauth.client_secret), "%s", o->client_secret);
+    if (init != 0 ||
         mp_server_listen(&s, o->listen, o->max_conns, err) != 0) {
         mp_log(MP_LOG_ERROR, "%s", err);
         rc = 1;

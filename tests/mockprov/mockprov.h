@@ -12,6 +12,8 @@
  *   knobs.c    the runtime-tunable settings (latency, faults, rate limit)
  *   referee.c  counters, 1 s windows, the per-path table and the token bucket
  *   routes.c   the endpoints: what each request answers
+ *   oauth.c    the OAuth2 token endpoint and the bearer tokens it issued
+ *   batch.c    the batch endpoints: many items in one request
  *   server.c   listener, connections, delays and fault actions
  *   main.c     command line, the offline helpers, signals
  *
@@ -53,6 +55,7 @@
 #define MP_YEARS 75 /* 1950..2024 */
 #define MP_TITLE_MAX 160
 #define MP_SEARCH_MAX_RESULTS 100
+#define MP_BATCH_MAX_IDS 1000 /* ids in one batch request */
 
 /* ---- Support (support.c) ---- */
 
@@ -108,6 +111,8 @@ typedef struct mp_http_req {
     int minor;          /* HTTP/1.minor */
     int conn_close;     /* Connection: close seen */
     uint64_t content_length;
+    const char *authorization; /* the Authorization value, NULL when absent */
+    size_t authorization_len;
 } mp_http_req;
 
 int mp_http_parse(const char *buf, size_t len, size_t *scan, mp_http_req *req);
@@ -182,6 +187,10 @@ typedef struct mp_knobs {
     double clock_skew_s;      /* added to the clock behind those dates */
     uint64_t rate_headers;    /* 0 none; 1 X-RateLimit-*; 2 RateLimit + RateLimit-Policy */
     int huge_chunked;         /* huge bodies chunked, with no Content-Length */
+    int oauth;                /* API requests need a valid bearer token (oauth.c) */
+    uint64_t token_ttl_s;     /* life of a token from /oauth/token */
+    int token_down;           /* /oauth/token answers 503 */
+    uint64_t batch_fail;      /* batch requests of 2+ ids answer 503 until this many did */
 } mp_knobs;
 
 void mp_knobs_init(mp_knobs *k);
@@ -213,6 +222,10 @@ typedef struct mp_referee {
     uint64_t huge;
     uint64_t slow;
     uint64_t fail_first;
+    uint64_t batch_requests; /* requests that reached a batch endpoint */
+    uint64_t batch_ids;      /* ids asked for in them */
+    uint64_t batch_found;    /* ids answered (in the catalogue) */
+    uint64_t batch_failed;   /* batch requests failed on purpose (batch_fail) */
     uint64_t first_request_ms;
     uint64_t last_request_ms;
     uint64_t sec_counts[MP_SECONDS_KEPT + 1];
@@ -242,6 +255,28 @@ uint64_t mp_referee_epoch_ms(const mp_referee *r, uint64_t now_ns);
 void mp_referee_json(mp_referee *r, uint64_t now_ns, uint64_t conns,
                      uint64_t conns_total, mp_buf *b);
 
+/* ---- OAuth2 (oauth.c) ---- */
+
+#define MP_OAUTH_TOKENS 64   /* tokens remembered; older ones are invalid */
+#define MP_OAUTH_TEXT 256    /* bytes of a client id, secret or scope */
+
+typedef struct mp_oauth_issued {
+    uint64_t id;         /* 0 = free slot */
+    uint64_t issued_ns;  /* monotonic */
+    uint64_t expires_ns;
+    char text[48];
+} mp_oauth_issued;
+
+typedef struct mp_oauth {
+    char client_id[MP_OAUTH_TEXT];
+    char client_secret[MP_OAUTH_TEXT];
+    mp_oauth_issued tokens[MP_OAUTH_TOKENS];
+    uint64_t next_id;       /* ids issued so far */
+    uint64_t revoked_upto;  /* tokens with an id up to this are revoked */
+    uint64_t fetches, early, refused, unauthorized, basic, form, down, revocations;
+    char last_scope[MP_OAUTH_TEXT];
+} mp_oauth;
+
 /* ---- Server (server.c) and routes (routes.c) ---- */
 
 typedef struct mp_conn mp_conn;
@@ -256,6 +291,7 @@ typedef struct mp_server {
     mp_catalog cat;
     mp_knobs knobs;
     mp_referee ref;
+    mp_oauth oauth;
     uint64_t rng;       /* fault PRNG state */
     mp_buf body;        /* scratch for building one response body */
     char *pad;          /* shared padding for huge bodies */
@@ -279,5 +315,14 @@ int mp_route_admin(mp_server *s, const char *path, size_t pn,
                    const char *query, size_t qn, mp_buf *body);
 int mp_route_api(mp_server *s, const char *path, size_t pn, const char *query,
                  size_t qn, mp_buf *body);
+int mp_oauth_token(mp_server *s, const mp_http_req *req, const char *in,
+                   size_t in_len, mp_buf *body);
+int mp_oauth_allow(mp_server *s, const mp_http_req *req, mp_buf *body);
+void mp_oauth_revoke(mp_server *s);
+void mp_oauth_reset(mp_oauth *o);
+void mp_oauth_json(const mp_oauth *o, mp_buf *b);
+int mp_route_is_batch(const char *path, size_t pn, int is_post);
+int mp_route_batch(mp_server *s, const char *path, size_t pn, const char *query,
+                   size_t qn, const char *in, size_t in_len, mp_buf *body);
 
 #endif

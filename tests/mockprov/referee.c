@@ -248,6 +248,14 @@ void mp_referee_json(mp_referee *r, uint64_t now_ns, uint64_t conns,
     mp_buf_u64(b, r->slow);
     mp_buf_puts(b, ",\"fail_first_503\":");
     mp_buf_u64(b, r->fail_first);
+    mp_buf_puts(b, ",\"batch_requests\":");
+    mp_buf_u64(b, r->batch_requests);
+    mp_buf_puts(b, ",\"batch_ids\":");
+    mp_buf_u64(b, r->batch_ids);
+    mp_buf_puts(b, ",\"batch_found\":");
+    mp_buf_u64(b, r->batch_found);
+    mp_buf_puts(b, ",\"batch_failed_503\":");
+    mp_buf_u64(b, r->batch_failed);
     mp_buf_puts(b, ",\"paths_distinct\":");
     mp_buf_u64(b, r->paths_used);
     mp_buf_puts(b, r->paths_full ? ",\"paths_overflow\":true"

@@ -98,7 +98,8 @@ int mp_route_is_admin(const char *path, size_t n)
 {
     return mp_span_eq(path, n, "/stats") ||
            mp_span_eq(path, n, "/stats/reset") ||
-           mp_span_eq(path, n, "/control");
+           mp_span_eq(path, n, "/control") ||
+           mp_span_eq(path, n, "/oauth/revoke");
 }
 
 /* Applies every name=value of a /control query, all or nothing. */
@@ -140,8 +141,18 @@ int mp_route_admin(mp_server *s, const char *path, size_t pn,
 {
     if (mp_span_eq(path, pn, "/control"))
         return mp_route_control(s, query, qn, body);
-    if (mp_span_eq(path, pn, "/stats/reset"))
+    if (mp_span_eq(path, pn, "/stats/reset")) {
         mp_referee_reset(&s->ref);
+        mp_oauth_reset(&s->oauth);
+    }
+    if (mp_span_eq(path, pn, "/oauth/revoke"))
+        mp_oauth_revoke(s);
     mp_referee_json(&s->ref, uv_hrtime(), s->nconns, s->conns_total, body);
+    if (body->len > 0 && body->data[body->len - 1] == '}') {
+        body->len--; /* the referee's object gets the "oauth" member */
+        mp_buf_puts(body, ",");
+        mp_oauth_json(&s->oauth, body);
+        mp_buf_puts(body, "}");
+    }
     return 200;
 }

@@ -80,6 +80,10 @@ struct mp_conn {
     size_t slow_step;
     uint64_t slow_interval_ms;
     uint64_t skip;         /* request body bytes still to drop */
+    uint64_t collect;      /* request body bytes still to read into rbody */
+    mp_buf rbody;          /* the body of a request that reads it (batch POST) */
+    char *held;            /* that request's method, target and Authorization, while its body comes */
+    mp_http_req held_req;  /* that request, pointing into held */
     size_t rpos;           /* start of unparsed bytes in rbuf */
     size_t rlen;           /* end of bytes in rbuf */
     size_t scan;           /* parser resume point, relative to rpos */
@@ -227,6 +231,8 @@ static void mp_conn_close_cb(uv_handle_t *h)
         c->next->prev = c->prev;
     s->nconns--;
     free(c->pend);
+    free(c->held);
+    mp_buf_free(&c->rbody);
     free(c);
 }
 
@@ -558,8 +564,10 @@ static void mp_conn_reject(mp_conn *c, int rc)
     mp_conn_send(c, mp_wblock_response(c, status, msg, strlen(msg), 0, 0));
 }
 
-/* Decides the answer to one parsed request and performs or parks it. */
-static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
+/* Decides the answer to one parsed request (with its body, for the routes
+ * that read one) and performs or parks it. */
+static void mp_conn_handle(mp_conn *c, const mp_http_req *req, const char *in,
+                           size_t in_len)
 {
     static const char limited[] =
         "{\"status_code\":25,\"status_message\":\"rate limit exceeded\"}";
@@ -585,6 +593,13 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
         mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
         return;
     }
+    if (mp_span_eq(target, pn, "/oauth/token") &&
+        mp_span_eq(req->method, req->method_len, "POST")) {
+        status = mp_oauth_token(s, req, in, in_len, body);
+        mp_conn_log(c, req, status, "(token)");
+        mp_conn_send(c, mp_wblock_response(c, status, body->data, body->len, 0, 0));
+        return;
+    }
 
     uint64_t now = uv_hrtime();
     mp_path_entry *e = mp_referee_count(&s->ref, target, req->target_len, now);
@@ -597,12 +612,14 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
     } else {
         if (e != NULL && e->passed < UINT32_MAX)
             e->passed++;
-        if (s->knobs.fail_first > 0 && e != NULL &&
+        if (!mp_oauth_allow(s, req, body)) {
+            status = 401;
+        } else if (s->knobs.fail_first > 0 && e != NULL &&
             e->passed <= s->knobs.fail_first) {
             status = 503;
             s->ref.fail_first++;
             mp_buf_append(body, failing, sizeof(failing) - 1);
-        } else if (!is_get) {
+        } else if (!is_get && !mp_route_is_batch(target, pn, 1)) {
             status = 405;
             mp_buf_puts(body, "{\"error\":\"method not allowed\"}");
         } else {
@@ -618,7 +635,10 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
             }
             case MP_ACT_HUGE: s->ref.huge++; break;
             default:
-                status = mp_route_api(s, target, pn, query, qn, body);
+                status = mp_route_is_batch(target, pn, !is_get)
+                             ? mp_route_batch(s, target, pn, query, qn, in,
+                                              in_len, body)
+                             : mp_route_api(s, target, pn, query, qn, body);
                 if (act == MP_ACT_MALFORMED) {
                     s->ref.malformed++;
                     status = 200;
@@ -659,12 +679,60 @@ static void mp_conn_handle(mp_conn *c, const mp_http_req *req)
     uv_timer_start(&c->timer, mp_conn_delay_cb, delay, 0);
 }
 
+/* Whether the request's body is read (a batch POST) rather than dropped. */
+static int mp_conn_wants_body(const mp_http_req *req)
+{
+    const char *q = memchr(req->target, '?', req->target_len);
+    size_t pn = q ? (size_t)(q - req->target) : req->target_len;
+    return req->content_length > 0 &&
+           mp_span_eq(req->method, req->method_len, "POST") &&
+           (mp_route_is_batch(req->target, pn, 1) ||
+            mp_span_eq(req->target, pn, "/oauth/token"));
+}
+
+/* Keeps the request while its body is read: the read buffer moves on. */
+static void mp_conn_hold(mp_conn *c, const mp_http_req *req)
+{
+    size_t an = req->authorization ? req->authorization_len : 0;
+    free(c->held);
+    c->held = mp_xmalloc(req->method_len + req->target_len + an + 1);
+    memcpy(c->held, req->method, req->method_len);
+    memcpy(c->held + req->method_len, req->target, req->target_len);
+    if (an > 0)
+        memcpy(c->held + req->method_len + req->target_len, req->authorization, an);
+    c->held_req = *req;
+    c->held_req.method = c->held;
+    c->held_req.target = c->held + req->method_len;
+    if (req->authorization)
+        c->held_req.authorization = c->held + req->method_len + req->target_len;
+    c->collect = req->content_length;
+    c->rbody.len = 0;
+}
+
 /* Answers the complete requests in the buffer, in order, until one has to
  * wait; then adjusts reading. */
 static void mp_conn_process(mp_conn *c)
 {
     while (!c->closing && !c->busy && !c->hung && !c->shutting &&
            !c->blocked) {
+        if (c->collect > 0) {
+            size_t avail = c->rlen - c->rpos;
+            size_t n = c->collect < avail ? (size_t)c->collect : avail;
+            mp_buf_append(&c->rbody, c->rbuf + c->rpos, n);
+            c->rpos += n;
+            c->collect -= n;
+            if (c->collect > 0) {
+                c->rpos = c->rlen = 0;
+                if (c->peer_eof)
+                    mp_conn_finish(c);
+                break;
+            }
+            mp_conn_handle(c, &c->held_req, c->rbody.data, c->rbody.len);
+            free(c->held);
+            c->held = NULL;
+            c->rbody.len = 0;
+            continue;
+        }
         if (c->skip > 0) {
             size_t avail = c->rlen - c->rpos;
             size_t n = c->skip < avail ? (size_t)c->skip : avail;
@@ -702,8 +770,12 @@ static void mp_conn_process(mp_conn *c)
         }
         c->rpos += (size_t)rc;
         c->scan = 0;
+        if (mp_conn_wants_body(&req)) {
+            mp_conn_hold(c, &req);
+            continue;
+        }
         c->skip = req.content_length;
-        mp_conn_handle(c, &req);
+        mp_conn_handle(c, &req, NULL, 0);
     }
     mp_conn_update_reading(c);
 }

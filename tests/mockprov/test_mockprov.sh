@@ -312,6 +312,59 @@ BIG=$(head -c 10240 /dev/zero | tr '\0' a)
 check "10 KB header is 431" 431 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "X-Big: $BIG" $B/item/1)"
 check "server alive after abuse" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' $B/item/1)"
 
+# ---- OAuth2 ----
+
+T="$B/oauth/token"
+tok=$("${C[@]}" -u enrichfarm:mock-secret -d grant_type=client_credentials -d scope=x "$T")
+check_match "token endpoint issues a bearer token" '^\{"access_token":"mpt\.[0-9]+\.[0-9a-f]+","token_type":"Bearer","expires_in":3600,"scope":"x"\}$' "$tok"
+check "client in the form body works" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' -d 'grant_type=client_credentials&client_id=enrichfarm&client_secret=mock-secret' "$T")"
+check_match "a wrong secret is 401 invalid_client" '"error":"invalid_client"' "$("${C[@]}" -u enrichfarm:nope -d grant_type=client_credentials "$T")"
+check_match "another grant is 400" '"error":"unsupported_grant_type"' "$("${C[@]}" -u enrichfarm:mock-secret -d grant_type=password "$T")"
+at=$(sed 's/.*"access_token":"\([^"]*\)".*/\1/' <<<"$tok")
+"${C[@]}" -o /dev/null "$B/control?oauth=1"
+check "with oauth on, no token is 401" 401 "$("${C[@]}" -o /dev/null -w '%{http_code}' $B/item/1)"
+check "with oauth on, a valid token passes" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $at" $B/item/1)"
+"${C[@]}" -o /dev/null "$B/oauth/revoke"
+check "a revoked token is 401" 401 "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $at" $B/item/1)"
+"${C[@]}" -o /dev/null "$B/control?oauth=0"
+check_match "the referee counts fetches and refusals" '"token_fetches":2,"token_fetches_early":1,"token_refused":1' "$("${C[@]}" $B/stats)"
+
+# ---- Batch endpoints ----
+
+"${C[@]}" $B/stats/reset >/dev/null
+check "batch GET: found ids only, in order, each once" '{"data":["1","2","3"]}' \
+    "$("${C[@]}" "$B/items?ids=1,2,10,abc,%33,2,2000" | python3 -c 'import json,sys; print(json.dumps({"data":[e["id"] for e in json.load(sys.stdin)["data"]]}, separators=(",",":")))')"
+check "batch GET: an item as /item/{id} gives it" "$("${C[@]}" $B/item/7 | python3 -c 'import json,sys; print(json.load(sys.stdin))')" \
+    "$("${C[@]}" "$B/items?ids=7" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0])')"
+check "batch GET: no ids is 400" 400 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/items")"
+check "batch GET: 1001 ids is 400" 400 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/items?ids=$(seq -s, 1 1001)")"
+check "batch POST: found ids with their data" '5:Item 5 7:Item 7' \
+    "$("${C[@]}" -X POST -d '{"requests":[{"id":"5"},{"id":20},{"id":7},{"id":null}]}' $B/items/bulk | python3 -c 'import json,sys; print(" ".join(r["id"] + ":" + r["data"]["title"] for r in json.load(sys.stdin)["results"]))')"
+check "batch POST: a body of another shape is 400" 400 "$("${C[@]}" -o /dev/null -w '%{http_code}' -X POST -d '[1,2]' $B/items/bulk)"
+check "POST elsewhere is still 405" 405 "$("${C[@]}" -o /dev/null -w '%{http_code}' -X POST -d '{}' $B/item/1)"
+out=$(timeout 10 python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b'POST /items/bulk HTTP/1.1\r\nContent-Length: 25\r\n\r\n{"requests":[{')
+time.sleep(0.3)
+s.sendall(b'"id":"9"}]}GET /item/1 HTTP/1.1\r\nConnection: close\r\n\r\n')
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.decode().replace("\r", "").replace("\n", " "))
+PY
+)
+check_match "batch POST: a body in two pieces, then the next request" '"id":"9".*"id":"1"' "$out"
+"${C[@]}" "$B/control?batch_fail=1" >/dev/null
+check "batch_fail: a batch of 2 gets 503" 503 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/items?ids=1,2")"
+check "batch_fail: a batch of 1 still answers" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/items?ids=1")"
+check "batch_fail: only K batches fail" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$B/items?ids=1,2")"
+"${C[@]}" "$B/control?batch_fail=0" >/dev/null
+check "batch counters in /stats" '10 18 10 1' "$("${C[@]}" $B/stats | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["batch_requests"], d["batch_ids"], d["batch_found"], d["batch_failed_503"])')"
+
 # ---- Stop ----
 
 kill -TERM "$PID"

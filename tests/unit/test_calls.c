@@ -140,6 +140,8 @@ static void test_job_builders(void **st) {
     const char *create[] = {"farm:{q}:job:J1",
                             "farm:{q}:jobs",
                             "farm:{q}:enqueuing",
+                            "farm:{q}:notify",
+                            "farm:{q}:settings",
                             "farm:queues",
                             "farm:providers",
                             "J1",
@@ -154,7 +156,7 @@ static void test_job_builders(void **st) {
                             "stdin",
                             "retry_of",
                             "J0"};
-    expect_argv(ef_call_job_create(&c, &a), 5, create, 17);
+    expect_argv(ef_call_job_create(&c, &a), 7, create, 19);
     ef_call_free(&c);
 
     /* the counts come from the array: n chunks, 2 arguments each */

@@ -354,14 +354,14 @@ static void test_calls_one_slot(void **st) {
                                .nextra = 1};
     ef_call_job_create(&c, &cr);
     assert_false(c.bad);
-    assert_int_equal(ef_cluster_keys_slot(c.nkeys, c.argv, c.lens), -1); /* 5 keys: one node */
+    assert_int_equal(ef_cluster_keys_slot(c.nkeys, c.argv, c.lens), -1); /* 7 keys: one node */
     ef_call_free(&c);
     cr.registry_apart = 1;
     ef_call_job_create(&c, &cr);
     assert_one_slot(&c);
-    assert_int_equal(c.nkeys, 3);
-    assert_int_equal(c.argc, 3 + 8 + 2);
-    assert_string_equal(c.argv[3], "J1"); /* the arguments follow the 3 keys */
+    assert_int_equal(c.nkeys, 5);
+    assert_int_equal(c.argc, 5 + 8 + 2);
+    assert_string_equal(c.argv[5], "J1"); /* the arguments follow the 5 keys */
     ef_call_free(&c);
 
     ef_call_chunk_t ch = {.count = 1, .data = "{\"id\":\"1\"}", .len = 10};

@@ -27,6 +27,7 @@ static void test_keys(void **st) {
     assert_string_equal(ef_key_job(&k, "q", "J1", EF_KEY_JOB_OUTCOMES), "farm:{q}:job:J1:outcomes");
     assert_string_equal(ef_key_global(&k, EF_KEY_WORKERS), "farm:workers");
     assert_string_equal(ef_key_ratelimit(&k, "tmdb"), "farm:ratelimit:{tmdb}");
+    assert_string_equal(ef_key_auth(&k, "tmdb"), "farm:auth:{tmdb}");
     char id[64];
     long n;
     char ref[80];

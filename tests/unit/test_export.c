@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ef_common.h"
 #include "ef_export.h"
 #include "ef_job.h"
 
@@ -88,12 +89,41 @@ static void test_fields_json_typed(void **st) {
     free(s);
 }
 
+/* CSV: the columns come from every chunk (entity fields, outcome, result
+ * fields, a clashing result name prefixed), RFC 4180 quoting, CRLF. */
+static void test_export_csv(void **st) {
+    (void)st;
+    ef_export_csv_t x;
+    ef_buf_t b;
+    char err[EF_ERR_LEN];
+    const char d1[] = "{\"id\":\"1\",\"name\":\"a, \\\"b\\\"\"}\n{\"id\":\"2\",\"n\":7}";
+    const char r1[] = "0\t{\"price\":456.13,\"name\":\"X\",\"tags\":[\"a\",\"b\"]}\n"
+                      "1\t{\"ok\":true,\"none\":null}";
+    const char d2[] = "{\"id\":\"3\",\"note\":\"line1\\nline2\"}";
+    ef_export_csv_init(&x);
+    ef_buf_init(&b);
+    assert_int_equal(ef_export_csv_scan(&x, d1, strlen(d1), r1, strlen(r1), err), 0);
+    assert_int_equal(ef_export_csv_scan(&x, d2, strlen(d2), NULL, 0, err), 0);
+    ef_export_csv_header(&b, &x);
+    assert_string_equal(b.s, "id,name,n,note,outcome,price,result.name,tags,ok,none\r\n");
+    ef_buf_reset(&b);
+    assert_int_equal(ef_export_csv_chunk(&b, &x, d1, strlen(d1), "un", 2, r1, strlen(r1)), 2);
+    assert_int_equal(ef_export_csv_chunk(&b, &x, d2, strlen(d2), NULL, 0, NULL, 0), 1);
+    assert_string_equal(b.s, "1,\"a, \"\"b\"\"\",,,updated,456.13,X,\"[\"\"a\"\",\"\"b\"\"]\",,\r\n"
+                             "2,,7,,not_found,,,,true,\r\n"
+                             "3,,,\"line1\nline2\",pending,,,,,\r\n");
+    ef_buf_free(&b);
+    ef_export_csv_free(&x);
+    ef_export_csv_free(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outcome_table),
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_export_lines),
         cmocka_unit_test(test_fields_json_typed),
+        cmocka_unit_test(test_export_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,8 +163,10 @@ static void test_examples(void **st) {
     (void)st;
     static const char *const files[] = {"examples/items.json", "examples/tmdb-mock.json",
                                         "examples/tmdb.json", "examples/rest.json",
-                                        "examples/people-json.json"};
-    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people"};
+                                        "examples/people-json.json",
+                                        "examples/people-batch.json"};
+    static const char *const names[] = {"items", "movies", "tmdb", "companies", "people",
+                                        "people-bulk"};
     if (access(files[0], R_OK) != 0)
         skip();
     for (size_t i = 0; i < EF_ARRAY_LEN(files); i++) {
@@ -908,8 +910,106 @@ static void test_json_body(void **st) {
     }
 }
 
+/* The auth block: parsed, the example loads, the summary shows the token
+ * URL and scope but neither client id nor secret, and each mistake is
+ * refused with the field named. */
+#define AUTH_RECIPE(auth)                                                                          \
+    "{\"providers\": {\"api\": {\"steps\": [{\"url\": \"http://h/x/{id}\"}], "                      \
+    "\"extract\": {\"t\": \"/t\"}, \"auth\": " auth "}}}"
+static void test_auth(void **st) {
+    (void)st;
+    ef_recipes_t *r = parse_ok(AUTH_RECIPE(
+        "{\"type\": \"oauth2_client_credentials\", \"token_url\": \"https://h/oauth/token\", "
+        "\"client_id\": \"${CID}\", \"client_secret\": \"${CSECRET}\", \"scope\": \"a b\", "
+        "\"client_auth\": \"form\", \"max_outage_s\": 5}"));
+    const ef_recipe_t *rc = ef_recipes_get(r, "api");
+    assert_int_equal(rc->auth.type, EF_RECIPE_AUTH_CLIENT_CREDENTIALS);
+    assert_string_equal(rc->auth.token_url, "https://h/oauth/token");
+    assert_string_equal(rc->auth.client_secret, "${CSECRET}");
+    assert_string_equal(rc->auth.scope, "a b");
+    assert_int_equal(rc->auth.client_auth, EF_RECIPE_AUTH_FORM);
+    assert_int_equal(rc->auth.max_outage_s, 5);
+    char *sum = ef_recipe_summary(rc);
+    assert_non_null(strstr(sum, "\"auth\":{\"type\":\"oauth2_client_credentials\","
+                                "\"token_url\":\"https://h/oauth/token\",\"scope\":\"a b\"}"));
+    assert_null(strstr(sum, "CSECRET"));
+    assert_null(strstr(sum, "CID"));
+    free(sum);
+    ef_recipes_free(r);
+
+    r = parse_ok(AUTH_RECIPE("{\"type\": \"oauth2_client_credentials\", \"token_url\": "
+                             "\"http://h/t\", \"client_id\": \"me\", \"client_secret\": \"${S}\"}"));
+    rc = ef_recipes_get(r, "api");
+    assert_int_equal(rc->auth.client_auth, EF_RECIPE_AUTH_BASIC);
+    assert_int_equal(rc->auth.max_outage_s, EF_RECIPE_AUTH_OUTAGE_DEFAULT_S);
+    assert_null(rc->auth.scope);
+    ef_recipes_free(r);
+
+    if (access("examples/oauth.json", R_OK) == 0) {
+        char err[EF_ERR_LEN] = "";
+        if (ef_recipes_load_file("examples/oauth.json", &r, err) != 0)
+            fail_msg("%s", err);
+        assert_int_equal(ef_recipes_get(r, "items")->auth.type, EF_RECIPE_AUTH_CLIENT_CREDENTIALS);
+        ef_recipes_free(r);
+    }
+
+    static const char *const refused[][2] = {
+        {"[]", "recipe 'api': auth: must be an object"},
+        {"{\"type\": \"password\"}", "auth.type: must be \"oauth2_client_credentials\""},
+        {"{\"type\": \"oauth2_client_credentials\", \"client_id\": \"a\", \"client_secret\": "
+         "\"${S}\"}",
+         "auth.token_url: required"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"ftp://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"${S}\"}",
+         "auth.token_url: must be an http:// or https:// URL"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", "
+         "\"client_secret\": \"${S}\"}",
+         "auth.client_id: required"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"hunter2\"}",
+         "auth.client_secret: must be one ${ENV} placeholder"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"x${S}\"}",
+         "auth.client_secret: must be one ${ENV} placeholder"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h/{id}\", "
+         "\"client_id\": \"a\", \"client_secret\": \"${S}\"}",
+         "auth.token_url: takes ${ENV} and {provider} only"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"${S}\", \"client_auth\": \"digest\"}",
+         "auth.client_auth: must be \"basic\" or \"form\""},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"${S}\", \"max_outage_s\": 0}",
+         "auth.max_outage_s: must be an integer from 1 to 86400"},
+        {"{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+         "\"a\", \"client_secret\": \"${S}\", \"secret\": 1}",
+         "auth.secret: unknown field"},
+    };
+    for (size_t i = 0; i < EF_ARRAY_LEN(refused); i++) {
+        char json[1024], err[EF_ERR_LEN] = "";
+        ef_recipes_t *rr = NULL;
+        snprintf(json, sizeof json,
+                 "{\"providers\": {\"api\": {\"steps\": [{\"url\": \"http://h/x/{id}\"}], "
+                 "\"extract\": {\"t\": \"/t\"}, \"auth\": %s}}}",
+                 refused[i][0]);
+        assert_int_equal(ef_recipes_parse(json, strlen(json), "providers.json", &rr, err), -1);
+        if (!strstr(err, refused[i][1]))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, refused[i][1]);
+    }
+    /* a step that sends its own Authorization next to an auth block */
+    const char *both =
+        "{\"providers\": {\"api\": {\"steps\": [{\"url\": \"http://h/x/{id}\", \"headers\": "
+        "{\"Authorization\": \"Bearer ${T}\"}}], \"extract\": {\"t\": \"/t\"}, \"auth\": "
+        "{\"type\": \"oauth2_client_credentials\", \"token_url\": \"http://h\", \"client_id\": "
+        "\"a\", \"client_secret\": \"${S}\"}}}}";
+    char err[EF_ERR_LEN] = "";
+    ef_recipes_t *rr = NULL;
+    assert_int_equal(ef_recipes_parse(both, strlen(both), "providers.json", &rr, err), -1);
+    assert_non_null(strstr(err, "sends its own Authorization header"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth),
         cmocka_unit_test(test_minimal),
         cmocka_unit_test(test_tmdb),
         cmocka_unit_test(test_defaults_and_forms),
