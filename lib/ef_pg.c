@@ -101,17 +101,14 @@ static void drop(ef_pg_t *pg) {
     pg->res = NULL;
 }
 
-/* One line of libpq's message (its text ends with a newline, and a
- * connection failure may hold one line per address tried: the last one
- * says most). */
+/* The first line of libpq's message (it ends with a newline; a hint such
+ * as "Is the server running on that host ...?" may follow on its own
+ * line), control characters made spaces. */
 static void one_line(const char *msg, char *out, size_t cap) {
-    size_t n = msg ? strlen(msg) : 0;
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+    size_t n = msg ? strcspn(msg, "\n") : 0;
+    while (n > 0 && msg[n - 1] == ' ')
         n--;
-    size_t start = n;
-    while (start > 0 && msg[start - 1] != '\n')
-        start--;
-    snprintf(out, cap, "%.*s", (int)(n - start), n ? msg + start : "");
+    snprintf(out, cap, "%.*s", (int)n, n ? msg : "");
     if (!*out)
         snprintf(out, cap, "connection failed");
     for (char *p = out; *p; p++)
