@@ -1,14 +1,18 @@
 # SPDX-License-Identifier: MIT
 # enrichfarm image: the three programs (enqueuer, worker, statusd) and the
 # mock provider, on Debian bookworm.  Stage one builds with the -dev
-# packages; stage two keeps only the runtime libraries.  Used by
+# packages; stage two keeps only the runtime libraries (BuildKit, the
+# default builder of Docker 23 and later, runs both stages' package
+# installs at the same time).  Used by
 # docker-compose.yml; checked by tests/integration/test_compose.sh.
 #   docker build -t enrichfarm .
 
 FROM debian:bookworm AS build
+# the C compiler and headers, GNU Make and pkg-config: all the build needs
+# (build-essential would bring g++, dpkg-dev and perl to download as well)
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential pkg-config \
+      gcc libc6-dev pkg-config make \
       libhiredis-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libssl-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

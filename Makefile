@@ -176,8 +176,9 @@ soak: deps
 
 # ---- containers ----
 # `make compose-test` runs docker-compose.yml for real (tests/compose/run.sh):
-# its own dockerd without iptables, base images from debootstrap, the stack
-# with three workers, faults mid-job, down; the host checked as it was.  As
+# its own dockerd without iptables, base images from mmdebstrap, the stack
+# with three workers, faults mid-job, down, the sentinel profile with its
+# primary killed mid-job; the host checked as it was.  As
 # root; it says `skip` and exits 0 where dockerd cannot run.  .ci/run runs it
 # after `make test`.
 .PHONY: compose-test

@@ -25,6 +25,11 @@
 #define FOLLOW_TTY_INTERVAL_MS 250
 #define FOLLOW_LINE_INTERVAL_MS 5000
 #define FOLLOW_RECONNECT_MAX_MS 120000 /* give up after this long without Redis */
+/* A poll of one job hash answers in ms: one that takes longer than this is
+ * a node gone without a reset (a container's address vanished, a failover
+ * behind a firewall), and the enqueuer asks again, through the sentinels
+ * where the URL names them, instead of waiting out the 30 s of an enqueue. */
+#define FOLLOW_REDIS_TIMEOUT_MS 5000
 #define RATE_WINDOW 20                 /* samples kept for the rate */
 
 cJSON *ef_enq_job_json(ef_enq_t *st, const char *job_id, char *err) {
@@ -122,7 +127,7 @@ static int reconnect(ef_enq_t *st) {
     ef_redis_sync_free(st->redis);
     st->redis = NULL;
     while (!*st->interrupted && ef_mono_ms() - start < FOLLOW_RECONNECT_MAX_MS) {
-        st->redis = ef_redis_sync_connect(st->redis_url, EF_ENQ_REDIS_TIMEOUT_MS, err);
+        st->redis = ef_redis_sync_connect(st->redis_url, FOLLOW_REDIS_TIMEOUT_MS, err);
         if (st->redis) {
             ef_info("reconnected to redis");
             return 0;
@@ -143,6 +148,8 @@ int ef_enq_follow(ef_enq_t *st, const char *job_id) {
     char last_status[32] = "";
     char err[EF_ERR_LEN];
 
+    if (st->redis)
+        redisSetTimeout(st->redis, (struct timeval){FOLLOW_REDIS_TIMEOUT_MS / 1000, 0});
     for (;;) {
         cJSON *job;
         if (*st->interrupted) {

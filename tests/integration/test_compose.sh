@@ -110,7 +110,7 @@ services = compose.get("services") or {}
 for s in ("redis", "statusd", "worker", "mockprov", "enqueue"):
     check("compose: service " + s, s in services, "missing")
 known_keys = {"image", "build", "command", "environment", "ports", "volumes", "depends_on",
-              "healthcheck", "restart", "stop_signal", "stop_grace_period"}
+              "healthcheck", "restart", "stop_signal", "stop_grace_period", "profiles"}
 for name, svc in services.items():
     extra = set(svc) - known_keys
     check("compose: %s uses known keys" % name, not extra, "unexpected %s" % sorted(extra))
@@ -140,9 +140,17 @@ progs = re.search(r"^PROGS\s*:=\s*(.+)$", read("Makefile"), re.M).group(1).split
 dockerfile = read("Dockerfile")
 in_image = set(progs) | set(re.findall(r"install[^\n]*\bbin/([a-z]+)\s+/out/usr/local/bin/",
                                        dockerfile))
+
+
+def default_of(v):
+    """compose's ${NAME:-default}: the value with NAME unset."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", str(v))
+
+
 image_tag = None
+REDIS_IMAGE = services.get("redis", {}).get("image")
 for name, svc in services.items():
-    if name == "redis":
+    if svc.get("image") == REDIS_IMAGE:  # redis and the sentinel profile's nodes
         continue
     cmd = svc.get("command") or [""]
     check("compose: %s builds the Dockerfile" % name, svc.get("build") == ".", svc.get("build"))
@@ -160,7 +168,7 @@ for name, svc in services.items():
     for key, val in (svc.get("environment") or {}).items():
         if key == "REDIS_URL":
             check("compose: %s REDIS_URL names the redis service" % name,
-                  str(val).startswith("redis://redis:6379"), val)
+                  default_of(val).startswith("redis://redis:6379"), val)
         if key == "MOCK_HOST":
             check("compose: %s MOCK_HOST is the mock service" % name, val in services, val)
         if str(val).startswith(SHARE):
@@ -172,6 +180,30 @@ for name, svc in services.items():
             rel = a[len(SHARE):]
             check("compose: %s input %s is shipped" % (name, rel),
                   os.path.isfile(os.path.join(ROOT, rel)), "no " + rel)
+
+# the sentinel profile: a replica of redis, three sentinels watching it
+prof = {n: s_ for n, s_ in services.items() if "sentinel" in (s_.get("profiles") or [])}
+sents = sorted(n for n, s_ in prof.items() if "--sentinel" in " ".join(s_.get("command") or []))
+check("compose: profile sentinel has three sentinels", len(sents) == 3, sents)
+reps = [n for n, s_ in prof.items() if "--replicaof" in " ".join(s_.get("command") or [])]
+check("compose: profile sentinel has a replica of redis's address", len(reps) == 1 and
+      "getent hosts redis " in " ".join(prof[reps[0]]["command"]) and
+      '--replicaof "$${ip:?redis does not resolve}" 6379' in " ".join(prof[reps[0]]["command"]),
+      reps)
+for n in sents:
+    script = " ".join(prof[n]["command"])
+    check("compose: %s monitors the address of redis as mymaster, quorum 2" % n,
+          "getent hosts redis " in script and
+          "sentinel monitor mymaster $${ip:?redis does not resolve} 6379 2" in script, script[:200])
+header = read("docker-compose.yml")
+url = re.search(r"FARM_REDIS_URL=(redis\+sentinel://\S+)", header)
+check("compose: the header's sentinel URL names the three sentinels",
+      url is not None and sorted(re.match(r"redis\+sentinel://([^/]+)/", url.group(1))
+                                 .group(1).split(",")) == sents, url and url.group(1))
+for n, s_ in services.items():
+    if n not in prof:
+        check("compose: %s (no profile) depends on no profiled service" % n,
+              not set(s_.get("depends_on") or {}) & set(prof), s_.get("depends_on"))
 
 # the worker scales: no fixed name or host port, drains within its stop period
 w = services.get("worker", {})
@@ -384,6 +416,8 @@ for f in context:
 for cmd in build_runs:
     print("BUILD " + json.dumps(cmd))
 for name, svc in services.items():
+    if svc.get("profiles"):  # the default `up` only; the profiles need Docker
+        continue
     argv = [map_value(a) for a in svc.get("command") or []]
     if name == "redis":
         if "--dir" in argv:
