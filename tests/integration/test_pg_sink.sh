@@ -14,6 +14,7 @@
 #       table is an error naming it; conflict keep: a non-null column stays;
 #   (e) a column type mismatch: an error per entity with PostgreSQL's
 #       message, and in a batch with good and bad rows only the bad fail;
+#       a missing column or table: every entity an error saying so;
 #   a dry run writes nothing; the password is in no log, no Redis key and
 #   no statusd answer; workers stop cleanly (no sanitizer report under
 #   SAN=1); scripts/demo.sh --postgres fills its movies table.
@@ -109,7 +110,9 @@ COLS='{"title": "title", "price": "price"}'
   recipe pk k upsert keep "$COLS"; printf ','
   recipe pe e upsert overwrite '{"title": "title"}'; printf ','
   recipe pe2 e2 upsert overwrite '{"title": "title"}'; printf ','
-  recipe pdry dry upsert overwrite "$COLS"
+  recipe pdry dry upsert overwrite "$COLS"; printf ','
+  recipe pnocol e upsert overwrite '{"nocol": "title"}'; printf ','
+  recipe pnotab nosuch upsert overwrite '{"title": "title"}'
   printf '}}\n'
 } >"$D/p.json"
 
@@ -150,7 +153,7 @@ start_worker() { # SLOT
 start_worker 0
 start_worker 1
 start_worker 2
-ef_wait_for 10 '[ "$(rcli HLEN farm:providers)" = 8 ]' || fail "workers start" "$(cat "$D"/w0.log.*)"
+ef_wait_for 10 '[ "$(rcli HLEN farm:providers)" = 10 ]' || fail "workers start" "$(cat "$D"/w0.log.*)"
 
 # ---- (a) a clean run ----
 echo "info: ${SECONDS}s: (a) a clean run"
@@ -266,6 +269,14 @@ eq "e: in one batch only the bad rows fail (95..99 fit varchar(7), 101..105 do n
 eq "e: the good rows of that batch are written" "95 96 97 98 99" "$(psqlq -At -c "SELECT id FROM e2 ORDER BY id" | tr '\n' ' ' | sed 's/ $//')"
 contains "e: a bad row's message" "value too long for type character varying(7)" \
   "$(rcli LRANGE "farm:{default}:job:$id:errors" 0 -1 | grep '"id":"104"')"
+
+for c in 'pnocol:sink: table e has no column \"nocol\"' 'pnotab:sink: postgres: relation \"nosuch\" does not exist'; do
+  p=${c%%:*} want=${c#*:}
+  id=$(submit "$p" "$D/e.ids")
+  ef_wait_job "$id" completed 30 || fail "$p: job completed" "$(counts "$id")"
+  eq "$p: a table without the column, or no table: every entity an error" "0 0 0 5 5" "$(counts "$id")"
+  contains "$p: the error says why" "$want" "$(rcli LRANGE "farm:{default}:job:$id:errors" 0 0)"
+done
 
 # ---- dry run, credentials ----
 echo "info: ${SECONDS}s: dry run, credentials"
