@@ -13,7 +13,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       gcc libc6-dev pkg-config make \
-      libhiredis-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libssl-dev \
+      libhiredis-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libssl-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,7 +28,7 @@ RUN make -j"${MAKE_JOBS:-$(nproc)}" all \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libuv1 libcurl4 libcjson1 libssl3 ca-certificates \
+      libhiredis0.14 libuv1 libcurl4 libcjson1 libssl3 libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin enrichfarm
 COPY --from=build /out/usr/local/ /usr/local/

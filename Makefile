@@ -13,7 +13,7 @@ WERROR   ?= 1
 CC       ?= cc
 V        ?= 0
 
-PKGS     := hiredis libuv libcurl libcjson openssl
+PKGS     := hiredis libuv libcurl libcjson openssl libpq
 TESTPKGS := cmocka
 
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \

@@ -12,6 +12,7 @@
 
 #include "ef_batch.h"
 #include "ef_notify.h"
+#include "ef_sink.h"
 
 #include <errno.h>
 #include <math.h>
@@ -997,6 +998,7 @@ static void recipe_clear(ef_recipe_t *rc) {
     free(rc->auth.client_id);
     free(rc->auth.client_secret);
     free(rc->auth.scope);
+    ef_sink_conf_free(rc->sink);
 }
 
 /* ---- TLS files ---- */
@@ -1154,12 +1156,23 @@ static int parse_notify(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     return 0;
 }
 
+/* Parses the optional "sink" member (lib/ef_sink.c validates it). */
+static int parse_sink(const pctx_t *c, const cJSON *v, ef_recipe_t *rc) {
+    char path[160], why[EF_ERR_LEN];
+    if (!v)
+        return 0;
+    if (ef_sink_conf_parse(v, rc, &rc->sink, path, sizeof path, why) < 0)
+        return perr(c, path, "%s", why);
+    return 0;
+}
+
 /* Parses one recipe into rc (rc->name already set); -1 with the error. */
 static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
     static const char *const keys[] = {"steps",      "extract", "results",     "rate",
                                        "timeout_ms", "retries", "concurrency", "cache_ttl_s",
                                        "max_body",   "max_pause_s", "ca_file",
-                                       "client_cert", "client_key", "auth", "notify", NULL};
+                                       "client_cert", "client_key", "auth", "notify",
+                                       "sink", NULL};
     const cJSON *steps, *ex;
     long v;
     rc->rate_per_seconds = 1.0;
@@ -1208,7 +1221,9 @@ static int parse_recipe(const pctx_t *c, const cJSON *js, ef_recipe_t *rc) {
         return -1;
     if (parse_notify(c, js, rc) < 0)
         return -1;
-    return parse_tls(c, js, rc);
+    if (parse_tls(c, js, rc) < 0)
+        return -1;
+    return parse_sink(c, cJSON_GetObjectItemCaseSensitive(js, "sink"), rc);
 }
 
 /* Parses UTF-8 JSON text of exactly len bytes; NULL with err on failure. */
@@ -1382,6 +1397,7 @@ char *ef_recipe_summary(const ef_recipe_t *rc) {
     }
     if (rc->notify)
         cJSON_AddStringToObject(o, "notify", rc->notify);
+    ef_sink_conf_summary(rc->sink, o); /* never its URL */
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -113,6 +113,8 @@ typedef struct {
     char *client_key;      /* PEM key of client_cert, NULL = in client_cert's file */
     ef_recipe_auth_t auth; /* OAuth2; auth.type 0 = none */
     char *notify;          /* default completion webhook URL of its jobs, or NULL */
+    struct ef_sink_conf_s *sink; /* "sink": where updated entities are also written
+                                  * (lib/ef_sink.h), NULL when none */
 } ef_recipe_t;
 
 typedef struct ef_recipes_s ef_recipes_t;

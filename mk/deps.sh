@@ -12,6 +12,8 @@ need_pkg libuv libuv1-dev
 need_pkg libcurl libcurl4-openssl-dev
 need_pkg libcjson libcjson-dev
 need_pkg openssl libssl-dev
+# libpq: the PostgreSQL sink (worker/sink.c through lib/ef_pg.c)
+need_pkg libpq libpq-dev
 need_pkg cmocka libcmocka-dev
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
@@ -25,6 +27,10 @@ need_cmd faketime faketime
 # an HTTPS + HTTP/2 provider for tests/integration/test_provider_tls.sh
 need_cmd nginx nginx-light
 need_cmd openssl openssl
+# a PostgreSQL server for tests/integration/test_pg_sink.sh and the demo's
+# --postgres (Debian keeps initdb out of PATH, under /usr/lib/postgresql/V/bin)
+need_glob() { for f in $1; do [ -x "$f" ] && return 0; done; missing="$missing $2"; }
+need_glob '/usr/lib/postgresql/*/bin/initdb' postgresql
 # Debian's python3 (not one first on PATH, such as a pyenv shim) with redis-py,
 # for the docs' "a job by hand" recipe (tests/integration/test_redis_py.sh)
 need_py() { /usr/bin/python3 -c "import $1" 2>/dev/null || missing="$missing $2"; }

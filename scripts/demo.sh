@@ -6,8 +6,11 @@
 # latency and a few 5xx, statusd, and three workers; enqueues a sample
 # through a provider recipe of examples/demo.json with `enqueuer --wait`;
 # then prints the final counts next to the mock's truth, the dashboard URL
-# and three enriched records.  Everything it started is stopped by PID on
-# exit, error or Ctrl-C.  Run `scripts/demo.sh --help` for the options.
+# and three enriched records.  With --postgres it also starts a private
+# PostgreSQL server (initdb in the temp dir), loads the sample into a
+# `movies` table and lets the workers write the enriched columns into it
+# (the recipe's sink, docs/sinks.md), then shows rows with psql.
+# Everything it started is stopped by PID on exit, error or Ctrl-C.  Run `scripts/demo.sh --help` for the options.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,10 +26,12 @@ CATALOG=1000                        # samples/ were made from this catalogue
 STATUSD_PORT=${DEMO_STATUSD_PORT:-8080}
 TIMEOUT_S=${DEMO_TIMEOUT_S:-300}
 QUEUE=${DEMO_QUEUE:-demo}
+POSTGRES=0
+PROVIDERS_FILE="$ROOT/examples/demo.json"
 
 usage() {
   cat <<EOF
-usage: scripts/demo.sh [--sample movies|ids] [--workers N] [--quiet] [--hold]
+usage: scripts/demo.sh [--sample movies|ids] [--workers N] [--postgres] [--quiet] [--hold]
 
 Runs the farm end to end on this machine and stops everything it started.
 
@@ -34,6 +39,11 @@ Runs the farm end to end on this machine and stops everything it started.
                     recipe: search by title and year, then details (default)
   --sample ids      samples/ids.txt (plain ids) through the one-step 'items' recipe
   --workers N       workers to start (default 3)
+  --postgres        also a private PostgreSQL server: the sample goes into a
+                    'movies' table first, the workers write the enriched
+                    columns into it (examples/demo-postgres.json), psql shows
+                    rows at the end (movies sample only; needs the Debian
+                    postgresql package: make deps)
   --quiet           no progress bar (for scripts and tests)
   --hold            keep everything running after the summary until Ctrl-C
                     (to look at the dashboard)
@@ -52,6 +62,7 @@ while [ $# -gt 0 ]; do
     --workers=*) WORKERS=${1#*=}; shift ;;
     --quiet|-q) QUIET=1; shift ;;
     --hold) HOLD=1; shift ;;
+    --postgres) POSTGRES=1; PROVIDERS_FILE="$ROOT/examples/demo-postgres.json"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "demo: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -64,6 +75,21 @@ case "$SAMPLE" in
   *) echo "demo: --sample wants movies or ids, got '$SAMPLE'" >&2; exit 2 ;;
 esac
 case "$WORKERS" in ''|*[!0-9]*|0) echo "demo: --workers wants a number from 1" >&2; exit 2 ;; esac
+PGBIN=""
+if [ "$POSTGRES" = 1 ]; then
+  [ "$SAMPLE" = movies ] || { echo "demo: --postgres goes with --sample movies" >&2; exit 2; }
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ] || ! command -v psql >/dev/null; then
+    echo "demo: --postgres needs the PostgreSQL server (Debian postgresql; run 'make deps')" >&2
+    exit 1
+  fi
+  # postgres refuses to run as root: as root, the server runs as Debian's
+  # 'postgres' user
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    echo "demo: --postgres as root needs the 'postgres' user (Debian postgresql creates it)" >&2
+    exit 1
+  fi
+fi
 
 for p in enqueuer worker statusd mockprov; do
   if [ ! -x "$BIN/$p" ]; then
@@ -152,6 +178,29 @@ else
 fi
 export REDIS_URL
 
+# ---- PostgreSQL (--postgres): a private server, the sample as a table ----
+pg_line=""
+if [ "$POSTGRES" = 1 ]; then
+  PGDIR=$TMP/pg
+  mkdir -p "$PGDIR/sock"
+  as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  if [ "$(id -u)" = 0 ]; then chmod 711 "$TMP"; chown -R postgres "$PGDIR"; fi
+  as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U enrich --auth=trust -E UTF8 --no-instructions \
+    >"$TMP/initdb.log" 2>&1 || die "initdb failed (see $TMP/initdb.log)"
+  # no TCP: a unix socket in the temp dir only
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/postgres.log" -w -t 30 \
+    -o "-c listen_addresses= -k $PGDIR/sock -p 5432" start >"$TMP/pg_ctl.log" 2>&1 ||
+    die "postgres did not start (see $PGDIR/postgres.log)"
+  started "$(head -1 "$PGDIR/data/postmaster.pid")" postgres
+  export PG_URL="postgresql:///postgres?host=$PGDIR/sock&port=5432&user=enrich"
+  psqld() { psql -X -q -d "$PG_URL" -v ON_ERROR_STOP=1 "$@"; }
+  psqld -c "CREATE TABLE movies (id integer PRIMARY KEY, title text NOT NULL, year integer,
+              release_date date, runtime integer, genres jsonb, director text)" \
+    -c "\\copy movies (id, title, year) FROM '$INPUT' WITH (FORMAT csv, HEADER true)" \
+    >"$TMP/psql.log" 2>&1 || die "cannot create the movies table (see $TMP/psql.log)"
+  pg_line="a private server (pid ${PIDS[-1]}, socket in $PGDIR/sock): table movies, $(psqld -At -c 'SELECT count(*) FROM movies') rows (id, title, year) from the sample"
+fi
+
 # ---- the mock provider: 40 requests/s, 20-40 ms, 2% 5xx ----
 "$BIN/mockprov" --listen 127.0.0.1:0 --port-file "$TMP/mock.port" --catalog "$CATALOG" \
   --rate 40 --per 1 --burst 40 --latency-ms 20 --jitter-ms 20 --p-500 0.02 \
@@ -189,7 +238,7 @@ fi
 # ---- workers ----
 wpids=""
 for i in $(seq 1 "$WORKERS"); do
-  "$BIN/worker" --providers "$ROOT/examples/demo.json" --queue "$QUEUE" \
+  "$BIN/worker" --providers "$PROVIDERS_FILE" --queue "$QUEUE" \
     --concurrency "$CONCURRENCY" --grace 5 --visibility-timeout 30 \
     >"$TMP/worker$i.log" 2>&1 &
   started $! "worker$i"
@@ -220,6 +269,7 @@ if [ -n "$DASHBOARD" ]; then
   echo "  statusd   $DASHBOARD (pid $STATUSD_PID): dashboard; JSON at ${DASHBOARD}jobs/ID, metrics at ${DASHBOARD}metrics"
 fi
 echo "  workers   $WORKERS x --concurrency $CONCURRENCY, pids$wpids"
+[ -n "$pg_line" ] && echo "  postgres  $pg_line; the workers write the enriched columns into it (${PROVIDERS_FILE#"$ROOT"/})"
 pidlist=$(for i in "${!PIDS[@]}"; do printf '%s=%s ' "${NAMES[$i]}" "${PIDS[$i]}"; done)
 echo "  pids      ${pidlist% }"
 echo "  logs      $TMP (removed at exit)"
@@ -281,6 +331,22 @@ while read -r eid outcome; do
   n=$((n + 1))
   [ $n -ge 3 ] && break
 done <"$TMP/truth"
+
+if [ "$POSTGRES" = 1 ]; then
+  echo
+  q="SELECT id, title, year, release_date, runtime, director, genres FROM movies WHERE runtime IS NOT NULL ORDER BY id LIMIT 5"
+  echo "\$ psql -c \"$q\""
+  psqld -c "$q"
+  echo "\$ psql -c \"SELECT count(*) AS rows, count(runtime) AS enriched FROM movies\""
+  psqld -c "SELECT count(*) AS rows, count(runtime) AS enriched FROM movies"
+  enriched=$(psqld -At -c "SELECT count(runtime) FROM movies")
+  if [ "$enriched" != "$upd" ]; then
+    echo "postgres check: MISMATCH: $enriched rows enriched, $upd entities updated"
+    verdict=1
+  else
+    echo "postgres check: exact: every updated movie's row is enriched, no other"
+  fi
+fi
 
 echo
 if [ "$HOLD" = 1 ]; then

@@ -150,6 +150,10 @@ void ef_chunk_ack(ef_chunk_t *c) {
     size_t nsend = 0;
     if (c->acking || !w->cmd_ready || (c->ack_retry_at && ef_mono_ms() < c->ack_retry_at))
         return;
+    /* the sink first: no outcome is recorded for a row not written (sink.c
+     * calls this again when the batch is written) */
+    if (ef_sink_needed(c) && ef_sink_write(c) == 0)
+        return; /* c may be gone */
     for (size_t i = 0; i < c->ntasks; i++)
         if (c->tasks[i].outcome != EF_OUTCOME_NONE && c->tasks[i].acked == EF_TASK_UNSENT)
             nsend++;

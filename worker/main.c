@@ -63,9 +63,12 @@ static void usage(FILE *f) {
 }
 
 /* How many more entities the worker wants in hand: --concurrency plus about
- * two chunks, so the next chunk is there before the current ones run dry. */
+ * two chunks, so the next chunk is there before the current ones run dry.
+ * Entities waiting for a sink count as in hand: while the database is away
+ * the worker stops taking chunks instead of piling them up. */
 size_t ef_worker_wanted(const ef_worker_t *w) {
-    size_t target = (size_t)w->concurrency + 100 + ef_batch_hand(w), have = w->unresolved;
+    size_t target = (size_t)w->concurrency + 100 + ef_batch_hand(w),
+           have = w->unresolved + ef_sinks_held(w);
     for (size_t i = 0; i < w->nqueues; i++)
         have += (size_t)w->queues[i].claims * 50;
     return have < target ? target - have : 0;
@@ -87,6 +90,8 @@ static void close_all(ef_worker_t *w) {
     uv_close((uv_handle_t *)&w->sighup, on_closed);
     ef_ratelimit_close(w);
     ef_auth_close(w);
+    for (size_t i = 0; i < w->nprovs; i++)
+        ef_sink_close(w->provs[i].sink);
     for (size_t i = 0; i < w->nqueues; i++) {
         ef_redis_close(w->queues[i].take, NULL, NULL);
         w->queues[i].take = NULL;
@@ -144,6 +149,10 @@ static void drain_timeout(uv_timer_t *t) {
     if (!w->cmd_ready && !w->stopping) {
         ef_warn("redis unreachable at the end of the grace period: exiting; leases bring the "
                 "chunks still held back to the queue");
+        close_all(w);
+    } else if (!w->stopping && ef_sinks_held(w) > 0) {
+        ef_warn("postgres sink unreachable at the end of the grace period: exiting; leases "
+                "bring the chunks still held back to the queue (their rows are written again)");
         close_all(w);
     }
 }
@@ -469,6 +478,12 @@ int main(int argc, char **argv) {
     w.providers_file = providers;
     ef_ratelimit_init(&w);
     ef_auth_init(&w);
+    for (size_t i = 0; i < w.nprovs; i++) {
+        if (ef_sink_create(&w.provs[i], err) != 0) {
+            fprintf(stderr, "worker: %s\n", err);
+            return 1;
+        }
+    }
 
     ef_http_opts_t hopts = {.max_total_connections = w.concurrency,
                             .max_host_connections = w.concurrency,

@@ -70,6 +70,7 @@ typedef struct ef_task_s ef_task_t;
 typedef struct ef_claim_s ef_claim_t;
 typedef struct ef_auth_s ef_auth_t;
 typedef struct ef_notify_s ef_notify_t;
+typedef struct ef_sink_s ef_sink_t;
 
 /* ---- The chunk's life (chunk.c) ----
  *
@@ -151,6 +152,7 @@ typedef struct {
     uv_timer_t wait_timer;
     long long waits, granted;
     ef_auth_t *auth;        /* the recipe's OAuth2 token (auth.c), NULL without "auth" */
+    ef_sink_t *sink;        /* the recipe's PostgreSQL sink (sink.c), NULL when none */
 } ef_prov_t;
 
 struct ef_task_s {
@@ -179,6 +181,7 @@ struct ef_task_s {
     size_t npairs;
     char *error;            /* reason for an error outcome, or NULL */
     char *result_key;       /* farm:{Q}:... result hash, or NULL */
+    int sunk;               /* written to the recipe's sink (sink.c) */
 };
 
 struct ef_chunk_s {
@@ -342,6 +345,14 @@ void ef_cache_put(ef_task_t *t, const char *method, const char *url, const char 
 char **ef_ack_pairs_from(cJSON *fields, size_t *npairs);
 void ef_chunk_ack(ef_chunk_t *c);
 int ef_chunk_unsent(const ef_chunk_t *c);
+
+/* sink.c: an ack batch's updated entities are written to the recipe's
+ * sink before their outcomes are recorded (the chunk is acking meanwhile) */
+int ef_sink_create(ef_prov_t *p, char *err);
+void ef_sink_close(ef_sink_t *s);
+int ef_sink_needed(const ef_chunk_t *c);
+int ef_sink_write(ef_chunk_t *c);
+size_t ef_sinks_held(const ef_worker_t *w); /* entities waiting to be written */
 
 /* maint.c */
 void ef_worker_tick(uv_timer_t *t);

@@ -31,7 +31,7 @@ COMMON="lib/ef_common.c lib/ef_text.c"
 srcs() {
   case "$1" in
   http) echo "statusd/http.c lib/ef_text.c lib/ef_common.c" ;;
-  judge | recipes | template) echo "lib/ef_recipe.c lib/ef_batch.c lib/ef_notify.c lib/ef_job.c $COMMON" ;;
+  judge | recipes | template) echo "lib/ef_recipe.c lib/ef_batch.c lib/ef_notify.c lib/ef_sink.c lib/ef_job.c $COMMON" ;;
   input) echo "lib/ef_input.c $COMMON" ;;
   esac
 }
