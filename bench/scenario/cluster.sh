@@ -17,6 +17,7 @@ scn_cluster() {
   local -a cports=() cpids=() csocks=() addrs=() qs=()
   local -A qowner=() perowner=()
   command -v redis-cli >/dev/null || { note "cluster skipped: no redis-cli"; return 0; }
+  CL_LOAD0=$(cut -d' ' -f1 /proc/loadavg)
   seq 1 "$CL_N" >"$ids"
   seq 1 "$CL_RT_N" >"$rtids"
   b_recipe "$B_TMP/r.cl.json" "http://127.0.0.1:$MOCK_PORT"
@@ -134,6 +135,7 @@ scn_cluster() {
     MF_MON=""
   done
   b_stop "${cpids[@]}" "$one_pid"
+  CL_LOAD1=$(cut -d' ' -f1 /proc/loadavg)
   cl_report "${#qs[@]}" "${n:-n/a}"
   return 0
 }
@@ -150,7 +152,7 @@ b_cmdtable_nodes() {
 }
 
 cl_report() {
-  local nq=$1 rtn=$2 dev tot k
+  local nq=$1 rtn=$2 dev k
   dev=$(b_med cl.cl.dev)
   local shares=""
   for k in 0 1 2; do shares="$shares${shares:+, }$(b_fmt "$(b_med "cl.cl.p$k.share")")"; done
@@ -259,7 +261,7 @@ cl_sizing() {
   per=$(for k in 0 1 2; do b_med "cl.cl.p$k.cpu"; done | sort -g | tail -1)
   one=$(b_med cl.one.cpu)
   awk -v per="$per" -v one="$one" -v date="$(date -u '+%Y-%m-%d')" -v eps="$(b_med cl.cl.eps)" \
-    -v r="$(b_med cl.ratio.eps)" -v np="$(nproc)" 'BEGIN {
+    -v r="$(b_med cl.ratio.eps)" -v np="$(nproc)" -v l0="${CL_LOAD0:-?}" -v l1="${CL_LOAD1:-?}" 'BEGIN {
     if (per == "n/a" || per <= 0) { print "Sizing: no figures (the cluster runs did not complete)."; exit }
     cap = 1e6 / per; half = cap / 2
     printf "**Sizing** (bench/run, section 9 of docs/benchmarks.md, %s): the busiest primary spent %.1f µs\n", date, per
@@ -281,5 +283,7 @@ cl_sizing() {
     printf "shared cores of the "
     printf "benchmark machine the cluster ran at %d entities/s, %.2f x one node: three\n", eps, r
     printf "primaries there compete with the workers and the provider for the same cores, so\n"
-    printf "that ratio says nothing of a cluster on its own hosts.\n" }' >"$B_RES/ops-cluster-sizing.md"
+    printf "that ratio says nothing of a cluster on its own hosts. The machine was shared\n"
+    printf "(load average %s when the scenario began, %s at its end): CPU per entity grows\n", l0, l1
+    printf "with contention, so a primary with a core of its own does better than this.\n" }' >"$B_RES/ops-cluster-sizing.md"
 }
