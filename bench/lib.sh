@@ -388,20 +388,30 @@ b_farm_run() {
 # benchmark's own tooling (INFO, polls, MONITOR) each node's unix socket,
 # which MONITOR names `unix:` and so tells apart.
 
-# b_node_start NAME [ARGS...]: a redis-server on a free TCP port (unless
-# ARGS give --port) with the unix socket $B_TMP/NAME.sock, no persistence;
-# sets NODE_PORT and NODE_PID.  Waits until it answers PING.
+# b_node_start NAME [ARGS...]: a redis-server on a free TCP port with the
+# unix socket $B_TMP/NAME.sock, no persistence; sets NODE_PORT and
+# NODE_PID.  With NODE_BUS=1, a cluster node: --cluster-port is another
+# free port (data port + 10000 may be past 65535).  Waits until it answers
+# PING; a port taken meanwhile by someone else is retried (3 tries).
 b_node_start() {
-  local name=$1; shift
+  local name=$1 try bus=(); shift
   mkdir -p "$B_TMP/$name"
-  NODE_PORT=$(b_free_port)
-  redis-server --port "$NODE_PORT" --bind 127.0.0.1 --unixsocket "$B_TMP/$name.sock" \
-    --unixsocketperm 700 --save '' --appendonly no --dir "$B_TMP/$name" \
-    --logfile "$B_TMP/$name.log" --maxclients 4000 "$@" &
-  NODE_PID=$!
-  b_track "$NODE_PID"
-  b_wait_for 10 sh -c "redis-cli -s '$B_TMP/$name.sock' PING | grep -q PONG" ||
-    { b_log "redis-server $name did not start (see $B_TMP/$name.log)"; return 1; }
+  for try in 1 2 3; do
+    NODE_PORT=$(b_free_port)
+    bus=()
+    [ "${NODE_BUS:-0}" = 1 ] && bus=(--cluster-port "$(b_free_port)")
+    [ "${bus[1]:-}" = "$NODE_PORT" ] && continue
+    rm -f "$B_TMP/$name/nodes.conf"
+    redis-server --port "$NODE_PORT" --bind 127.0.0.1 --unixsocket "$B_TMP/$name.sock" \
+      --unixsocketperm 700 --save '' --appendonly no --dir "$B_TMP/$name" \
+      --logfile "$B_TMP/$name.log" --maxclients 4000 "${bus[@]}" "$@" &
+    NODE_PID=$!
+    b_track "$NODE_PID"
+    b_wait_for 10 sh -c "redis-cli -s '$B_TMP/$name.sock' PING | grep -q PONG" && return 0
+    b_stop "$NODE_PID"
+    b_log "redis-server $name did not start on :$NODE_PORT (try $try): $(tail -1 "$B_TMP/$name.log")"
+  done
+  return 1
 }
 
 # b_scli SOCK ARGS...: redis-cli over a node's unix socket.

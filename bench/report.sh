@@ -58,13 +58,14 @@ EOF2
 # the same number (else goes in number order, before the notes), a target
 # row the one with the same first cell (else is added at the end of the
 # table).  Each section of this run says, under its heading, which run it
-# comes from: that run's command, date, code and load.
+# comes from: that run's command, date, code and load.  This run's notes
+# replace those of an earlier merged run.
 b_report_merge() {
   local old=$1 f runline code l0 l1
   code=$(awk -F' *[|] *' '$2 == "code" {print $3}' "$B_RES/machine.md")
   l0=$(awk -F' *[|] *' '$2 == "load average at start" {sub(/ \(.*/, "", $3); print $3}' "$B_RES/machine.md")
   l1=$(awk -F' *[|] *' '$2 == "load average at the end" {print $3}' "$B_RES/machine.md")
-  runline="*From a later run than the machine table's, merged into this report: \`bench/run$([ "$QUICK" = 1 ] && echo " --quick") --only $ONLY --merge\` on $(date -u '+%Y-%m-%d %H:%M UTC'), code $code, on the same machine ($(nproc) cores), load average $l0 at its start and $l1 at its end.*"
+  runline="*From a later run than the machine table's, merged into this report: \`${BENCH_REPS:+BENCH_REPS=$BENCH_REPS }bench/run$([ "$QUICK" = 1 ] && echo " --quick") --only $ONLY --merge\` on $(date -u '+%Y-%m-%d %H:%M UTC'), code $code, on the same machine ($(nproc) cores), load average $l0 at its start and $l1 at its end.*"
   : >"$B_TMP/merge.new"
   for f in "$B_RES"/md/*.md; do
     [ -s "$f" ] || continue
@@ -87,7 +88,7 @@ b_report_merge() {
     { block = block $0 "\n" }
     END { flush(); for (i = 1; i <= ns; i++) if (!used[i]) { printf "%s", ntext[i]; used[i] = 1 }
           if (notes != "" && !notesdone) printf "## Notes from this run\n\n%s\n", notes }
-    function flush(  k, i, n, lines, out, j, intable, key, done) {
+    function flush(  k, i, n, lines, out, j, intable, key, done, kept) {
       if (block == "") return
       k = num(head)
       if (head != "" && (k >= 0 || head ~ /^## Notes/))
@@ -104,7 +105,12 @@ b_report_merge() {
         if (intable) for (i = 1; i <= nt; i++) if (!done[i]) { out = out trow[i] "\n"; done[i] = 1 }
         block = out
       }
-      if (head ~ /^## Notes/ && notes != "") { sub(/\n+$/, "\n", block); block = block notes "\n"; notesdone = 1 }
+      if (head ~ /^## Notes/) {
+        # the notes of an earlier merged run go: they spoke of sections now replaced
+        n = split(block, lines, "\n"); out = ""; kept = 0
+        for (j = 1; j < n; j++) if (lines[j] !~ /, merged run\)$/) { out = out lines[j] "\n"; if (lines[j] ~ /^- /) kept++ }
+        block = out; sub(/\n+$/, "\n", block); block = block notes "\n"; notesdone = 1
+        if (!kept && notes == "") block = "" }
       printf "%s", block; block = ""
     }' "$B_TMP/merge.new" "$old"
 }

@@ -25,11 +25,10 @@ scn_cluster() {
   # the reference: one plain redis-server, our programs over TCP
   b_node_start one || return 1
   local one_port=$NODE_PORT one_pid=$NODE_PID one_sock="$B_TMP/one.sock"
-  # three cluster primaries; the bus port is given (data port + 10000 may
-  # be past 65535 for the ports b_free_port picks)
+  # three cluster primaries (b_node_start gives each its bus port)
   for i in 0 1 2; do
-    b_node_start "c$i" --cluster-enabled yes --cluster-config-file "$B_TMP/c$i/nodes.conf" \
-      --cluster-node-timeout 5000 --cluster-port "$(b_free_port)" || return 1
+    NODE_BUS=1 b_node_start "c$i" --cluster-enabled yes --cluster-config-file "$B_TMP/c$i/nodes.conf" \
+      --cluster-node-timeout 5000 || return 1
     cports+=("$NODE_PORT"); cpids+=("$NODE_PID"); csocks+=("$B_TMP/c$i.sock")
     addrs+=("127.0.0.1:$NODE_PORT")
   done

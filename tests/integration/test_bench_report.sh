@@ -5,8 +5,9 @@
 #            sections into an earlier report: a section of the same number
 #            replaced, a new one in number order before the notes, target
 #            rows replaced by their first cell or added at the end of the
-#            table, the notes kept and the new ones added, each new
-#            section marked with its run
+#            table, the notes kept and the new ones added (those of an
+#            earlier merged run dropped), each new section marked with its
+#            run, and a second merge idempotent
 #   splice:  b_splice rewrites only what lies between its markers in a
 #            document, and leaves a document without them alone
 #   monitor: the TCP counting of the Cluster and TLS scenarios
@@ -94,6 +95,16 @@ eq "merge: target row replaced in place, a new one added at the end" \
 contains "merge: the table is still followed by its text" "$(printf '| TLS row | 1.2 | - | met | - |\n\nNot measured here')" "$out"
 contains "merge: old notes kept" "- an old note" "$out"
 contains "merge: new notes added, marked" "- a new note (" "$out"
+
+# merged again with no notes: the earlier merged run's notes go, the main run's stay
+: >"$B_RES/notes.md"
+b_report_merge "$EF_TMP/new.md" >"$EF_TMP/new3.md"
+eq "merge: an earlier merged run's notes are dropped" 0 "$(grep -c 'a new note' "$EF_TMP/new3.md")"
+contains "merge: the main run's notes stay" "- an old note" "$(cat "$EF_TMP/new3.md")"
+eq "merge: merging twice changes nothing more" "$(grep -v '^\*From a later run' "$EF_TMP/new3.md")" \
+  "$(b_report_merge "$EF_TMP/new3.md" | grep -v '^\*From a later run')"
+sed -i '/an old note/d' "$EF_TMP/new.md"
+eq "merge: a notes section left empty goes" 0 "$(b_report_merge "$EF_TMP/new.md" | grep -c '^## Notes')"
 
 # a report with no notes and no later section: the new ones go at the end
 printf '# B\n\n## Targets (x)\n\n| target | m |\n|---|---|\n| A | 1 |\n\n## 1. One\n\none\n' >"$EF_TMP/old2.md"
