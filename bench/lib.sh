@@ -381,3 +381,180 @@ b_farm_run() {
   b_workers_stop
   [ "$ok" = 1 ]
 }
+
+# ---- nodes: redis-servers of the Cluster and TLS scenarios ----
+# These scenarios compare our programs over TCP (a cluster, TLS), so the
+# convention is the other way round: our programs use TCP and the
+# benchmark's own tooling (INFO, polls, MONITOR) each node's unix socket,
+# which MONITOR names `unix:` and so tells apart.
+
+# b_node_start NAME [ARGS...]: a redis-server on a free TCP port with the
+# unix socket $B_TMP/NAME.sock, no persistence; sets NODE_PORT and
+# NODE_PID.  With NODE_BUS=1, a cluster node: --cluster-port is another
+# free port (data port + 10000 may be past 65535).  Waits until it answers
+# PING; a port taken meanwhile by someone else is retried (3 tries).
+b_node_start() {
+  local name=$1 try bus=(); shift
+  mkdir -p "$B_TMP/$name"
+  for try in 1 2 3; do
+    NODE_PORT=$(b_free_port)
+    bus=()
+    [ "${NODE_BUS:-0}" = 1 ] && bus=(--cluster-port "$(b_free_port)")
+    [ "${bus[1]:-}" = "$NODE_PORT" ] && continue
+    rm -f "$B_TMP/$name/nodes.conf"
+    redis-server --port "$NODE_PORT" --bind 127.0.0.1 --unixsocket "$B_TMP/$name.sock" \
+      --unixsocketperm 700 --save '' --appendonly no --dir "$B_TMP/$name" \
+      --logfile "$B_TMP/$name.log" --maxclients 4000 "${bus[@]}" "$@" &
+    NODE_PID=$!
+    b_track "$NODE_PID"
+    b_wait_for 10 sh -c "redis-cli -s '$B_TMP/$name.sock' PING | grep -q PONG" && return 0
+    b_stop "$NODE_PID"
+    b_log "redis-server $name did not start on :$NODE_PORT (try $try): $(tail -1 "$B_TMP/$name.log")"
+  done
+  return 1
+}
+
+# b_scli SOCK ARGS...: redis-cli over a node's unix socket.
+b_scli() { redis-cli -s "$1" "${@:2}"; }
+
+# b_snap_sock SOCK FILE: INFO cpu + commandstats of one node.
+b_snap_sock() { b_scli "$1" INFO cpu commandstats | tr -d '\r' >"$2"; }
+
+# b_monitor_start_sock SOCK FILE: like b_monitor_start, on a node's unix
+# socket; the PID is appended to B_MONPIDS (b_monitor_stop_all stops them).
+B_MONPIDS=()
+b_monitor_start_sock() {
+  redis-cli -s "$1" MONITOR >"$2" 2>/dev/null &
+  B_MONPIDS+=("$!")
+  b_track "$!"
+  b_wait_for 5 grep -q '^OK' "$2" || { b_log "MONITOR on $1 did not start"; return 1; }
+}
+b_monitor_stop_all() { sleep 0.1; b_stop "${B_MONPIDS[@]}"; B_MONPIDS=(); }
+
+# b_monitor_count_tcp FILE...: "ours lua" like b_monitor_count, where ours
+# are the commands that came over TCP (our programs in these scenarios).
+b_monitor_count_tcp() {
+  awk '$2 ~ /^\[[0-9]+$/ { if ($3 ~ /^unix:/) next; if ($3 == "lua]") l++; else o++ }
+       END { print o + 0, l + 0 }' "$@"
+}
+
+# b_monitor_bycmd_tcp N FILE...: like b_monitor_bycmd, for the commands that
+# came over TCP, of all FILEs together.
+b_monitor_bycmd_tcp() {
+  local n=$1 shamap="$B_TMP/shamap" f; shift
+  : >"$shamap"
+  if [ -f "$B_ROOT/build/gen/ef_scripts_gen.c" ]; then
+    sed -n 's/^const ef_script_t ef_script_[a-z_0-9]* = {"\([^"]*\)", "\([0-9a-f]*\)".*/\2 \1/p' \
+      "$B_ROOT/build/gen/ef_scripts_gen.c" >"$shamap"
+  fi
+  for f in "$B_ROOT"/scripts/*.lua; do
+    echo "$(sha1sum "$f" | cut -c1-40) $(basename "$f" .lua)" >>"$shamap"
+  done
+  awk -v n="$n" '
+    FNR == NR { name[$1] = $2; next }
+    $2 ~ /^\[[0-9]+$/ && $3 !~ /^unix:/ && $3 != "lua]" {
+      c = toupper($4); gsub(/"/, "", c)
+      if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
+      cnt[c]++ }
+    END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
+    "$shamap" "$@" | sort -t'|' -k3 -n -r
+}
+
+# b_workers_stop_fast: SIGTERM, and a second one after 0.5 s (exit at once):
+# for workers whose jobs are all done, which would otherwise wait for
+# blocked takes on other cluster primaries to time out (5 s).
+b_workers_stop_fast() {
+  local p i alive
+  for p in "${B_WPIDS[@]}"; do b_mine "$p" && kill -TERM "$p" 2>/dev/null; done
+  for i in $(seq 1 10); do
+    alive=0
+    for p in "${B_WPIDS[@]}"; do b_mine "$p" && alive=1; done
+    [ "$alive" = 1 ] || break
+    sleep 0.05
+  done
+  for p in "${B_WPIDS[@]}"; do b_mine "$p" && kill -TERM "$p" 2>/dev/null; done
+  b_workers_stop
+}
+
+# b_mfarm_run URL RECIPE NWORKERS CONCURRENCY IDS QUEUES...: one job of IDS
+# on each of QUEUES, all through NWORKERS fresh workers serving every queue,
+# on flushed nodes.  The nodes are MF_SOCKS (unix sockets, in order); the
+# node holding queue Q's keys is MF_QSOCK[Q].  Sets MF_N (entities in all),
+# MF_EPS (MF_N / (last completed_at - first started_at)), MF_CMDS and
+# MF_CPU_US (all nodes), MF_NODE_CPU (per node CPU µs, space-separated, in
+# the order of MF_SOCKS), MF_WCPU_US (workers' CPU µs per entity) and
+# MF_REDIRS (MOVED + ASK the workers logged), MF_JOBS (jobs made).  With MF_MON=PREFIX set,
+# `MONITOR` captures every node's commands into PREFIX.I from just before
+# the enqueue to the completion (MONITOR slows Redis: not for timed runs).
+# Returns 1 when a job did not complete.
+declare -A MF_QSOCK
+MF_SOCKS=()
+b_mfarm_run() {
+  local url=$1 recipe=$2 nw=$3 conc=$4 ids=$5; shift 5
+  local qs=("$@") q i s id ok=1 w0 w1 deadline st n
+  local -A jid polls
+  MF_N=0 MF_EPS=n/a MF_CMDS=n/a MF_CPU_US=n/a MF_NODE_CPU="" MF_WCPU_US=n/a MF_REDIRS=n/a
+  for s in "${MF_SOCKS[@]}"; do b_scli "$s" FLUSHALL >/dev/null; polls[$s]=0; done
+  MF_JOBS=${#qs[@]}
+  B_WPIDS=()
+  for i in $(seq 1 "$nw"); do
+    : >"$B_TMP/mworker-$i.log"
+    "$BIN/worker" --redis "$url" --providers "$recipe" --concurrency "$conc" --id "bench-w$i" \
+      --queue "$(IFS=,; echo "${qs[*]}")" 2>>"$B_TMP/mworker-$i.log" &
+    B_WPIDS+=("$!")
+    b_track "$!"
+  done
+  deadline=$((SECONDS + 20))
+  until [ "$(for s in "${MF_SOCKS[@]}"; do b_scli "$s" ZCARD farm:workers 2>/dev/null; done |
+    awk '/^[0-9]+$/ {t += $1} END {print t + 0}')" -ge "$nw" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { b_log "workers did not register (see $B_TMP/mworker-*.log)"; b_workers_stop; return 1; }
+    sleep 0.05
+  done
+  sleep 0.3 # every take connection in BLMOVE
+  w0=$(b_cpu_ticks "${B_WPIDS[@]}")
+  for i in "${!MF_SOCKS[@]}"; do b_snap_sock "${MF_SOCKS[$i]}" "$B_TMP/mf.0.$i"; done
+  if [ -n "${MF_MON:-}" ]; then
+    for i in "${!MF_SOCKS[@]}"; do b_monitor_start_sock "${MF_SOCKS[$i]}" "$MF_MON.$i" || ok=0; done
+  fi
+  for q in "${qs[@]}"; do
+    jid[$q]=$("$BIN/enqueuer" --redis "$url" --queue "$q" --provider items --chunk-size 50 -q "$ids" \
+      2>>"$B_TMP/enqueuer.log")
+    [ -n "${jid[$q]}" ] || { b_log "enqueue on $q failed (see $B_TMP/enqueuer.log)"; ok=0; }
+    MF_N=$((MF_N + $(wc -l <"$ids")))
+  done
+  deadline=$((SECONDS + 600))
+  for q in "${qs[@]}"; do
+    [ "$ok" = 1 ] || break
+    s=${MF_QSOCK[$q]}
+    while :; do
+      st=$(b_scli "$s" HGET "farm:{$q}:job:${jid[$q]}" status)
+      polls[$s]=$((polls[$s] + 1))
+      [ "$st" = completed ] && break
+      if [ "$st" = failed ] || [ "$st" = cancelled ] || [ "$SECONDS" -ge "$deadline" ]; then
+        b_log "job ${jid[$q]} on $q: $st, processed $(b_scli "$s" HGET "farm:{$q}:job:${jid[$q]}" processed)"
+        ok=0; break
+      fi
+      sleep 0.02
+    done
+  done
+  [ -n "${MF_MON:-}" ] && b_monitor_stop_all
+  for i in "${!MF_SOCKS[@]}"; do b_snap_sock "${MF_SOCKS[$i]}" "$B_TMP/mf.1.$i"; done
+  w1=$(b_cpu_ticks "${B_WPIDS[@]}")
+  b_workers_stop_fast
+  MF_REDIRS=$(for i in $(seq 1 "$nw"); do
+    grep -o 'redirects so far: MOVED [0-9]*, ASK [0-9]*' "$B_TMP/mworker-$i.log" | tail -1 |
+      awk '{print $4 + $6}'; done | awk '{t += $1} END {print t + 0}')
+  [ "$ok" = 1 ] || return 1
+  local t0 t1 c
+  t0=$(for q in "${qs[@]}"; do b_scli "${MF_QSOCK[$q]}" HGET "farm:{$q}:job:${jid[$q]}" started_at; done | sort -n | head -1)
+  t1=$(for q in "${qs[@]}"; do b_scli "${MF_QSOCK[$q]}" HGET "farm:{$q}:job:${jid[$q]}" completed_at; done | sort -n | tail -1)
+  MF_EPS=$(awk -v n="$MF_N" -v s="$t0" -v c="$t1" 'BEGIN { if (c > s && s > 0) printf "%.0f\n", n * 1000 / (c - s); else print "n/a" }')
+  MF_CMDS=0 MF_CPU_US=0
+  for i in "${!MF_SOCKS[@]}"; do
+    read -r n c < <(b_cost "$B_TMP/mf.0.$i" "$B_TMP/mf.1.$i" "${polls[${MF_SOCKS[$i]}]}")
+    MF_CMDS=$((MF_CMDS + n)) MF_CPU_US=$((MF_CPU_US + c))
+    MF_NODE_CPU="$MF_NODE_CPU${MF_NODE_CPU:+ }$c"
+  done
+  MF_WCPU_US=$(b_div "$(((w1 - w0) * 1000000 / B_HZ))" "$MF_N")
+  return 0
+}

@@ -18,7 +18,7 @@ nginx, h2load, python3-rq, ruby-sidekiq, and BullMQ from npm into the ignored
 \`bench/.peers/\`):
 
 \`\`\`sh
-make bench QUICK=1          # or: make bench BENCH_ARGS=--quick  (under 6 minutes)
+make bench QUICK=1          # or: make bench BENCH_ARGS=--quick  (under 8 minutes)
 make bench                  # the full run (100k entities, 5 repetitions)
 bench/run --only throughput,roundtrips --keep   # some scenarios; keep logs and captures
 \`\`\`
@@ -51,4 +51,77 @@ EOF2
     cat "$B_RES/notes.md"
     echo
   fi
+}
+
+# b_report_merge OLD: OLD (a report of an earlier run) with the sections,
+# target rows and notes of this run put in: a section replaces the one of
+# the same number (else goes in number order, before the notes), a target
+# row the one with the same first cell (else is added at the end of the
+# table).  Each section of this run says, under its heading, which run it
+# comes from: that run's command, date, code and load.  This run's notes
+# replace those of an earlier merged run.
+b_report_merge() {
+  local old=$1 f runline code l0 l1
+  code=$(awk -F' *[|] *' '$2 == "code" {print $3}' "$B_RES/machine.md")
+  l0=$(awk -F' *[|] *' '$2 == "load average at start" {sub(/ \(.*/, "", $3); print $3}' "$B_RES/machine.md")
+  l1=$(awk -F' *[|] *' '$2 == "load average at the end" {print $3}' "$B_RES/machine.md")
+  runline="*From a later run than the machine table's, merged into this report: \`${BENCH_REPS:+BENCH_REPS=$BENCH_REPS }bench/run$([ "$QUICK" = 1 ] && echo " --quick") --only $ONLY --merge\` on $(date -u '+%Y-%m-%d %H:%M UTC'), code $code, on the same machine ($(nproc) cores), load average $l0 at its start and $l1 at its end.*"
+  : >"$B_TMP/merge.new"
+  for f in "$B_RES"/md/*.md; do
+    [ -s "$f" ] || continue
+    { head -1 "$f"; echo; echo "$runline"; tail -n +2 "$f"; } >>"$B_TMP/merge.new"
+  done
+  awk -v tfile="$B_RES/targets.md" -v nfile="$B_RES/notes.md" -v ndate="$(date -u '+%Y-%m-%d')" '
+    function num(h) { return (h ~ /^## [0-9]+\. /) ? substr(h, 4, index(h, ".") - 4) + 0 : -1 }
+    function cell1(r,  a) { split(r, a, "|"); gsub(/^ +| +$/, "", a[2]); return a[2] }
+    # this run: sections by number, in order; target rows; notes
+    FILENAME != ARGV[ARGC - 1] {
+      if ($0 ~ /^## /) { k = num($0); ns++; nnum[ns] = k; bynum[k] = ns }
+      if (ns) ntext[ns] = ntext[ns] $0 "\n"
+      next }
+    FNR == 1 {
+      while ((getline r < tfile) > 0) { nt++; trow[nt] = r; tkey[cell1(r)] = nt }
+      while ((getline r < nfile) > 0) notes = notes r " (" ndate ", merged run)\n"
+    }
+    # the old report, block by block (a block starts at a "## " line)
+    /^## / { flush(); head = $0 }
+    { block = block $0 "\n" }
+    END { flush(); for (i = 1; i <= ns; i++) if (!used[i]) { printf "%s", ntext[i]; used[i] = 1 }
+          if (notes != "" && !notesdone) printf "## Notes from this run\n\n%s\n", notes }
+    function flush(  k, i, n, lines, out, j, intable, key, done, kept) {
+      if (block == "") return
+      k = num(head)
+      if (head != "" && (k >= 0 || head ~ /^## Notes/))
+        for (i = 1; i <= ns; i++) if (!used[i] && (head ~ /^## Notes/ || nnum[i] < k)) { printf "%s", ntext[i]; used[i] = 1 }
+      if (k >= 0 && (k in bynum)) { i = bynum[k]; if (!used[i]) printf "%s", ntext[i]; used[i] = 1; block = ""; return }
+      if (head ~ /^## Targets/) {
+        n = split(block, lines, "\n"); out = ""
+        for (j = 1; j < n; j++) {
+          if (lines[j] ~ /^\|/ && lines[j] !~ /^\|---/ && intable) {
+            key = cell1(lines[j]); if (key in tkey) { lines[j] = trow[tkey[key]]; done[tkey[key]] = 1 } }
+          if (lines[j] ~ /^\|---/) intable = 1
+          if (intable && lines[j] !~ /^\|/) { for (i = 1; i <= nt; i++) if (!done[i]) { out = out trow[i] "\n"; done[i] = 1 }; intable = 0 }
+          out = out lines[j] "\n" }
+        if (intable) for (i = 1; i <= nt; i++) if (!done[i]) { out = out trow[i] "\n"; done[i] = 1 }
+        block = out
+      }
+      if (head ~ /^## Notes/) {
+        # the notes of an earlier merged run go: they spoke of sections now replaced
+        n = split(block, lines, "\n"); out = ""; kept = 0
+        for (j = 1; j < n; j++) if (lines[j] !~ /, merged run\)$/) { out = out lines[j] "\n"; if (lines[j] ~ /^- /) kept++ }
+        block = out; sub(/\n+$/, "\n", block); block = block notes "\n"; notesdone = 1
+        if (!kept && notes == "") block = "" }
+      printf "%s", block; block = ""
+    }' "$B_TMP/merge.new" "$old"
+}
+
+# b_splice FILE NAME TEXTFILE: replaces what lies between the lines
+# "<!-- bench:NAME -->" and "<!-- /bench:NAME -->" of FILE with TEXTFILE;
+# 1 (FILE unchanged) when the markers are missing.
+b_splice() {
+  grep -q "^<!-- bench:$2 -->\$" "$1" && grep -q "^<!-- /bench:$2 -->\$" "$1" || return 1
+  awk -v b="<!-- bench:$2 -->" -v e="<!-- /bench:$2 -->" -v t="$3" '
+    $0 == b { print; while ((getline l < t) > 0) print l; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
 }

@@ -73,7 +73,7 @@ EOF
     sink_cpu=""
   done
   {
-    echo "## 9. The PostgreSQL sink"
+    echo "## 14. The PostgreSQL sink"
     echo
     echo "\`bench/run --only pgsink\`: $PG_N entities (ids 1..$PG_N; every tenth is a 404, so"
     echo "$((PG_N - PG_N / 10)) rows), one worker, \`--concurrency $CONC\`, chunk size 50, mockprov with"
@@ -103,6 +103,6 @@ EOF
     echo "The job with a sink is slower than without because each batch's record waits for its"
     echo "write (one more round trip, to PostgreSQL, per 50 entities), not for the worker's CPU."
     echo
-  } >"$B_RES/md/90-pgsink.md"
+  } >"$B_RES/md/990-pgsink.md"
   return 0
 }
