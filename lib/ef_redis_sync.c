@@ -5,6 +5,7 @@
  */
 #include "ef_redis_sync.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,11 +153,23 @@ typedef struct pend_s {
  * resend one whose reply is a redirection), a side connection for those
  * resends and for ASK, and the node the connection moves to once the
  * pipeline is drained. */
+/* A connection to a node the context moved away from, kept for a move
+ * back: one enqueue goes to its queue's node, to farm:providers' node and
+ * to farm:queues' node, and back, and a fresh connection costs a connect,
+ * AUTH and the scripts' load each time. */
+#define EF_REDIS_SYNC_PARKED_MAX 8
+typedef struct {
+    redisContext *c;
+    ef_redis_addr_t at;
+} parked_t;
+
 typedef struct {
     ef_redis_url_t url;
     struct timeval tv;
     ef_redis_sync_stats_t st;
     pend_t *head, *tail;
+    parked_t parked[EF_REDIS_SYNC_PARKED_MAX];
+    int nparked;
     redisContext *side;
     ef_redis_addr_t side_at;
     ef_redis_addr_t at; /* the node c is connected to (a TLS context has no tcp.host) */
@@ -168,24 +181,67 @@ static cluster_t *cluster_of(const redisContext *c) {
     return c && c->reader ? c->reader->privdata : NULL;
 }
 
-/* Moves c to another node: a new connection takes the place of the old
- * one inside the same redisContext (the structs are swapped), so the
- * caller's pointer stays valid.  0, or -1 with err set (c unchanged). */
+static int addr_eq(const ef_redis_addr_t *a, const ef_redis_addr_t *b) {
+    return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* An idle connection has nothing to read: readable means closed (or a
+ * stray reply), and it is not used again. */
+static int idle_alive(const redisContext *c) {
+    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+    return !c->err && c->fd >= 0 && poll(&pf, 1, 0) == 0;
+}
+
+/* The parked connection to `to`, taken out of the list, or NULL. */
+static redisContext *unpark(cluster_t *cl, const ef_redis_addr_t *to) {
+    for (int i = 0; i < cl->nparked; i++) {
+        if (!addr_eq(&cl->parked[i].at, to))
+            continue;
+        redisContext *n = cl->parked[i].c;
+        cl->parked[i] = cl->parked[--cl->nparked];
+        if (idle_alive(n))
+            return n;
+        ef_tls_sync_free(n);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Keeps n (connected to at) for a move back; the oldest goes when full. */
+static void park(cluster_t *cl, redisContext *n, const ef_redis_addr_t *at) {
+    if (cl->nparked == EF_REDIS_SYNC_PARKED_MAX) {
+        ef_tls_sync_free(cl->parked[0].c); /* TLS: its pump thread too */
+        memmove(cl->parked, cl->parked + 1, sizeof cl->parked[0] * (EF_REDIS_SYNC_PARKED_MAX - 1));
+        cl->nparked--;
+    }
+    cl->parked[cl->nparked].c = n;
+    cl->parked[cl->nparked].at = *at;
+    cl->nparked++;
+}
+
+/* Moves c to another node: a connection to it (kept from an earlier move,
+ * else a new one) takes the place of the current one inside the same
+ * redisContext (the structs are swapped), so the caller's pointer stays
+ * valid, and the current one is kept for a move back.  0, or -1 with err
+ * set (c unchanged). */
 static int cluster_move(redisContext *c, const ef_redis_addr_t *to, char *err) {
     cluster_t *cl = cluster_of(c);
     char where[EF_REDIS_HOST_LEN + 16];
     redisContext *n, tmp;
     snprintf(where, sizeof where, "%s:%d", to->host, to->port);
-    n = node_connect(&cl->url, to->host, to->port, cl->tv, where, err);
-    if (!n)
+    n = unpark(cl, to);
+    if (!n && !(n = node_connect(&cl->url, to->host, to->port, cl->tv, where, err)))
         return -1;
     tmp = *c;
     *c = *n;
     *n = tmp;
     n->reader->privdata = NULL;
     c->reader->privdata = cl;
+    if (!n->err && n->fd >= 0)
+        park(cl, n, &cl->at);
+    else
+        ef_tls_sync_free(n);
     cl->at = *to;
-    ef_tls_sync_free(n); /* the old connection (TLS: its pump thread too) */
     return 0;
 }
 
@@ -342,6 +398,8 @@ void ef_redis_sync_free(redisContext *c) {
             free(p);
         }
         ef_tls_sync_free(cl->side);
+        for (int i = 0; i < cl->nparked; i++)
+            ef_tls_sync_free(cl->parked[i].c);
         free(cl);
     }
     if (c->reader)

@@ -152,6 +152,37 @@ check "statusd-style registry: the three queues in farm:queues" \
 
 echo "info: rate phase done at ${SECONDS} s"
 
+# ---- the enqueuer: one connection per node, kept across its moves ----
+# job_create and the appends go to the queue's node, farm:providers and
+# farm:queues may live on others: the enqueuer moves back and forth, and a
+# connection it had to a node is taken again (a new one costs a connect,
+# AUTH and the scripts' load).  Counted from the nodes' INFO, whose own
+# connections (one per node per reading) are taken off.
+conns() {
+  local t=0 n p
+  for p in "${PORTS[@]}"; do
+    n=$(pcli "$p" INFO stats | tr -d '\r' | sed -n 's/^total_connections_received://p')
+    t=$((t + ${n:-0}))
+  done
+  echo "$t"
+}
+# a queue on neither the first seed's node nor farm:queues' node: the
+# enqueuer goes seed -> queue -> farm:queues -> queue
+fqo=$(owner_of "$(pcli "$BASE" CLUSTER KEYSLOT farm:queues)")
+QX=$QB
+for q in "$QA" "$QB" "$QC"; do
+  [ "${QOWNER[$q]}" != "$fqo" ] && [ "${QOWNER[$q]}" != "${PORTS[0]}" ] && QX=$q
+done
+seq 1 200 >"$D/ids200"
+c0=$(conns); c1=$(conns)
+jc=$("$ENQ" --queue "$QX" --provider items --chunk-size 20 "$D/ids200" 2>"$D/enqc.err")
+c2=$(conns)
+nconn=$(( (c2 - c1) - (c1 - c0) ))
+echo "info: an enqueue over the cluster opened $nconn connection(s) to the nodes"
+check "enqueuer: a job made over the cluster ($jc)" test -n "$jc"
+check "enqueuer: at most one connection per primary in one run ($nconn)" test "$nconn" -le 3
+wait_status "$jc" completed 30 "$QX"
+
 # ---- drain: SIGTERM wakes the BLMOVE on each queue's own primary ----
 # An idle worker waits in BLMOVE (5 s at a time) on the three primaries;
 # CLIENT ID and CLIENT UNBLOCK go to the node of each queue, so it exits at
