@@ -328,14 +328,7 @@ static void on_batch_response(const ef_http_resp_t *resp, void *arg) {
     }
     ef_wq_t *q = br->tasks[0]->chunk->q;
     if (resp->err == EF_HTTP_OK) {
-        if (resp->status >= 200 && resp->status < 300)
-            q->st_2xx++;
-        else if (resp->status == 429)
-            q->st_429++;
-        else if (resp->status >= 500)
-            q->st_5xx++;
-        else if (resp->status >= 400)
-            q->st_4xx++;
+        ef_wq_count_status(q, resp->status);
         retry_after_ms = ef_ratelimit_answer(p, resp);
         if (resp->status == 401 && p->auth) {
             how = ANS_REFUSED; /* the OAuth2 token: renewed, the batch sent again once */

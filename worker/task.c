@@ -156,6 +156,17 @@ static void resolve(ef_task_t *t, char outcome, char *fields, const char *error)
 
 /* The wait before retry number `attempt` (from 1): exponential backoff
  * with jitter, never shorter than the server's Retry-After (ms, -1 none). */
+void ef_wq_count_status(ef_wq_t *q, long status) {
+    if (status >= 200 && status < 300)
+        q->st_2xx++;
+    else if (status == 429)
+        q->st_429++;
+    else if (status >= 500)
+        q->st_5xx++;
+    else if (status >= 400)
+        q->st_4xx++;
+}
+
 uint64_t ef_task_backoff_ms(int attempt, long retry_after_ms) {
     double base = EF_WORKER_BACKOFF_BASE_MS * pow(2.0, attempt - 1);
     if (base > EF_WORKER_BACKOFF_MAX_MS)
@@ -331,14 +342,7 @@ static void on_response(const ef_http_resp_t *resp, void *arg) {
         ef_worker_dispatch(w);
         return;
     }
-    if (resp->status >= 200 && resp->status < 300)
-        q->st_2xx++;
-    else if (resp->status == 429)
-        q->st_429++;
-    else if (resp->status >= 500)
-        q->st_5xx++;
-    else if (resp->status >= 400)
-        q->st_4xx++;
+    ef_wq_count_status(q, resp->status);
     long retry_after_ms = ef_ratelimit_answer(c->prov, resp);
     if (resp->status == 401 && c->prov->auth && ef_auth_refused(c->prov, t)) {
         /* the token was refused: sent again once, with a new one (auth.c) */

@@ -296,6 +296,8 @@ static inline int ef_chunk_working(const ef_chunk_t *c) { return c->state == EF_
 void ef_worker_dispatch(ef_worker_t *w);
 void ef_worker_retry_fire(uv_timer_t *t);
 void ef_task_enqueue(ef_task_t *t);
+/* Counts a provider's answer in the queue's stats (responses_2xx, ...). */
+void ef_wq_count_status(ef_wq_t *q, long status);
 void ef_chunk_purge(ef_chunk_t *c);
 void ef_task_verdict(ef_task_t *t, ef_step_verdict_t v, cJSON *fields, const char *err,
                      long retry_after_ms);

@@ -22,20 +22,7 @@ ENQ="$BIN/enqueuer"
 D=$EF_TMP
 export OAUTH_CLIENT_ID=tls-client OAUTH_CLIENT_SECRET='tls-Secret-4k2w'
 
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-{
-  openssl req -x509 "${ec[@]}" -keyout "$D/ca.key" -out "$D/ca.pem" -days 2 \
-    -subj "/CN=enrichfarm test CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req "${ec[@]}" -keyout "$D/server.key" -out "$D/server.csr" -subj "/CN=127.0.0.1" &&
-  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$D/server.ext" &&
-  openssl x509 -req -in "$D/server.csr" -CA "$D/ca.pem" -CAkey "$D/ca.key" -CAcreateserial \
-    -out "$D/server.pem" -days 2 -extfile "$D/server.ext" &&
-  openssl req "${ec[@]}" -keyout "$D/client.key" -out "$D/client.csr" -subj "/CN=enrichfarm worker" &&
-  printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >"$D/client.ext" &&
-  openssl x509 -req -in "$D/client.csr" -CA "$D/ca.pem" -CAkey "$D/ca.key" -CAcreateserial \
-    -out "$D/client.pem" -days 2 -extfile "$D/client.ext"
-} >"$D/openssl.log" 2>&1 || { fail "openssl makes the test CA" "$(tail -5 "$D/openssl.log")"; ef_finish; }
+ef_test_certs "$D" || { fail "openssl makes the test CA" "$(tail -5 "$D/openssl.log")"; ef_finish; }
 
 ef_mock_start mp --catalog 1000 --oauth 1 --client-id "$OAUTH_CLIENT_ID" \
   --client-secret "$OAUTH_CLIENT_SECRET" || { fail "mockprov starts"; ef_finish; }
