@@ -13,7 +13,8 @@
 
 set -u
 
-BIN=${1:-bin/mockprov}
+# (default: the build of tests/run.sh, $BIN/mockprov: bin-san/ under SAN=1)
+BIN=${1:-${BIN:-bin}/mockprov}
 CATALOG=1000
 SEED=7
 PASS=0
