@@ -57,9 +57,14 @@ redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char *
     return exec_argv(c, argc, argv, lens, err);
 }
 
+/* The scripts a connection checks for (ef_scripts_all holds fewer). */
+#define EF_SYNC_SCRIPTS_MAX 64
+#define EF_SYNC_EXISTS_PER_CMD 8
+
 /* Connects to one data node of url at host:port (a unix socket when url
  * has a path), authenticates, selects the database, checks ROLE on a
- * Sentinel set's master and loads every script.  NULL with err set. */
+ * Sentinel set's master and loads the scripts the node does not hold yet.
+ * NULL with err set. */
 static redisContext *node_connect(const ef_redis_url_t *url, const char *host, int port,
                                   struct timeval tv, const char *where, char *err) {
     redisContext *c;
@@ -113,22 +118,66 @@ static redisContext *node_connect(const ef_redis_url_t *url, const char *host, i
         }
         freeReplyObject(r);
     }
-    /* one pipelined round trip for every script */
-    for (const ef_script_t *const *s = ef_scripts_all; *s; s++)
-        redisAppendCommand(c, "SCRIPT LOAD %b", (*s)->body, (*s)->len);
-    for (const ef_script_t *const *s = ef_scripts_all; *s; s++) {
+    /* SCRIPT EXISTS for every script (pipelined: one round trip), then
+     * one pipelined round trip for those the node does not hold (after a
+     * restart, on a new node): a program that connects once per job sends
+     * 3 commands here, not one per script, on every node it uses */
+    {
+        /* SHAs 8 to a command: before AUTH, redis answers a longer one
+         * with a protocol error instead of NOAUTH */
+        const char *argv[EF_SYNC_EXISTS_PER_CMD + 2] = {"SCRIPT", "EXISTS"};
+        int nscripts = 0, missing[EF_SYNC_SCRIPTS_MAX], nmissing = 0;
+        while (ef_scripts_all[nscripts]) {
+            if (++nscripts > EF_SYNC_SCRIPTS_MAX) {
+                ef_seterr(err, "more than %d embedded scripts: raise EF_SYNC_SCRIPTS_MAX",
+                          EF_SYNC_SCRIPTS_MAX);
+                goto fail;
+            }
+        }
+        for (int i = 0; i < nscripts; i += EF_SYNC_EXISTS_PER_CMD) {
+            int n = 2;
+            for (int j = i; j < nscripts && j < i + EF_SYNC_EXISTS_PER_CMD; j++)
+                argv[n++] = ef_scripts_all[j]->sha;
+            redisAppendCommandArgv(c, n, argv, NULL);
+        }
+        for (int i = 0; i < nscripts; i += EF_SYNC_EXISTS_PER_CMD) {
+            int n = nscripts - i < EF_SYNC_EXISTS_PER_CMD ? nscripts - i : EF_SYNC_EXISTS_PER_CMD;
+            r = NULL;
+            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r ||
+                (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) != 0)) {
+                ef_seterr(err, "redis at %s: SCRIPT EXISTS failed: %s", where,
+                          r ? r->str : c->errstr);
+                goto fail;
+            }
+            /* refused by an ACL that allows SCRIPT LOAD only, or unreadable:
+             * loaded all the same */
+            int known = r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n;
+            for (int j = 0; j < n; j++)
+                if (!known || r->element[j]->type != REDIS_REPLY_INTEGER ||
+                    r->element[j]->integer != 1)
+                    missing[nmissing++] = i + j;
+            freeReplyObject(r);
+            r = NULL;
+        }
+        for (int i = 0; i < nmissing; i++)
+            redisAppendCommand(c, "SCRIPT LOAD %b", ef_scripts_all[missing[i]]->body,
+                               ef_scripts_all[missing[i]]->len);
+        for (int i = 0; i < nmissing; i++) {
+            const ef_script_t *sc = ef_scripts_all[missing[i]];
+            r = NULL;
+            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r || r->type != REDIS_REPLY_STRING) {
+                ef_seterr(err, "redis at %s: SCRIPT LOAD %s failed: %s", where, sc->name,
+                          r ? (r->str ? r->str : "unexpected reply") : c->errstr);
+                goto fail;
+            }
+            if (strcmp(r->str, sc->sha) != 0) {
+                ef_seterr(err, "redis computed SHA1 %s for script %s, the build computed %s", r->str,
+                          sc->name, sc->sha);
+                goto fail;
+            }
+            freeReplyObject(r);
+        }
         r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r || r->type != REDIS_REPLY_STRING) {
-            ef_seterr(err, "redis at %s: SCRIPT LOAD %s failed: %s", where, (*s)->name,
-                      r ? (r->str ? r->str : "unexpected reply") : c->errstr);
-            goto fail;
-        }
-        if (strcmp(r->str, (*s)->sha) != 0) {
-            ef_seterr(err, "redis computed SHA1 %s for script %s, the build computed %s", r->str,
-                      (*s)->name, (*s)->sha);
-            goto fail;
-        }
-        freeReplyObject(r);
     }
     return c;
 fail:
