@@ -4,9 +4,10 @@
  * admin verbs).  Daemons use the event-loop client instead.
  *
  * ef_redis_sync_connect() connects (TCP or unix socket), authenticates,
- * selects the database, applies a command timeout and loads every embedded
- * Lua script with SCRIPT LOAD, checking that Redis computed the same SHA1 as
- * the build did.  Scripts are then called with EVALSHA; a NOSCRIPT answer
+ * selects the database, applies a command timeout and loads the embedded
+ * Lua scripts the node lacks (SCRIPT EXISTS, then SCRIPT LOAD, checking
+ * that Redis computed the same SHA1 as the build did; everything when an
+ * ACL refuses SCRIPT EXISTS).  Scripts are then called with EVALSHA; a NOSCRIPT answer
  * (Redis restarted or flushed its script cache) is retried once with EVAL.
  *
  * A redis+sentinel:// URL is resolved first (ef_sentinel_resolve_sync: each
