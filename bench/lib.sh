@@ -197,12 +197,14 @@ b_monitor_count() {
        END { print o + 0, l + 0 }' "$1"
 }
 
-# b_monitor_bycmd FILE N: Markdown rows "| command | count | per N |" of the
-# round trips in a MONITOR capture, busiest first; EVALSHA is named by its
-# script (the SHA1s the binaries were built with, mk/embed.sh, else the
-# sources').
-b_monitor_bycmd() {
-  local shamap="$B_TMP/shamap" f
+# b_monitor_rows SRC N FILE...: Markdown rows "| command | count | per N |"
+# of the round trips in MONITOR captures, busiest first, counting the
+# commands that came over SRC (unix: the unix socket; tcp: TCP, not from a
+# script); EVALSHA is named by its script (the SHA1s the binaries were built
+# with, mk/embed.sh, else the sources').
+b_monitor_rows() {
+  local src=$1 n=$2 shamap="$B_TMP/shamap" f
+  shift 2
   : >"$shamap"
   if [ -f "$B_ROOT/build/gen/ef_scripts_gen.c" ]; then
     sed -n 's/^const ef_script_t ef_script_[a-z_0-9]* = {"\([^"]*\)", "\([0-9a-f]*\)".*/\2 \1/p' \
@@ -211,14 +213,28 @@ b_monitor_bycmd() {
   for f in "$B_ROOT"/scripts/*.lua; do
     echo "$(sha1sum "$f" | cut -c1-40) $(basename "$f" .lua)" >>"$shamap"
   done
-  awk -v n="$2" '
+  awk -v n="$n" -v src="$src" '
     FNR == NR { name[$1] = $2; next }
-    $2 ~ /^\[[0-9]+$/ && $3 ~ /^unix:/ {
+    $2 ~ /^\[[0-9]+$/ && (src == "unix" ? $3 ~ /^unix:/ : ($3 !~ /^unix:/ && $3 != "lua]")) {
       c = toupper($4); gsub(/"/, "", c)
       if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
       cnt[c]++ }
     END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
-    "$shamap" "$1" | sort -t'|' -k3 -n -r
+    "$shamap" "$@" | sort -t'|' -k3 -n -r
+}
+
+# b_monitor_bycmd FILE N: b_monitor_rows for our programs on the unix socket.
+b_monitor_bycmd() { b_monitor_rows unix "$2" "$1"; }
+
+# b_rows_side_by_side A B: the "| command | count | per N |" rows of two
+# runs (b_monitor_bycmd's form, files A and B) as "| command | A count |
+# A per N | B count | B per N |", a command missing on one side 0 there,
+# busiest in B first.
+b_rows_side_by_side() {
+  LC_ALL=C join -t'|' -a1 -a2 -e 0 -o 0,1.2,1.3,2.2,2.3 \
+    <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$1" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) \
+    <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$2" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) |
+    sort -t'|' -k5 -g -r | awk -F'|' '{ for (i = 1; i <= 5; i++) gsub(/^ +| +$/, "", $i); printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
 }
 
 # b_job_wait ID TIMEOUT_S: polls the job every 20 ms until it is completed;
@@ -438,27 +454,9 @@ b_monitor_count_tcp() {
        END { print o + 0, l + 0 }' "$@"
 }
 
-# b_monitor_bycmd_tcp N FILE...: like b_monitor_bycmd, for the commands that
+# b_monitor_bycmd_tcp N FILE...: b_monitor_rows for the commands that
 # came over TCP, of all FILEs together.
-b_monitor_bycmd_tcp() {
-  local n=$1 shamap="$B_TMP/shamap" f; shift
-  : >"$shamap"
-  if [ -f "$B_ROOT/build/gen/ef_scripts_gen.c" ]; then
-    sed -n 's/^const ef_script_t ef_script_[a-z_0-9]* = {"\([^"]*\)", "\([0-9a-f]*\)".*/\2 \1/p' \
-      "$B_ROOT/build/gen/ef_scripts_gen.c" >"$shamap"
-  fi
-  for f in "$B_ROOT"/scripts/*.lua; do
-    echo "$(sha1sum "$f" | cut -c1-40) $(basename "$f" .lua)" >>"$shamap"
-  done
-  awk -v n="$n" '
-    FNR == NR { name[$1] = $2; next }
-    $2 ~ /^\[[0-9]+$/ && $3 !~ /^unix:/ && $3 != "lua]" {
-      c = toupper($4); gsub(/"/, "", c)
-      if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
-      cnt[c]++ }
-    END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
-    "$shamap" "$@" | sort -t'|' -k3 -n -r
-}
+b_monitor_bycmd_tcp() { b_monitor_rows tcp "$@"; }
 
 # b_workers_stop_fast: SIGTERM, and a second one after 0.5 s (exit at once):
 # for workers whose jobs are all done, which would otherwise wait for

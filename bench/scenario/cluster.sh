@@ -213,15 +213,12 @@ cl_report() {
     echo
     echo "| command | one node | per entity | cluster | per entity |"
     echo "|---|---|---|---|---|"
-    LC_ALL=C join -t'|' -a1 -a2 -e 0 -o 0,1.2,1.3,2.2,2.3 \
-      <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/cl.rt.one" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) \
-      <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/cl.rt.cl" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) |
-      sort -t'|' -k5 -g -r | awk -F'|' '{ for (i = 1; i <= 5; i++) gsub(/^ +| +$/, "", $i); printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+    b_rows_side_by_side "$B_RES/cl.rt.one" "$B_RES/cl.rt.cl"
     echo
     echo "The chunk path (\`BLMOVE\` to take, \`chunk_claim\`, \`chunk_ack\`) costs the same round"
     echo "trips per entity on both. What a cluster adds is per job and per connection, not"
-    echo "per entity: each program loads the scripts on every primary it connects to"
-    echo "(\`SCRIPT\`: an enqueuer per job here), \`job_create\`'s reads of \`farm:providers\` and"
+    echo "per entity: each program checks its scripts on every primary it connects to"
+    echo "(\`SCRIPT EXISTS\`: an enqueuer per job here), \`job_create\`'s reads of \`farm:providers\` and"
     echo "its \`SADD farm:queues\` become commands of their own (other slots), and each worker's"
     echo "housekeeping (heartbeat, reaper) runs on every primary. Over a job of N entities"
     echo "that is the extra per job above divided by N."
@@ -240,10 +237,7 @@ cl_report() {
       echo
       echo "| command | one node: calls per entity | µs per entity | cluster: calls per entity | µs per entity |"
       echo "|---|---|---|---|---|"
-      LC_ALL=C join -t'|' -a1 -a2 -e 0 -o 0,1.2,1.3,2.2,2.3 \
-        <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/cl.bycmd.one" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) \
-        <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/cl.bycmd.cl" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) |
-        sort -t'|' -k5 -g -r | awk -F'|' '{ for (i = 1; i <= 5; i++) gsub(/^ +| +$/, "", $i); printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+      b_rows_side_by_side "$B_RES/cl.bycmd.one" "$B_RES/cl.bycmd.cl"
       echo
     fi
     cl_sizing

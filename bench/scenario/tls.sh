@@ -131,10 +131,7 @@ tls_report() {
     echo
     echo "| command | plain | per entity | TLS | per entity |"
     echo "|---|---|---|---|---|"
-    LC_ALL=C join -t'|' -a1 -a2 -e 0 -o 0,1.2,1.3,2.2,2.3 \
-      <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/tls.rt.plain" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) \
-      <(awk -F'|' '{ c = $2; gsub(/^ +| +$/, "", c); print c "|" $3 "|" $4 }' "$B_RES/tls.rt.tls" 2>/dev/null | LC_ALL=C sort -t'|' -k1,1) |
-      sort -t'|' -k5 -g -r | awk -F'|' '{ for (i = 1; i <= 5; i++) gsub(/^ +| +$/, "", $i); printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+    b_rows_side_by_side "$B_RES/tls.rt.plain" "$B_RES/tls.rt.tls"
     echo
     echo "TLS changes no command: the chunk path (\`BLMOVE\`, \`chunk_claim\`, \`chunk_ack\`) is the"
     echo "same per entity. The worker's housekeeping (heartbeat, reaper, lease extension) runs"
