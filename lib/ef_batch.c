@@ -7,6 +7,7 @@
 #include "ef_batch.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,17 +467,9 @@ out:
 
 /* Fills one JSON value of the step's body with the shared scope, through a
  * step of that value alone (the recipe's "json" filler). */
+/* Appends the filled JSON value v to out (each at most as long as a body). */
 static int fill_value(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *out, char *err) {
-    ef_recipe_step_t one;
-    ef_buf_t part;
-    memset(&one, 0, sizeof one);
-    one.json = (cJSON *)v;
-    ef_buf_init(&part);
-    int rc = ef_recipe_body_fill(&one, scope, &part, err);
-    if (rc == 0)
-        ef_buf_append(out, part.s, part.len);
-    ef_buf_free(&part);
-    return rc;
+    return ef_recipe_json_fill(v, scope, out, out->len + EF_TMPL_MAX_BYTES, NULL, NULL, err);
 }
 
 int ef_batch_entity_check(const ef_recipe_step_t *st, cJSON *entity, const ef_recipe_scope_t *scope,
@@ -522,28 +515,21 @@ static int fill_ids(const ef_batch_t *b, cJSON *const *entities, const char *con
     return 0;
 }
 
-static int walk_body(const ef_batch_t *b, const cJSON *v, cJSON *const *entities,
-                     const char *const *ids, size_t n, const ef_recipe_scope_t *scope,
-                     ef_buf_t *out, char *err) {
-    if (cJSON_IsString(v) && strcmp(v->valuestring, "{ids}") == 0)
-        return fill_ids(b, entities, ids, n, scope, out, err);
-    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
-        return fill_value(v, scope, out, err);
-    int obj = cJSON_IsObject(v), first = 1;
-    ef_buf_appendc(out, obj ? '{' : '[');
-    for (const cJSON *c = v->child; c; c = c->next) {
-        if (!first)
-            ef_buf_appendc(out, ',');
-        first = 0;
-        if (obj) {
-            ef_json_quote(out, c->string ? c->string : "");
-            ef_buf_appendc(out, ':');
-        }
-        if (walk_body(b, c, entities, ids, n, scope, out, err) < 0)
-            return -1;
-    }
-    ef_buf_appendc(out, obj ? '}' : ']');
-    return 0;
+/* What the "{ids}" leaf of a batch body is filled from. */
+typedef struct {
+    const ef_batch_t *b;
+    cJSON *const *entities;
+    const char *const *ids;
+    size_t n;
+    const ef_recipe_scope_t *scope;
+} ids_leaf_t;
+
+/* ef_json_leaf_fn: the "{ids}" leaf becomes the array of the batch. */
+static int ids_leaf(const cJSON *leaf, ef_buf_t *out, void *arg, char *err) {
+    const ids_leaf_t *l = arg;
+    if (strcmp(leaf->valuestring, "{ids}") != 0)
+        return 0;
+    return fill_ids(l->b, l->entities, l->ids, l->n, l->scope, out, err) < 0 ? -1 : 1;
 }
 
 int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities, const char *const *ids,
@@ -552,7 +538,9 @@ int ef_batch_fill_body(const ef_recipe_step_t *st, cJSON *const *entities, const
         return ef_recipe_body_fill(st, scope, out, err);
     ef_buf_reset(out);
     ef_buf_append(out, "", 0);
-    if (walk_body(st->batch, st->json, entities, ids, n, scope, out, err) < 0) {
+    ids_leaf_t l = {st->batch, entities, ids, n, scope};
+    if (ef_recipe_json_fill(st->json, scope, out, SIZE_MAX, ids_leaf, &l, err) <
+        0) { /* the ids bound it */
         ef_buf_reset(out);
         return -1;
     }

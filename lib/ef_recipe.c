@@ -22,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define TMPL_MAX_BYTES (64u * 1024) /* bytes, a template and its filled text */
+#define TMPL_MAX_BYTES EF_TMPL_MAX_BYTES
 #define NAME_MAX_BYTES 64           /* bytes, a {name}, an extract or "as" name */
 #define ENV_MAX_BYTES 128           /* bytes, a ${NAME} */
 #define ENV_DEFAULT_MAX_BYTES 1024  /* bytes, the default of a ${NAME:-default} */
@@ -414,16 +414,27 @@ static const char *lone_field(const char *t, char *name, size_t cap, int *opt) {
     return name;
 }
 
+/* The hook and bound of one ef_recipe_json_fill. */
+typedef struct {
+    const ef_recipe_scope_t *scope;
+    size_t max;
+    ef_json_leaf_fn hook;
+    void *arg;
+} json_fill_t;
+
 /* Appends the filled JSON value v (a "json" body or a part of it) to out. */
-static int json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *out, int depth,
-                     char *err) {
+static int json_fill(const cJSON *v, const json_fill_t *f, ef_buf_t *out, int depth, char *err) {
+    const ef_recipe_scope_t *scope = f->scope;
     char name[NAME_MAX_BYTES + 1], num[64];
-    int opt;
+    int opt, rc;
     if (depth > 32) {
         ef_seterr(err, "json body nested deeper than 32");
         return -1;
     }
-    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+    if (f->hook && cJSON_IsString(v) && (rc = f->hook(v, out, f->arg, err)) != 0) {
+        if (rc < 0)
+            return -1;
+    } else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
         int obj = cJSON_IsObject(v), first = 1;
         ef_buf_appendc(out, obj ? '{' : '[');
         for (const cJSON *c = v->child; c; c = c->next) {
@@ -434,7 +445,7 @@ static int json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *o
                 ef_json_quote(out, c->string ? c->string : "");
                 ef_buf_appendc(out, ':');
             }
-            if (json_fill(c, scope, out, depth + 1, err) < 0)
+            if (json_fill(c, f, out, depth + 1, err) < 0)
                 return -1;
         }
         ef_buf_appendc(out, obj ? '}' : ']');
@@ -473,11 +484,17 @@ static int json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *o
         ef_buf_append(out, lit, strlen(lit));
         free(lit);
     }
-    if (out->len > TMPL_MAX_BYTES) {
-        ef_seterr(err, "json body longer than %u bytes once filled", TMPL_MAX_BYTES);
+    if (out->len > f->max) {
+        ef_seterr(err, "json body longer than %zu bytes once filled", f->max);
         return -1;
     }
     return 0;
+}
+
+int ef_recipe_json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *out, size_t max,
+                        ef_json_leaf_fn hook, void *arg, char *err) {
+    json_fill_t f = {scope, max, hook, arg};
+    return json_fill(v, &f, out, 0, err);
 }
 
 int ef_recipe_body_fill(const ef_recipe_step_t *st, const ef_recipe_scope_t *scope, ef_buf_t *out,
@@ -485,7 +502,7 @@ int ef_recipe_body_fill(const ef_recipe_step_t *st, const ef_recipe_scope_t *sco
     ef_buf_reset(out);
     ef_buf_append(out, "", 0);
     if (st->json) {
-        if (json_fill(st->json, scope, out, 0, err) < 0) {
+        if (ef_recipe_json_fill(st->json, scope, out, TMPL_MAX_BYTES, NULL, NULL, err) < 0) {
             ef_buf_reset(out);
             return -1;
         }

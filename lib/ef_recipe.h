@@ -174,6 +174,20 @@ int ef_template_fill(const char *tmpl, const ef_recipe_scope_t *scope, int place
 int ef_recipe_body_fill(const ef_recipe_step_t *st, const ef_recipe_scope_t *scope, ef_buf_t *out,
                         char *err);
 
+/* Bytes of a template, and of a template or body once filled. */
+#define EF_TMPL_MAX_BYTES (64u * 1024)
+
+/* A hook for ef_recipe_json_fill: 1 when it appended leaf (a string) to out
+ * itself, 0 to leave it to the usual filling, -1 with err on failure. */
+typedef int (*ef_json_leaf_fn)(const cJSON *leaf, ef_buf_t *out, void *arg, char *err);
+
+/* Appends the filled JSON value v (a "json" body or a part of it) to out,
+ * as ef_recipe_body_fill does, asking hook (may be NULL) first about each
+ * string leaf; -1 with err when out grows past max bytes or v nests deeper
+ * than 32. */
+int ef_recipe_json_fill(const cJSON *v, const ef_recipe_scope_t *scope, ef_buf_t *out, size_t max,
+                        ef_json_leaf_fn hook, void *arg, char *err);
+
 /* Appends s to out as a JSON string literal (quotes included, every control
  * character escaped, invalid UTF-8 replaced by U+FFFD). */
 void ef_json_quote(ef_buf_t *out, const char *s);
