@@ -433,8 +433,19 @@ b_node_start() {
 # b_scli SOCK ARGS...: redis-cli over a node's unix socket.
 b_scli() { redis-cli -s "$1" "${@:2}"; }
 
-# b_snap_sock SOCK FILE: INFO cpu + commandstats of one node.
-b_snap_sock() { b_scli "$1" INFO cpu commandstats | tr -d '\r' >"$2"; }
+# b_snap_sock SOCK FILE: INFO cpu + commandstats + errorstats of one node.
+b_snap_sock() { b_scli "$1" INFO cpu commandstats errorstats | tr -d '\r' >"$2"; }
+
+# b_redirected BEFORE AFTER: the commands a cluster node answered with a
+# redirection or a retry (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) between two
+# snapshots: round trips that run nothing, so neither commandstats' calls
+# nor MONITOR show them.
+b_redirected() {
+  awk -F'[:=,]' '
+    FNR == 1 { f++ }
+    /^errorstat_(MOVED|ASK|TRYAGAIN|CLUSTERDOWN):/ { n[f] += $3 }
+    END { print n[2] - n[1] + 0 }' "$1" "$2"
+}
 
 # b_monitor_start_sock SOCK FILE: like b_monitor_start, on a node's unix
 # socket; the PID is appended to B_MONPIDS (b_monitor_stop_all stops them).
@@ -476,12 +487,14 @@ b_workers_stop_fast() {
 
 # b_mfarm_run URL RECIPE NWORKERS CONCURRENCY IDS QUEUES...: one job of IDS
 # on each of QUEUES, all through NWORKERS fresh workers serving every queue,
-# on flushed nodes.  The nodes are MF_SOCKS (unix sockets, in order); the
+# on flushed nodes (MF_KEEP=1: not flushed, the queues keep their earlier
+# jobs, as in a farm that ran before).  The nodes are MF_SOCKS (unix sockets, in order); the
 # node holding queue Q's keys is MF_QSOCK[Q].  Sets MF_N (entities in all),
 # MF_EPS (MF_N / (last completed_at - first started_at)), MF_CMDS and
 # MF_CPU_US (all nodes), MF_NODE_CPU (per node CPU µs, space-separated, in
 # the order of MF_SOCKS), MF_WCPU_US (workers' CPU µs per entity) and
-# MF_REDIRS (MOVED + ASK the workers logged), MF_JOBS (jobs made).  With MF_MON=PREFIX set,
+# MF_REDIRS (MOVED + ASK the workers logged), MF_REJ (commands the nodes
+# answered with a redirection, b_redirected), MF_JOBS (jobs made).  With MF_MON=PREFIX set,
 # `MONITOR` captures every node's commands into PREFIX.I from just before
 # the enqueue to the completion (MONITOR slows Redis: not for timed runs).
 # Returns 1 when a job did not complete.
@@ -491,8 +504,17 @@ b_mfarm_run() {
   local url=$1 recipe=$2 nw=$3 conc=$4 ids=$5; shift 5
   local qs=("$@") q i s id ok=1 w0 w1 deadline st n
   local -A jid polls
-  MF_N=0 MF_EPS=n/a MF_CMDS=n/a MF_CPU_US=n/a MF_NODE_CPU="" MF_WCPU_US=n/a MF_REDIRS=n/a
-  for s in "${MF_SOCKS[@]}"; do b_scli "$s" FLUSHALL >/dev/null; polls[$s]=0; done
+  MF_N=0 MF_EPS=n/a MF_CMDS=n/a MF_CPU_US=n/a MF_NODE_CPU="" MF_WCPU_US=n/a MF_REDIRS=n/a MF_REJ=n/a
+  for s in "${MF_SOCKS[@]}"; do
+    if [ "${MF_KEEP:-0}" = 1 ]; then
+      # the last run's workers, so that the wait below sees the new ones
+      # (on a cluster the nodes not holding it answer MOVED: before the snapshot)
+      b_scli "$s" DEL farm:workers >/dev/null 2>&1
+    else
+      b_scli "$s" FLUSHALL >/dev/null
+    fi
+    polls[$s]=0
+  done
   MF_JOBS=${#qs[@]}
   B_WPIDS=()
   for i in $(seq 1 "$nw"); do
@@ -547,10 +569,11 @@ b_mfarm_run() {
   t0=$(for q in "${qs[@]}"; do b_scli "${MF_QSOCK[$q]}" HGET "farm:{$q}:job:${jid[$q]}" started_at; done | sort -n | head -1)
   t1=$(for q in "${qs[@]}"; do b_scli "${MF_QSOCK[$q]}" HGET "farm:{$q}:job:${jid[$q]}" completed_at; done | sort -n | tail -1)
   MF_EPS=$(awk -v n="$MF_N" -v s="$t0" -v c="$t1" 'BEGIN { if (c > s && s > 0) printf "%.0f\n", n * 1000 / (c - s); else print "n/a" }')
-  MF_CMDS=0 MF_CPU_US=0
+  MF_CMDS=0 MF_CPU_US=0 MF_REJ=0
   for i in "${!MF_SOCKS[@]}"; do
     read -r n c < <(b_cost "$B_TMP/mf.0.$i" "$B_TMP/mf.1.$i" "${polls[${MF_SOCKS[$i]}]}")
     MF_CMDS=$((MF_CMDS + n)) MF_CPU_US=$((MF_CPU_US + c))
+    MF_REJ=$((MF_REJ + $(b_redirected "$B_TMP/mf.0.$i" "$B_TMP/mf.1.$i")))
     MF_NODE_CPU="$MF_NODE_CPU${MF_NODE_CPU:+ }$c"
   done
   MF_WCPU_US=$(b_div "$(((w1 - w0) * 1000000 / B_HZ))" "$MF_N")

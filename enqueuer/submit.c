@@ -233,6 +233,11 @@ static int check_provider(ef_enq_t *st, char *err) {
         ef_seterr(err, "redis: %s", st->redis->errstr);
         return -1;
     }
+    if (r->type == REDIS_REPLY_ERROR) { /* NOAUTH, NOPERM, WRONGTYPE */
+        ef_seterr(err, "redis: %s (reading %s)", r->str, k.s);
+        freeReplyObject(r);
+        return -1;
+    }
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
         const char **names = ef_calloc(r->elements, sizeof *names);
         for (size_t i = 0; i < r->elements; i++)
@@ -323,15 +328,20 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             freeReplyObject(r);
             goto out;
         }
+        /* a cluster's job_create says whether the queue had no job yet:
+         * then it goes into farm:queues here (another slot); the appends
+         * that follow go back to the queue's node by the slot map */
+        int first = a.registry_apart && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                    r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
         freeReplyObject(r);
-        if (a.registry_apart) {
+        if (first) {
             ef_key_t kq;
             r = ef_redis_sync_cmdf(st->redis, err, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES),
                                    st->queue);
+            if (!r || r->type == REDIS_REPLY_ERROR)
+                fprintf(stderr, "enqueuer: warning: queue %s not added to %s (statusd will not list it): %s\n",
+                        st->queue, kq.s, r ? r->str : err);
             freeReplyObject(r);
-            /* then back to the queue's node for the pipelined appends */
-            freeReplyObject(ef_redis_sync_cmdf(st->redis, err, "EXISTS %s",
-                                               ef_key_job(&kq, st->queue, s.job_id, EF_KEY_JOB)));
         }
         s.created = 1;
         s.last_send = ef_mono_ms();

@@ -140,6 +140,8 @@ struct ef_redis_s {
     size_t npending;      /* user requests in the FIFO */
     ef_redis_req_t *ping; /* heartbeat in flight */
     long rtt_us;
+    uint64_t rtt_at;   /* loop ms rtt_us was measured */
+    uint64_t reply_at; /* loop ms of the last reply */
     ef_redis_sub_t *subs;
 
     uv_timer_t conn_timer;     /* connect timeout, or the backoff */
@@ -615,6 +617,7 @@ static void handshake_reply(ef_redis_t *r, ef_redis_req_t *q, redisReply *reply)
         conn_down(r, reply->str, 1); /* LOADING and the like: transient */
     } else if (q->kind == EF_REDIS_REQ_HELLO) {
         r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
+        r->rtt_at = uv_now(r->loop);
         conn_ready(r);
     } else if (reply->type == REDIS_REPLY_ERROR) {
         /* bad credentials or a missing permission will not fix themselves:
@@ -755,13 +758,19 @@ static void on_conn_timer(uv_timer_t *t) {
 /* Sends the heartbeat.  Redis answers it after everything already pending,
  * so its deadline runs past the latest pending deadline (a blocking command
  * with a long deadline must not look like a dead server), and no PING is
- * sent while a command without deadline is ahead of it. */
+ * sent while a command without deadline is ahead of it.  A connection that
+ * had a reply within the interval is alive (and a silent server fails the
+ * deadlines of what is pending): it is pinged only to keep its round-trip
+ * figure (ef_redis_last_rtt_us) at most EF_REDIS_RTT_FRESH_MS old. */
 static void on_ping_timer(uv_timer_t *t) {
     static const char ping[] = "*1\r\n$4\r\nPING\r\n";
     ef_redis_t *r = t->data;
     ef_redis_req_t *q;
     uint64_t now = uv_now(r->loop), until = now + (uint64_t)r->o.command_timeout_ms;
     if (r->state != EF_REDIS_ST_READY || r->ping || r->subs)
+        return;
+    if (now - r->reply_at < (uint64_t)r->o.ping_interval_ms &&
+        now - r->rtt_at < EF_REDIS_RTT_FRESH_MS)
         return;
     for (q = r->head; q; q = q->next) {
         if (!q->deadline)
@@ -784,20 +793,12 @@ static void on_ping_timer(uv_timer_t *t) {
  * again; q keeps its deadline and goes to the FIFO's tail, as it does in
  * hiredis.  0, or -1 when that fails (the NOSCRIPT error goes to the caller). */
 static int req_resend_eval(ef_redis_t *r, ef_redis_req_t *q) {
-    const ef_script_t *s = q->script;
-    size_t shalen = strlen(s->sha), nlen = (size_t)(strchr(q->cmd, '\n') + 1 - q->cmd); /* *N */
-    size_t at = nlen + 13 + (size_t)snprintf(NULL, 0, "$%zu\r\n", shalen) + shalen + 2;
-    char hdr[48], *buf, *p;
-    size_t hlen = (size_t)snprintf(hdr, sizeof hdr, "$4\r\nEVAL\r\n$%zu\r\n", s->len);
-    size_t n = nlen + hlen + s->len + 2 + (q->cmd_len - at);
+    size_t n;
+    char *buf = ef_script_eval_of(q->script, q->cmd, q->cmd_len, &n);
     int rc;
 
-    p = buf = ef_malloc(n);
-    memcpy(p, q->cmd, nlen); /* same argument count */
-    memcpy(p += nlen, hdr, hlen);
-    memcpy(p += hlen, s->body, s->len);
-    memcpy(p += s->len, "\r\n", 2);
-    memcpy(p + 2, q->cmd + at, q->cmd_len - at); /* numkeys, keys, args */
+    if (!buf)
+        return -1;
     rc = r->ac ? redisAsyncFormattedCommand(r->ac, on_reply, q, buf, n) : REDIS_ERR;
     free(buf);
     if (rc != REDIS_OK)
@@ -822,6 +823,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
         req_free(q);
         return;
     }
+    r->reply_at = uv_now(r->loop);
     if ((q->kind == EF_REDIS_REQ_USER || q->kind == EF_REDIS_REQ_PING) &&
         reply->type == REDIS_REPLY_ERROR && ef_sentinel_failover_error(reply->str)) {
         /* the node is not (or no longer) a master: lost, like a disconnect;
@@ -840,8 +842,10 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata) {
         if (cb)
             cb(r, reply, q->arg);
     } else if (q->kind == EF_REDIS_REQ_PING) {
-        if (reply->type != REDIS_REPLY_ERROR)
+        if (reply->type != REDIS_REPLY_ERROR) {
             r->rtt_us = (long)((uv_hrtime() - q->sent_ns) / 1000);
+            r->rtt_at = uv_now(r->loop);
+        }
     } else {
         handshake_reply(r, q, reply);
     }

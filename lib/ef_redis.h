@@ -69,6 +69,7 @@ typedef void (*ef_redis_state_cb)(ef_redis_t *r, int ready, void *arg);
 #define EF_REDIS_CONNECT_TIMEOUT_MS 2000
 #define EF_REDIS_COMMAND_TIMEOUT_MS 5000
 #define EF_REDIS_PING_INTERVAL_MS 1000
+#define EF_REDIS_RTT_FRESH_MS 10000 /* a busy connection's PING, for its round trip */
 #define EF_REDIS_BACKOFF_MIN_MS 100
 #define EF_REDIS_BACKOFF_MAX_MS 5000
 #define EF_REDIS_NO_DEADLINE (-1)

@@ -22,8 +22,17 @@
 /* A NULL reply says why in err.  A failover reply (READONLY, UNBLOCKED,
  * LOADING, MASTERDOWN: see ef_sentinel.h) means the node is not the master
  * any more: the context is marked broken so that the caller, seeing a lost
- * connection, connects (and resolves) again. */
+ * connection, connects (and resolves) again.  A server that wants a
+ * password answers a long command from a client that gave none with a
+ * protocol error (not NOAUTH) and closes the connection: said as NOAUTH. */
 static redisReply *checked(redisContext *c, redisReply *r, char *err) {
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "Protocol error: unauthenticated", 31) == 0) {
+        c->err = REDIS_ERR_OTHER;
+        snprintf(c->errstr, sizeof c->errstr,
+                 "NOAUTH: the server wants a password (%.60s); give it in the URL", r->str);
+        freeReplyObject(r);
+        r = NULL;
+    }
     if (r && r->type == REDIS_REPLY_ERROR && ef_sentinel_failover_error(r->str)) {
         c->err = REDIS_ERR_OTHER;
         snprintf(c->errstr, sizeof c->errstr, "not the master any more: %.100s", r->str);
@@ -57,14 +66,11 @@ redisReply *ef_redis_sync_cmd(redisContext *c, char *err, int argc, const char *
     return exec_argv(c, argc, argv, lens, err);
 }
 
-/* The scripts a connection checks for (ef_scripts_all holds fewer). */
-#define EF_SYNC_SCRIPTS_MAX 64
-#define EF_SYNC_EXISTS_PER_CMD 8
-
 /* Connects to one data node of url at host:port (a unix socket when url
- * has a path), authenticates, selects the database, checks ROLE on a
- * Sentinel set's master and loads the scripts the node does not hold yet.
- * NULL with err set. */
+ * has a path), authenticates, selects the database and checks ROLE on a
+ * Sentinel set's master.  No script is loaded here: each goes with its
+ * first call on the connection (EVAL), see script_cmd().  NULL with err
+ * set. */
 static redisContext *node_connect(const ef_redis_url_t *url, const char *host, int port,
                                   struct timeval tv, const char *where, char *err) {
     redisContext *c;
@@ -118,67 +124,6 @@ static redisContext *node_connect(const ef_redis_url_t *url, const char *host, i
         }
         freeReplyObject(r);
     }
-    /* SCRIPT EXISTS for every script (pipelined: one round trip), then
-     * one pipelined round trip for those the node does not hold (after a
-     * restart, on a new node): a program that connects once per job sends
-     * 3 commands here, not one per script, on every node it uses */
-    {
-        /* SHAs 8 to a command: before AUTH, redis answers a longer one
-         * with a protocol error instead of NOAUTH */
-        const char *argv[EF_SYNC_EXISTS_PER_CMD + 2] = {"SCRIPT", "EXISTS"};
-        int nscripts = 0, missing[EF_SYNC_SCRIPTS_MAX], nmissing = 0;
-        while (ef_scripts_all[nscripts]) {
-            if (++nscripts > EF_SYNC_SCRIPTS_MAX) {
-                ef_seterr(err, "more than %d embedded scripts: raise EF_SYNC_SCRIPTS_MAX",
-                          EF_SYNC_SCRIPTS_MAX);
-                goto fail;
-            }
-        }
-        for (int i = 0; i < nscripts; i += EF_SYNC_EXISTS_PER_CMD) {
-            int n = 2;
-            for (int j = i; j < nscripts && j < i + EF_SYNC_EXISTS_PER_CMD; j++)
-                argv[n++] = ef_scripts_all[j]->sha;
-            redisAppendCommandArgv(c, n, argv, NULL);
-        }
-        for (int i = 0; i < nscripts; i += EF_SYNC_EXISTS_PER_CMD) {
-            int n = nscripts - i < EF_SYNC_EXISTS_PER_CMD ? nscripts - i : EF_SYNC_EXISTS_PER_CMD;
-            r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r ||
-                (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) != 0)) {
-                ef_seterr(err, "redis at %s: SCRIPT EXISTS failed: %s", where,
-                          r ? r->str : c->errstr);
-                goto fail;
-            }
-            /* refused by an ACL that allows SCRIPT LOAD only, or unreadable:
-             * loaded all the same */
-            int known = r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n;
-            for (int j = 0; j < n; j++)
-                if (!known || r->element[j]->type != REDIS_REPLY_INTEGER ||
-                    r->element[j]->integer != 1)
-                    missing[nmissing++] = i + j;
-            freeReplyObject(r);
-            r = NULL;
-        }
-        for (int i = 0; i < nmissing; i++)
-            redisAppendCommand(c, "SCRIPT LOAD %b", ef_scripts_all[missing[i]]->body,
-                               ef_scripts_all[missing[i]]->len);
-        for (int i = 0; i < nmissing; i++) {
-            const ef_script_t *sc = ef_scripts_all[missing[i]];
-            r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r || r->type != REDIS_REPLY_STRING) {
-                ef_seterr(err, "redis at %s: SCRIPT LOAD %s failed: %s", where, sc->name,
-                          r ? (r->str ? r->str : "unexpected reply") : c->errstr);
-                goto fail;
-            }
-            if (strcmp(r->str, sc->sha) != 0) {
-                ef_seterr(err, "redis computed SHA1 %s for script %s, the build computed %s", r->str,
-                          sc->name, sc->sha);
-                goto fail;
-            }
-            freeReplyObject(r);
-        }
-        r = NULL;
-    }
     return c;
 fail:
     if (r)
@@ -187,48 +132,80 @@ fail:
     return NULL;
 }
 
-/* ---- Cluster: following MOVED and ASK ---- */
+/* ---- What a context keeps beside hiredis's ---- */
 
-/* A pipelined command whose reply is still to be read (cluster only). */
+/* A call appended to a pipeline whose reply is still to be read: kept to
+ * be resent when that reply is a redirection (cluster) or NOSCRIPT. */
 typedef struct pend_s {
     struct pend_s *next;
     char *cmd;
     size_t len;
+    const ef_script_t *script; /* an EVALSHA of it, or NULL */
 } pend_t;
 
-/* Kept in the reader's user field of a cluster connection (hiredis 0.14's
- * redisContext has none of its own): what is needed to reach another
- * node, the redirect counters, the commands of a pipeline in flight (to
- * resend one whose reply is a redirection), a side connection for those
- * resends and for ASK, and the node the connection moves to once the
- * pipeline is drained. */
 /* A connection to a node the context moved away from, kept for a move
- * back: one enqueue goes to its queue's node, to farm:providers' node and
- * to farm:queues' node, and back, and a fresh connection costs a connect,
- * AUTH and the scripts' load each time. */
+ * back: one enqueue goes to farm:providers' node, its queue's node and, for
+ * a new queue, farm:queues' node and back, and a fresh connection costs a
+ * connect and AUTH each time. */
 #define EF_REDIS_SYNC_PARKED_MAX 8
 typedef struct {
     redisContext *c;
     ef_redis_addr_t at;
+    uint64_t known;
 } parked_t;
 
+/* Kept in the reader's user field (hiredis 0.14's redisContext has none of
+ * its own), for every context.  known: the scripts this connection was sent
+ * with their body (EVAL), which Redis then keeps: later calls send only
+ * the SHA (EVALSHA).  A program that connects once per job so sends no
+ * SCRIPT command at all, and a NOSCRIPT answer (a restart, SCRIPT FLUSH)
+ * sends the call again as EVAL.  A cluster context also keeps a slot map
+ * (CLUSTER SLOTS at connect, then every MOVED), by which a command goes to
+ * its slot's node before it is sent (no MOVED round trip), the redirect
+ * counters, a side connection for resends and ASK, and the connections it
+ * moved away from. */
 typedef struct {
     ef_redis_url_t url;
     struct timeval tv;
-    ef_redis_sync_stats_t st;
+    int cluster;
+    ef_redis_addr_t at; /* the node c is connected to (a TLS context has no tcp.host) */
+    uint64_t known;     /* bit i: ef_scripts_all[i], for c */
+    int no_eval;        /* an ACL refused EVAL: SCRIPT LOAD, then EVALSHA */
     pend_t *head, *tail;
-    parked_t parked[EF_REDIS_SYNC_PARKED_MAX];
-    int nparked;
     redisContext *side;
     ef_redis_addr_t side_at;
-    ef_redis_addr_t at; /* the node c is connected to (a TLS context has no tcp.host) */
+    /* a cluster's */
+    ef_redis_sync_stats_t st;
+    ef_cluster_map_t *map;
+    parked_t parked[EF_REDIS_SYNC_PARKED_MAX];
+    int nparked;
     ef_redis_addr_t move_to;
     int must_move;
-} cluster_t;
+} sync_t;
 
-static cluster_t *cluster_of(const redisContext *c) {
+static sync_t *state_of(const redisContext *c) {
     return c && c->reader ? c->reader->privdata : NULL;
 }
+
+static sync_t *cluster_of(const redisContext *c) {
+    sync_t *st = state_of(c);
+    return st && st->cluster ? st : NULL;
+}
+
+/* The bit of s in a connection's known set (0 past 64 scripts: such a
+ * script always goes as EVALSHA, with EVAL on NOSCRIPT). */
+static uint64_t script_bit(const ef_script_t *s) {
+    for (int i = 0; i < 64 && ef_scripts_all[i]; i++)
+        if (ef_scripts_all[i] == s)
+            return (uint64_t)1 << i;
+    return 0;
+}
+
+static int is_error(const redisReply *r, const char *code) {
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, code, strlen(code)) == 0;
+}
+
+/* ---- Cluster: routing, following MOVED and ASK ---- */
 
 static int addr_eq(const ef_redis_addr_t *a, const ef_redis_addr_t *b) {
     return a->port == b->port && strcmp(a->host, b->host) == 0;
@@ -241,12 +218,14 @@ static int idle_alive(const redisContext *c) {
     return !c->err && c->fd >= 0 && poll(&pf, 1, 0) == 0;
 }
 
-/* The parked connection to `to`, taken out of the list, or NULL. */
-static redisContext *unpark(cluster_t *cl, const ef_redis_addr_t *to) {
+/* The parked connection to `to`, taken out of the list (its known set in
+ * *known), or NULL. */
+static redisContext *unpark(sync_t *cl, const ef_redis_addr_t *to, uint64_t *known) {
     for (int i = 0; i < cl->nparked; i++) {
         if (!addr_eq(&cl->parked[i].at, to))
             continue;
         redisContext *n = cl->parked[i].c;
+        *known = cl->parked[i].known;
         cl->parked[i] = cl->parked[--cl->nparked];
         if (idle_alive(n))
             return n;
@@ -257,14 +236,13 @@ static redisContext *unpark(cluster_t *cl, const ef_redis_addr_t *to) {
 }
 
 /* Keeps n (connected to at) for a move back; the oldest goes when full. */
-static void park(cluster_t *cl, redisContext *n, const ef_redis_addr_t *at) {
+static void park(sync_t *cl, redisContext *n, const ef_redis_addr_t *at, uint64_t known) {
     if (cl->nparked == EF_REDIS_SYNC_PARKED_MAX) {
         ef_tls_sync_free(cl->parked[0].c); /* TLS: its pump thread too */
         memmove(cl->parked, cl->parked + 1, sizeof cl->parked[0] * (EF_REDIS_SYNC_PARKED_MAX - 1));
         cl->nparked--;
     }
-    cl->parked[cl->nparked].c = n;
-    cl->parked[cl->nparked].at = *at;
+    cl->parked[cl->nparked] = (parked_t){.c = n, .at = *at, .known = known};
     cl->nparked++;
 }
 
@@ -274,11 +252,12 @@ static void park(cluster_t *cl, redisContext *n, const ef_redis_addr_t *at) {
  * valid, and the current one is kept for a move back.  0, or -1 with err
  * set (c unchanged). */
 static int cluster_move(redisContext *c, const ef_redis_addr_t *to, char *err) {
-    cluster_t *cl = cluster_of(c);
+    sync_t *cl = cluster_of(c);
     char where[EF_REDIS_HOST_LEN + 16];
     redisContext *n, tmp;
+    uint64_t known = 0;
     snprintf(where, sizeof where, "%s:%d", to->host, to->port);
-    n = unpark(cl, to);
+    n = unpark(cl, to, &known);
     if (!n && !(n = node_connect(&cl->url, to->host, to->port, cl->tv, where, err)))
         return -1;
     tmp = *c;
@@ -287,11 +266,28 @@ static int cluster_move(redisContext *c, const ef_redis_addr_t *to, char *err) {
     n->reader->privdata = NULL;
     c->reader->privdata = cl;
     if (!n->err && n->fd >= 0)
-        park(cl, n, &cl->at);
+        park(cl, n, &cl->at, cl->known);
     else
         ef_tls_sync_free(n);
     cl->at = *to;
+    cl->known = known;
     return 0;
+}
+
+/* Before a command for slot is sent: moves c to the slot's node when the
+ * map knows another one and no reply is pending on c (a pipeline in flight
+ * stays where it is; a redirection is followed then).  A failed move is
+ * left to the redirection too. */
+static void route(redisContext *c, int slot) {
+    sync_t *cl = cluster_of(c);
+    const ef_cluster_node_t *n;
+    char err[EF_ERR_LEN];
+    if (!cl || slot < 0 || cl->head || cl->must_move || !(n = ef_cluster_map_node(cl->map, slot)) ||
+        addr_eq(&n->addr, &cl->at))
+        return;
+    ef_redis_addr_t to = n->addr; /* n may move when the map changes */
+    if (cluster_move(c, &to, err) == 0)
+        cl->st.routed++;
 }
 
 /* Sends a formatted command and reads its answer; NULL on a connection
@@ -306,12 +302,12 @@ static redisReply *round_trip(redisContext *c, const char *cmd, size_t len) {
 
 /* Runs cmd (after ASKING when asking) on the side connection to `to`,
  * opened or moved there first; NULL with err set on a connection error. */
-static redisReply *side_run(cluster_t *cl, const ef_redis_addr_t *to, int asking, const char *cmd,
+static redisReply *side_run(sync_t *cl, const ef_redis_addr_t *to, int asking, const char *cmd,
                             size_t len, char *err) {
     char where[EF_REDIS_HOST_LEN + 16];
     redisReply *ok = NULL, *r = NULL;
     snprintf(where, sizeof where, "%s:%d", to->host, to->port);
-    if (cl->side && (cl->side_at.port != to->port || strcmp(cl->side_at.host, to->host) != 0)) {
+    if (cl->side && !addr_eq(&cl->side_at, to)) {
         ef_tls_sync_free(cl->side);
         cl->side = NULL;
     }
@@ -339,15 +335,16 @@ static redisReply *side_run(cluster_t *cl, const ef_redis_addr_t *to, int asking
 }
 
 /* Follows r for the formatted command cmd on a cluster connection: MOVED
- * moves c to the slot's new node and resends (in a pipeline, whose other
- * replies are still to come on c, the command is resent on the side
- * connection and c moves once the pipeline is drained); ASK sends ASKING
- * and the command on the side connection; TRYAGAIN and CLUSTERDOWN resend
- * after a backoff.  Returns the final answer (r itself when there is
- * nothing to follow), NULL on a connection error. */
+ * records the slot's new node in the map, moves c there and resends (in a
+ * pipeline, whose other replies are still to come on c, the command is
+ * resent on the side connection and c moves once the pipeline is drained);
+ * ASK sends ASKING and the command on the side connection; TRYAGAIN and
+ * CLUSTERDOWN resend after a backoff.  Returns the final answer (r itself
+ * when there is nothing to follow, and off a cluster), NULL on a
+ * connection error. */
 static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cmd, size_t len,
                                   int pipelined, char *err) {
-    cluster_t *cl = cluster_of(c);
+    sync_t *cl = cluster_of(c);
     ef_cluster_redirect_t rd;
     ef_redis_addr_t here = {"", 0};
     char why[EF_ERR_LEN];
@@ -359,14 +356,16 @@ static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cm
             if (!rd.to.host[0])
                 snprintf(rd.to.host, sizeof rd.to.host, "%s", here.host);
             freeReplyObject(r);
-            if (rd.kind == EF_CLUSTER_MOVED && !pipelined) {
+            if (rd.kind == EF_CLUSTER_MOVED) {
                 cl->st.moved++;
+                ef_cluster_map_set_owner(cl->map, rd.slot, &rd.to);
+            }
+            if (rd.kind == EF_CLUSTER_MOVED && !pipelined) {
                 if (cluster_move(c, &rd.to, err) != 0)
                     return NULL;
                 here = rd.to;
                 r = round_trip(c, cmd, len);
             } else if (rd.kind == EF_CLUSTER_MOVED) {
-                cl->st.moved++;
                 cl->move_to = rd.to;
                 cl->must_move = 1;
                 r = side_run(cl, &rd.to, 0, cmd, len, err);
@@ -386,11 +385,13 @@ static redisReply *cluster_follow(redisContext *c, redisReply *r, const char *cm
     return r;
 }
 
-/* Runs a formatted command, following cluster redirections; the answer
- * through checked(). */
+/* Runs a formatted command on its slot's node, following cluster
+ * redirections; the answer through checked(). */
 static redisReply *exec_formatted(redisContext *c, const char *cmd, size_t len, char *err) {
     char ferr[EF_ERR_LEN] = "";
-    redisReply *r = round_trip(c, cmd, len);
+    redisReply *r;
+    route(c, ef_cluster_cmd_slot(cmd, len));
+    r = round_trip(c, cmd, len);
     r = cluster_follow(c, r, cmd, len, 0, ferr);
     if (!r && ferr[0]) {
         ef_seterr(err, "%s", ferr);
@@ -399,11 +400,27 @@ static redisReply *exec_formatted(redisContext *c, const char *cmd, size_t len, 
     return checked(c, r, err);
 }
 
+/* Asks the node c is on for its slot map; a refusal (an ACL without
+ * CLUSTER SLOTS) or a bad answer leaves the map empty: commands then find
+ * their nodes by MOVED. */
+static void map_load(redisContext *c, sync_t *cl) {
+    char why[EF_ERR_LEN];
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    if (!r || ef_cluster_map_from_slots(r, cl->at.host, cl->map, why) != 0) {
+        memset(cl->map, 0, sizeof *cl->map);
+        for (int i = 0; i < EF_CLUSTER_SLOTS; i++)
+            cl->map->owner[i] = -1;
+    }
+    if (r)
+        freeReplyObject(r);
+}
+
 redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *err) {
     ef_redis_url_t url;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = NULL;
     char where[2048];
+    ef_redis_addr_t at;
 
     if (ef_redis_url_parse(url_str, &url, err) != 0 || ef_redis_url_supported(&url, err) != 0)
         return NULL;
@@ -417,39 +434,52 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
     } else {
         ef_redis_url_redacted(&url, where, sizeof where);
     }
-    if (url.kind != EF_REDIS_URL_CLUSTER)
-        return node_connect(&url, url.host, url.port, tv, where, err);
-    /* a cluster: the first seed that answers; commands then follow MOVED */
-    int seed = 0;
-    for (; seed < url.nhosts && !c; seed++) {
-        snprintf(where, sizeof where, "%s:%d", url.hosts[seed].host, url.hosts[seed].port);
-        c = node_connect(&url, url.hosts[seed].host, url.hosts[seed].port, tv, where, err);
+    if (url.kind != EF_REDIS_URL_CLUSTER) {
+        c = node_connect(&url, url.host, url.port, tv, where, err);
+        snprintf(at.host, sizeof at.host, "%s", url.host);
+        at.port = url.port;
+    } else {
+        /* a cluster: the first seed that answers; commands then go by the
+         * slot map and follow MOVED */
+        int seed = 0;
+        for (; seed < url.nhosts && !c; seed++) {
+            snprintf(where, sizeof where, "%s:%d", url.hosts[seed].host, url.hosts[seed].port);
+            c = node_connect(&url, url.hosts[seed].host, url.hosts[seed].port, tv, where, err);
+        }
+        if (c)
+            at = url.hosts[seed - 1];
     }
-    if (c) {
-        cluster_t *cl = ef_calloc(1, sizeof *cl);
-        cl->url = url;
-        cl->at = url.hosts[seed - 1];
-        cl->tv = tv;
-        c->reader->privdata = cl;
+    if (!c)
+        return NULL;
+    sync_t *st = ef_calloc(1, sizeof *st);
+    st->url = url;
+    st->tv = tv;
+    st->at = at;
+    st->cluster = url.kind == EF_REDIS_URL_CLUSTER;
+    c->reader->privdata = st;
+    if (st->cluster) {
+        st->map = ef_malloc(sizeof *st->map);
+        map_load(c, st);
     }
     return c;
 }
 
 void ef_redis_sync_free(redisContext *c) {
-    cluster_t *cl = cluster_of(c);
+    sync_t *st = state_of(c);
     if (!c)
         return;
-    if (cl) {
+    if (st) {
         pend_t *p;
-        while ((p = cl->head)) {
-            cl->head = p->next;
+        while ((p = st->head)) {
+            st->head = p->next;
             redisFreeCommand(p->cmd);
             free(p);
         }
-        ef_tls_sync_free(cl->side);
-        for (int i = 0; i < cl->nparked; i++)
-            ef_tls_sync_free(cl->parked[i].c);
-        free(cl);
+        ef_tls_sync_free(st->side);
+        for (int i = 0; i < st->nparked; i++)
+            ef_tls_sync_free(st->parked[i].c);
+        free(st->map);
+        free(st);
     }
     if (c->reader)
         c->reader->privdata = NULL;
@@ -457,7 +487,7 @@ void ef_redis_sync_free(redisContext *c) {
 }
 
 void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out) {
-    const cluster_t *cl = cluster_of(c);
+    const sync_t *cl = cluster_of(c);
     memset(out, 0, sizeof *out);
     if (cl)
         *out = cl->st;
@@ -484,13 +514,17 @@ redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...)
     return r;
 }
 
-/* Builds EVALSHA/EVAL argv around the caller's keys and args. */
-static int script_argv(const ef_script_t *s, int use_body, int nkeys, int argc, const char **argv,
-                       const size_t *lens, const char ***out_v, size_t **out_l, char *nk) {
-    int n = argc + 3;
+/* ---- Scripts ---- */
+
+/* The formatted EVAL (use_body) or EVALSHA of s around the caller's keys
+ * and args; its length, or -1. */
+static int script_cmd(char **cmd, const ef_script_t *s, int use_body, int nkeys, int argc,
+                      const char **argv, const size_t *lens) {
+    int n = argc + 3, len;
     const char **v = ef_malloc(sizeof *v * (size_t)n);
     size_t *l = ef_malloc(sizeof *l * (size_t)n);
-    snprintf(nk, 16, "%d", nkeys);
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
     v[0] = use_body ? "EVAL" : "EVALSHA";
     l[0] = strlen(v[0]);
     v[1] = use_body ? s->body : s->sha;
@@ -501,69 +535,130 @@ static int script_argv(const ef_script_t *s, int use_body, int nkeys, int argc, 
         v[i + 3] = argv[i];
         l[i + 3] = lens ? lens[i] : strlen(argv[i]);
     }
-    *out_v = v;
-    *out_l = l;
-    return n;
+    len = redisFormatCommandArgv(cmd, n, v, l);
+    free(v);
+    free(l);
+    return len;
+}
+
+/* SCRIPT LOAD of s on c (an ACL that refuses EVAL); 0, or -1 with err. */
+static int script_load(redisContext *c, const ef_script_t *s, char *err) {
+    redisReply *r = ef_redis_sync_cmdf(c, err, "SCRIPT LOAD %b", s->body, s->len);
+    int ok = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s->sha) == 0;
+    if (r && !ok)
+        ef_seterr(err, "redis: SCRIPT LOAD %s: %s", s->name,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "its SHA1 is not the build's");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
 }
 
 redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                  const char **argv, const size_t *lens, char *err) {
-    const char **v;
-    size_t *l;
-    char nk[16];
-    redisReply *r;
-    int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
-    r = exec_argv(c, n, v, l, err);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    sync_t *st = state_of(c);
+    uint64_t bit = script_bit(s);
+    char *cmd;
+    int len, body;
+    redisReply *r = NULL;
+
+    route(c, ef_cluster_keys_slot(nkeys, argv, lens));
+    /* the first call on this connection carries the body; NOSCRIPT after
+     * an EVALSHA, or the first call refused by the ACL as EVAL, goes again */
+    body = st && bit && !(st->known & bit) && !st->no_eval;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if ((len = script_cmd(&cmd, s, body, nkeys, argc, argv, lens)) < 0) {
+            ef_seterr(err, "redis: cannot format a call of %s", s->name);
+            return NULL;
+        }
+        r = exec_formatted(c, cmd, (size_t)len, err);
+        redisFreeCommand(cmd);
+        if (!r)
+            return NULL;
+        if (!body && is_error(r, "NOSCRIPT")) {
+            body = !(st && st->no_eval);
+            if (!body && script_load(c, s, err) != 0) {
+                freeReplyObject(r);
+                return NULL;
+            }
+        } else if (body && is_error(r, "NOPERM") && st && !st->no_eval) {
+            st->no_eval = 1; /* from now on SCRIPT LOAD, then EVALSHA */
+            body = 0;
+            if (script_load(c, s, err) != 0) {
+                freeReplyObject(r);
+                return NULL;
+            }
+        } else {
+            break;
+        }
         freeReplyObject(r);
-        free(v);
-        free(l);
-        n = script_argv(s, 1, nkeys, argc, argv, lens, &v, &l, nk);
-        r = exec_argv(c, n, v, l, err);
+        r = NULL;
     }
-    free(v);
-    free(l);
+    if (st && r && !is_error(r, "NOSCRIPT") && !is_error(r, "NOPERM"))
+        st->known |= bit;
     return r;
 }
 
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens) {
-    const char **v;
-    size_t *l;
-    char nk[16], *cmd;
-    cluster_t *cl = cluster_of(c);
-    int n = script_argv(s, 0, nkeys, argc, argv, lens, &v, &l, nk);
-    int len = redisFormatCommandArgv(&cmd, n, v, l), rc;
-    free(v);
-    free(l);
-    if (len < 0)
-        return -1;
-    rc = redisAppendFormattedCommand(c, cmd, (size_t)len);
-    if (rc != REDIS_OK || !cl) {
-        redisFreeCommand(cmd);
-        return rc == REDIS_OK ? 0 : -1;
+    sync_t *st = state_of(c);
+    uint64_t bit = script_bit(s);
+    char *cmd, err[EF_ERR_LEN];
+    int len, body;
+
+    route(c, ef_cluster_keys_slot(nkeys, argv, lens));
+    body = st && bit && !(st->known & bit);
+    if (body && st->no_eval && !st->head) {
+        /* an ACL without EVAL: loaded now, while nothing is pending */
+        if (script_load(c, s, err) == 0)
+            body = 0;
     }
-    /* kept until its reply is read, to be resent if that is a redirection */
+    if ((len = script_cmd(&cmd, s, body, nkeys, argc, argv, lens)) < 0)
+        return -1;
+    if (redisAppendFormattedCommand(c, cmd, (size_t)len) != REDIS_OK) {
+        redisFreeCommand(cmd);
+        return -1;
+    }
+    if (!st) {
+        redisFreeCommand(cmd);
+        return 0;
+    }
+    st->known |= bit; /* Redis runs the EVAL before the EVALSHAs after it */
+    /* kept until its reply is read, to be resent if that is a redirection
+     * or NOSCRIPT */
     pend_t *p = ef_calloc(1, sizeof *p);
     p->cmd = cmd;
     p->len = (size_t)len;
-    *(cl->tail ? &cl->tail->next : &cl->head) = p;
-    cl->tail = p;
+    p->script = body ? NULL : s;
+    *(st->tail ? &st->tail->next : &st->head) = p;
+    st->tail = p;
     return 0;
 }
 
 int ef_redis_sync_get_reply(redisContext *c, redisReply **out) {
-    cluster_t *cl = cluster_of(c);
+    sync_t *st = state_of(c);
+    sync_t *cl = cluster_of(c);
     redisReply *r = NULL;
     char err[EF_ERR_LEN] = "";
-    pend_t *p = cl ? cl->head : NULL;
+    pend_t *p = st ? st->head : NULL;
     int rc = redisGetReply(c, (void **)&r) == REDIS_OK ? 0 : -1;
     if (p) {
-        cl->head = p->next;
-        if (!cl->head)
-            cl->tail = NULL;
+        st->head = p->next;
+        if (!st->head)
+            st->tail = NULL;
         if (rc == 0) {
             r = cluster_follow(c, r, p->cmd, p->len, 1, err);
+            if (r && p->script && is_error(r, "NOSCRIPT")) {
+                /* the node lost the script (restart, SCRIPT FLUSH): sent
+                 * again with its body, on the side connection since c
+                 * still has replies to come */
+                size_t n;
+                char *eval = ef_script_eval_of(p->script, p->cmd, p->len, &n);
+                if (eval) {
+                    freeReplyObject(r);
+                    r = side_run(st, &st->at, 0, eval, n, err);
+                    r = cluster_follow(c, r, eval, n, 1, err);
+                    free(eval);
+                }
+            }
             if (!r) {
                 c->err = REDIS_ERR_OTHER;
                 snprintf(c->errstr, sizeof c->errstr, "%.120s", err[0] ? err : "connection lost");

@@ -4,11 +4,13 @@
  * admin verbs).  Daemons use the event-loop client instead.
  *
  * ef_redis_sync_connect() connects (TCP or unix socket), authenticates,
- * selects the database, applies a command timeout and loads the embedded
- * Lua scripts the node lacks (SCRIPT EXISTS, then SCRIPT LOAD, checking
- * that Redis computed the same SHA1 as the build did; everything when an
- * ACL refuses SCRIPT EXISTS).  Scripts are then called with EVALSHA; a NOSCRIPT answer
- * (Redis restarted or flushed its script cache) is retried once with EVAL.
+ * selects the database and applies a command timeout.  The embedded Lua
+ * scripts are not loaded ahead: a script's first call on a connection is
+ * an EVAL with its body (Redis keeps it), the later ones EVALSHA, so a
+ * program that connects once per job spends no round trip on scripts.  A
+ * NOSCRIPT answer (Redis restarted, SCRIPT FLUSH) sends the call again
+ * with its body, a pipelined one on a side connection; an ACL that
+ * refuses EVAL gets SCRIPT LOAD, then EVALSHA.
  *
  * A redis+sentinel:// URL is resolved first (ef_sentinel_resolve_sync: each
  * sentinel in turn, short timeouts) and the node is checked with ROLE after
@@ -17,9 +19,12 @@
  * context's err set, like a lost connection, so a caller that reconnects on
  * a lost connection (enqueuer --wait) resolves the master again.
  *
- * A redis+cluster:// URL connects to the first seed that answers; every
- * command run through these functions (not raw redisCommand) then follows
- * the cluster: MOVED moves the connection to the node named (a new
+ * A redis+cluster:// URL connects to the first seed that answers and asks
+ * it for the slot map (CLUSTER SLOTS; without it, MOVED answers fill the
+ * map).  Every command run through these functions (not raw redisCommand)
+ * goes to the node of its keys' slot by that map, unless replies are
+ * pending on the connection, and follows the cluster: MOVED records the
+ * slot's node and moves the connection there (a new
  * connection swapped into the same redisContext, so the caller's pointer
  * stays valid), ASK runs ASKING and the command on a short connection to
  * the target, TRYAGAIN and CLUSTERDOWN are resent after a backoff; at most
@@ -57,8 +62,9 @@ int ef_redis_sync_is_cluster(const redisContext *c);
 
 typedef struct {
     long moved, ask, retries;
+    long routed; /* moves made by the slot map before sending, no redirection */
 } ef_redis_sync_stats_t;
-/* Redirections followed so far (all 0 off a cluster). */
+/* Redirections followed and moves made so far (all 0 off a cluster). */
 void ef_redis_sync_stats(const redisContext *c, ef_redis_sync_stats_t *out);
 
 /* printf-style command (redisCommand's format), following the cluster. */
@@ -70,14 +76,15 @@ redisReply *ef_redis_sync_cmdf(redisContext *c, char *err, const char *fmt, ...)
 redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                  const char **argv, const size_t *lens, char *err);
 
-/* Queues a script call without waiting (EVALSHA only: the scripts were
- * loaded at connect); read its reply later with redisGetReply(). */
+/* Queues a script call without waiting (EVAL when it is the script's first
+ * on the connection, else EVALSHA); read its reply later with
+ * ef_redis_sync_get_reply(), never redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
 
 /* Reads the next reply of a pipeline (redisGetReply's contract: 0, or -1
- * with c->errstr set), following a cluster's redirections of the calls
- * appended with ef_redis_sync_script_append / _call_append. */
+ * with c->errstr set), following a cluster's redirections and NOSCRIPT of
+ * the calls appended with ef_redis_sync_script_append / _call_append. */
 int ef_redis_sync_get_reply(redisContext *c, redisReply **out);
 
 /* The same for a call made by an ef_calls builder (the caller still frees

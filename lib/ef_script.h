@@ -17,4 +17,11 @@ typedef struct {
     size_t len;       /* bytes of body */
 } ef_script_t;
 
+/* The RESP-formatted EVAL (with s's body) of cmd, a formatted EVALSHA of
+ * s's SHA (as redisFormatCommandArgv makes it): the same numkeys, keys and
+ * arguments.  Malloc'd, its length in out_len; NULL when cmd is not such an
+ * EVALSHA.  Both clients resend a call this way when Redis answers NOSCRIPT
+ * (restarted, script cache flushed, another node). */
+char *ef_script_eval_of(const ef_script_t *s, const char *cmd, size_t len, size_t *out_len);
+
 #endif

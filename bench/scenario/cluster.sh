@@ -113,21 +113,24 @@ scn_cluster() {
     fi
   done
 
-  # round trips: MONITOR on every node, a smaller run of each
+  # round trips: MONITOR on every node, a separate run of each on the
+  # same queues (kept: a farm that ran before); the commands the nodes
+  # answered with a redirection are round trips MONITOR does not show
   local ours lua n files
   for kind in one cl; do
     cl_use "$kind"
     url=$url_one; [ "$kind" = cl ] && url=$url_cl
     MF_MON="$B_TMP/mon.$kind"
-    if b_mfarm_run "$url" "$B_TMP/r.cl.json" 2 "$CONC" "$rtids" "${qs[@]}"; then
+    if MF_KEEP=1 b_mfarm_run "$url" "$B_TMP/r.cl.json" 2 "$CONC" "$rtids" "${qs[@]}"; then
       files=(); for i in "${!MF_SOCKS[@]}"; do files+=("$MF_MON.$i"); done
       read -r ours lua < <(b_monitor_count_tcp "${files[@]}")
-      b_put "cl.$kind.rt" "$(b_div "$ours" "$MF_N")"
+      b_put "cl.$kind.rt" "$(b_div "$((ours + MF_REJ))" "$MF_N")"
       b_put "cl.$kind.rtlua" "$(b_div "$lua" "$MF_N")"
-      b_put "cl.$kind.rtjob" "$(b_div "$ours" "$MF_JOBS")"
+      b_put "cl.$kind.rtjob" "$(b_div "$((ours + MF_REJ))" "$MF_JOBS")"
+      b_put "cl.$kind.rtrej" "$MF_REJ"
       b_monitor_bycmd_tcp "$MF_N" "${files[@]}" >"$B_RES/cl.rt.$kind"
       n=$MF_N
-      b_log "monitor $kind: $ours round trips, $lua inside scripts, for $MF_N entities"
+      b_log "monitor $kind: $ours round trips and $MF_REJ redirected, $lua inside scripts, for $MF_N entities"
     else
       b_log "monitor run $kind did not complete"
     fi
@@ -177,8 +180,11 @@ cl_report() {
     echo "a cluster node's CPU includes its cluster bus). Per primary: its CPU per entity of"
     echo "its own queues, and its share of the three primaries' CPU against a third (1.00 ="
     echo "exactly a third). Ratios are taken within a repetition. Round trips: a separate"
-    echo "run of $rtn entities on each with \`MONITOR\` on every node, counting the"
-    echo "commands that came over TCP (ours; \`lua\` lines ran inside scripts)."
+    echo "run of $rtn entities on each, on the same queues (not flushed: each queue had a job"
+    echo "before, as in a farm that ran before), with \`MONITOR\` on every node, counting the"
+    echo "commands that came over TCP (ours; \`lua\` lines ran inside scripts), plus the"
+    echo "commands a node answered with \`MOVED\` or \`ASK\` (\`INFO errorstats\`: a round trip"
+    echo "that runs nothing, which \`MONITOR\` does not show)."
     echo "All redis-servers, the workers and mockprov share the same $(nproc) cores."
     echo
     echo "| figure | median | min | max | runs |"
@@ -202,10 +208,11 @@ cl_report() {
     b_row "one node: workers' CPU µs per entity" cl.one.wcpu
     b_row "cluster: workers' CPU µs per entity" cl.cl.wcpu
     b_row "cluster: MOVED + ASK the workers followed (their log)" cl.cl.redirs
-    b_row "one node: round trips per entity (MONITOR)" cl.one.rt
-    b_row "cluster: round trips per entity, all primaries (MONITOR)" cl.cl.rt
+    b_row "one node: round trips per entity (MONITOR + redirected)" cl.one.rt
+    b_row "cluster: round trips per entity, all primaries (MONITOR + redirected)" cl.cl.rt
+    b_row "cluster: commands answered MOVED or ASK (errorstats, whole run)" cl.cl.rtrej
     echo "| **round trips per entity, cluster / one node** | $(b_fmt "$rr") | | | |"
-    echo "| cluster's extra round trips per job (cluster - one node, MONITOR) | $(b_fmt "$(awk -v a="$(b_med cl.cl.rtjob)" -v b="$(b_med cl.one.rtjob)" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else print a - b }')") | | | |"
+    echo "| cluster's extra round trips per job (cluster - one node) | $(b_fmt "$(awk -v a="$(b_med cl.cl.rtjob)" -v b="$(b_med cl.one.rtjob)" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else print a - b }')") | | | |"
     b_row "one node: commands inside scripts per entity (MONITOR)" cl.one.rtlua
     b_row "cluster: commands inside scripts per entity (MONITOR)" cl.cl.rtlua
     echo

@@ -191,7 +191,7 @@ APORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 ASOCK="$D/auth.sock"
 # Every command the three programs send, directly or from their Lua
 # scripts (scripts run with the caller's permissions), and nothing else.
-FARM_CMDS='+ping +select +auth +hello +client|id +client|unblock +script|load +script|exists +eval +evalsha
+FARM_CMDS='+ping +select +auth +hello +client|id +client|unblock +script|load +eval +evalsha
   +blmove +lmove +get +set +del +unlink +exists +expire +hget +hgetall +hset +hdel +hexists
   +hincrby +hkeys +hlen +hmget +llen +lrange +lpush +rpush +lrem +ltrim +sadd +smembers +zadd +zcard
   +zrem +zscore +zrangebyscore +zrevrange +zrevrangebyscore +zremrangebyscore +publish
@@ -238,18 +238,20 @@ fi
 eq "ACL user over TCP: outcomes as the mock's truth" \
   "$("$BIN/mockprov" --expect items <"$D/acl-ids.txt" | awk '{n[$2]++} END {print n["updated"]+0, n["not_found"]+0}')" \
   "$(admin HGET "$Q:job:$J5" updated) $(admin HGET "$Q:job:$J5" not_found)"
-# An ACL written before the programs asked SCRIPT EXISTS (SCRIPT LOAD only):
-# the refused check loads every script as before, on a node that holds none
+# An ACL that refuses EVAL (EVALSHA of loaded scripts only), on a node that
+# holds no script: the enqueuer's first call of each script, refused as
+# EVAL, loads it (SCRIPT LOAD), then runs it with EVALSHA
 admin ACL SETUSER farmold on ">$FARM_PW" resetkeys '~farm:*' resetchannels '&farm:*' -@all \
-  $(echo $FARM_CMDS | sed 's/+script|exists //') >/dev/null
+  $(echo $FARM_CMDS | sed 's/+eval //') >/dev/null
 admin SCRIPT FLUSH >/dev/null
 seq 1 20 >"$D/acl-old-ids.txt"
 if J6=$(timeout 30 "$ENQ" --redis "redis://farmold:$FARM_PW_URL@127.0.0.1:$APORT/0" --provider items \
   --wait -q "$D/acl-old-ids.txt" 2>"$D/acl-enq-old.log"); then
-  ok "ACL without SCRIPT EXISTS: the enqueuer loads the scripts and the job completes"
+  ok "ACL without EVAL: the enqueuer loads the scripts and the job completes"
 else
-  fail "ACL without SCRIPT EXISTS: job completes" "$(cat "$D/acl-enq-old.log")"
+  fail "ACL without EVAL: job completes" "$(cat "$D/acl-enq-old.log")"
 fi
+eq "ACL without EVAL: all 20 entities done" 20 "$(admin HGET "$Q:job:$J6" processed)"
 if J6=$(timeout 30 "$ENQ" --redis "$UNIX_URL" --provider items --wait -q --log-level debug "$D/acl-ids.txt" \
   2>"$D/acl-enq-unix.log"); then
   ok "ACL user over the unix socket (?user=&password=): job completed"
