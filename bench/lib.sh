@@ -217,7 +217,9 @@ b_monitor_rows() {
     FNR == NR { name[$1] = $2; next }
     $2 ~ /^\[[0-9]+$/ && (src == "unix" ? $3 ~ /^unix:/ : ($3 !~ /^unix:/ && $3 != "lua]")) {
       c = toupper($4); gsub(/"/, "", c)
-      if (c == "EVALSHA" || c == "EVAL") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
+      if (c == "EVALSHA") { s = $5; gsub(/"/, "", s); c = c " " ((s in name) ? name[s] : "(other script)") }
+      # an EVAL carries the text: its header line "-- NAME: ..." names it
+      else if (c == "EVAL") c = c " " (match($0, /\\n-- [a-z_0-9]+:/) ? substr($0, RSTART + 5, RLENGTH - 6) : "(other script)")
       cnt[c]++ }
     END { for (c in cnt) printf "| %s | %d | %.4f |\n", c, cnt[c], cnt[c] / n }' \
     "$shamap" "$@" | sort -t'|' -k3 -n -r

@@ -579,7 +579,8 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
                 freeReplyObject(r);
                 return NULL;
             }
-        } else if (body && is_error(r, "NOPERM") && st && !st->no_eval) {
+        } else if (body && is_error(r, "NOPERM") && strstr(r->str, "'eval'") && st &&
+                   !st->no_eval) {
             st->no_eval = 1; /* from now on SCRIPT LOAD, then EVALSHA */
             body = 0;
             if (script_load(c, s, err) != 0) {

@@ -223,12 +223,14 @@ cl_report() {
     b_rows_side_by_side "$B_RES/cl.rt.one" "$B_RES/cl.rt.cl"
     echo
     echo "The chunk path (\`BLMOVE\` to take, \`chunk_claim\`, \`chunk_ack\`) costs the same round"
-    echo "trips per entity on both. What a cluster adds is per job and per connection, not"
-    echo "per entity: each program checks its scripts on every primary it connects to"
-    echo "(\`SCRIPT EXISTS\`: an enqueuer per job here), \`job_create\`'s reads of \`farm:providers\` and"
-    echo "its \`SADD farm:queues\` become commands of their own (other slots), and each worker's"
-    echo "housekeeping (heartbeat, reaper) runs on every primary. Over a job of N entities"
-    echo "that is the extra per job above divided by N."
+    echo "trips per entity on both, and so do the workers' housekeeping and the enqueuer's"
+    echo "calls: a script's first call on a connection is an \`EVAL\` with its text, the later"
+    echo "ones \`EVALSHA\`, with no \`SCRIPT\` command, and each command goes straight to its"
+    echo "slot's primary by the slot map (no \`MOVED\`). What a cluster adds is per enqueuer"
+    echo "run: its \`CLUSTER SLOTS\` (the map), one command, and on a queue's first job the"
+    echo "\`SADD farm:queues\` (another slot: one command more; not in these runs, whose"
+    echo "queues had a job before). Over a job of N entities that is the extra per job"
+    echo "above divided by N."
     echo
     if [ -s "$B_RES/cl.bycmd.cl" ]; then
       echo "Where the commands and Redis's own time go: \`INFO commandstats\` deltas of the first"

@@ -155,9 +155,9 @@ echo "info: rate phase done at ${SECONDS} s"
 # ---- the enqueuer: one connection per node, kept across its moves ----
 # job_create and the appends go to the queue's node, farm:providers and
 # farm:queues may live on others: the enqueuer moves back and forth, and a
-# connection it had to a node is taken again (a new one costs a connect,
-# AUTH and the scripts' load).  Counted from the nodes' INFO, whose own
-# connections (one per node per reading) are taken off.
+# connection it had to a node is taken again (a new one costs a connect
+# and AUTH).  Counted from the nodes' INFO, whose own connections (one per
+# node per reading) are taken off.
 conns() {
   local t=0 n p
   for p in "${PORTS[@]}"; do
@@ -173,14 +173,30 @@ QX=$QB
 for q in "$QA" "$QB" "$QC"; do
   [ "${QOWNER[$q]}" != "$fqo" ] && [ "${QOWNER[$q]}" != "${PORTS[0]}" ] && QX=$q
 done
+# redirections answered by every node, and SADDs run on farm:queues' node
+moved() {
+  local t=0 n p
+  for p in "${PORTS[@]}"; do
+    n=$(pcli "$p" INFO errorstats | tr -d '\r' | sed -n 's/^errorstat_MOVED:count=//p')
+    t=$((t + ${n:-0}))
+  done
+  echo "$t"
+}
+sadds() { pcli "$fqo" INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_sadd:calls=\([0-9]*\).*/\1/p'; }
 seq 1 200 >"$D/ids200"
+m0=$(moved); s0=$(sadds)
 c0=$(conns); c1=$(conns)
 jc=$("$ENQ" --queue "$QX" --provider items --chunk-size 20 "$D/ids200" 2>"$D/enqc.err")
 c2=$(conns)
+m1=$(moved); s1=$(sadds)
 nconn=$(( (c2 - c1) - (c1 - c0) ))
 echo "info: an enqueue over the cluster opened $nconn connection(s) to the nodes"
 check "enqueuer: a job made over the cluster ($jc)" test -n "$jc"
 check "enqueuer: at most one connection per primary in one run ($nconn)" test "$nconn" -le 3
+# its slot map sends each command to its slot's primary from the start
+eq "enqueuer: no command answered MOVED (the slot map from its seed)" 0 "$((m1 - m0))"
+# the queue had a job before: job_create says so, no SADD farm:queues
+eq "enqueuer: a queue's second job adds nothing to farm:queues" "${s0:-0}" "${s1:-0}"
 wait_status "$jc" completed 30 "$QX"
 
 # ---- drain: SIGTERM wakes the BLMOVE on each queue's own primary ----

@@ -449,6 +449,39 @@ static void test_rate_curve_agrees(void **st) {
     assert_true(b1 == b2 && c1 == c2);
 }
 
+/* The EVAL both clients resend on NOSCRIPT: same keys and arguments (any
+ * bytes), the body in place of the SHA; anything but an EVALSHA of that
+ * script is refused. */
+static void test_eval_of_evalsha(void **st) {
+    (void)st;
+    const ef_script_t *s = &ef_script_job_seal;
+    const char *argv[] = {"EVALSHA", s->sha, "2", "farm:{q}:a", "farm:{q}:b", "x\r\ny", ""};
+    const char *eargv[] = {"EVAL", s->body, "2", "farm:{q}:a", "farm:{q}:b", "x\r\ny", ""};
+    size_t lens[7], elens[7];
+    for (int i = 0; i < 7; i++) {
+        lens[i] = strlen(argv[i]);
+        elens[i] = strlen(eargv[i]);
+    }
+    elens[1] = s->len;
+    char *cmd, *want, *got;
+    int len = redisFormatCommandArgv(&cmd, 7, argv, lens);
+    int wlen = redisFormatCommandArgv(&want, 7, eargv, elens);
+    size_t glen = 0;
+    assert_true(len > 0 && wlen > 0);
+    got = ef_script_eval_of(s, cmd, (size_t)len, &glen);
+    assert_non_null(got);
+    assert_int_equal(glen, (size_t)wlen);
+    assert_memory_equal(got, want, glen);
+    free(got);
+    /* another script's SHA, a cut command, not an EVALSHA */
+    assert_null(ef_script_eval_of(&ef_script_job_create, cmd, (size_t)len, &glen));
+    assert_null(ef_script_eval_of(s, cmd, 20, &glen));
+    assert_null(ef_script_eval_of(s, want, (size_t)wlen, &glen));
+    assert_null(ef_script_eval_of(s, "PING", 4, &glen));
+    redisFreeCommand(cmd);
+    redisFreeCommand(want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_script_has_its_layout),
@@ -459,6 +492,7 @@ int main(void) {
         cmocka_unit_test(test_a_call_off_its_layout_is_not_sent),
         cmocka_unit_test(test_chunk_size_cap_agrees),
         cmocka_unit_test(test_rate_curve_agrees),
+        cmocka_unit_test(test_eval_of_evalsha),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
