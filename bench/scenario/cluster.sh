@@ -162,8 +162,15 @@ cl_report() {
     "worst $(b_fmt "$(awk -v d="$dev" 'BEGIN { if (d == "n/a") print "n/a"; else print d * 100 }')") % (shares of a third: $shares)" \
     "≤ 25 %" "$(b_cmp "$dev" le 0.25)" \
     "$([ "$(b_cmp "$dev" le 0.25)" = 0 ] && echo "the primary holding the farm-wide keys (farm:workers, farm:queues, the token buckets) also serves the heartbeats and registry of every worker" || echo -)"
-  local rr
+  local rr rc rok
   rr=$(b_div "$(b_med cl.cl.rt)" "$(b_med cl.one.rt)")
+  rc=$(b_med cl.ratio.cmds)
+  # "no worse than one node", read at the two decimals the report shows
+  rok=$(awk -v a="$(b_cmp "$rc" le 1.005)" -v b="$(b_cmp "$rr" le 1.005)" 'BEGIN {
+    if (a == "" || b == "") print ""; else print (a && b) ? 1 : 0 }')
+  b_target "Cluster: Redis commands and round trips per entity no worse than one node" \
+    "commands $(b_fmt "$rc") x, round trips $(awk -v v="$rr" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.3f", v }') x" "≤ 1.00 x" "$rok" \
+    "$([ "$rok" = 1 ] && echo "the cluster's extra is per enqueuer run, not per entity: its CLUSTER SLOTS (section 9)" || echo "section 9 lists the round trips by command")"
   {
     echo "## 9. Redis Cluster: three primaries against one node"
     echo
