@@ -158,30 +158,26 @@ echo "info: rate phase done at ${SECONDS} s"
 # connection it had to a node is taken again (a new one costs a connect
 # and AUTH).  Counted from the nodes' INFO, whose own connections (one per
 # node per reading) are taken off.
-conns() {
+# the sum over every node of one INFO field (SECTION, the text before the value)
+nodes_sum() {
   local t=0 n p
   for p in "${PORTS[@]}"; do
-    n=$(pcli "$p" INFO stats | tr -d '\r' | sed -n 's/^total_connections_received://p')
+    n=$(pcli "$p" INFO "$1" | tr -d '\r' | sed -n "s/^$2//p")
     t=$((t + ${n:-0}))
   done
   echo "$t"
 }
+conns() { nodes_sum stats total_connections_received:; }
 # a queue on neither the first seed's node nor farm:queues' node: the
-# enqueuer goes seed -> queue -> farm:queues -> queue
+# enqueuer goes from the seed to farm:providers' node and the queue's (and
+# for a queue's first job to farm:queues' node and back)
 fqo=$(owner_of "$(pcli "$BASE" CLUSTER KEYSLOT farm:queues)")
 QX=$QB
 for q in "$QA" "$QB" "$QC"; do
   [ "${QOWNER[$q]}" != "$fqo" ] && [ "${QOWNER[$q]}" != "${PORTS[0]}" ] && QX=$q
 done
 # redirections answered by every node, and SADDs run on farm:queues' node
-moved() {
-  local t=0 n p
-  for p in "${PORTS[@]}"; do
-    n=$(pcli "$p" INFO errorstats | tr -d '\r' | sed -n 's/^errorstat_MOVED:count=//p')
-    t=$((t + ${n:-0}))
-  done
-  echo "$t"
-}
+moved() { nodes_sum errorstats errorstat_MOVED:count=; }
 sadds() { pcli "$fqo" INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_sadd:calls=\([0-9]*\).*/\1/p'; }
 seq 1 200 >"$D/ids200"
 m0=$(moved); s0=$(sadds)
