@@ -170,6 +170,8 @@ static int verb_list(ef_enq_t *st) {
 
 typedef struct {
     ef_enq_t *st;
+    redisContext *redis; /* st->redis, or a connection of the walk's own */
+    int own_redis;
     const char *job_id;
     long nchunks;
     long chunk;          /* next chunk to load */
@@ -195,15 +197,20 @@ static int walk_load(walk_t *w) {
     ef_key_job(&kc, w->st->queue, w->job_id, EF_KEY_JOB_CHUNKS);
     ef_key_job(&ko, w->st->queue, w->job_id, EF_KEY_JOB_OUTCOMES);
     ef_key_job(&kr, w->st->queue, w->job_id, EF_KEY_JOB_RESULTS);
-    redisAppendCommand(w->st->redis, "HGET %s %ld", kc.s, w->chunk);
-    redisAppendCommand(w->st->redis, "HGET %s %ld", ko.s, w->chunk);
-    redisAppendCommand(w->st->redis, "HGET %s %ld", kr.s, w->chunk);
-    if (redisGetReply(w->st->redis, (void **)&w->data) != REDIS_OK ||
-        redisGetReply(w->st->redis, (void **)&w->outc) != REDIS_OK ||
-        redisGetReply(w->st->redis, (void **)&w->res) != REDIS_OK) {
-        ef_seterr(w->err, "redis: %s", w->st->redis->errstr);
-        return -1;
-    }
+    char n[24];
+    snprintf(n, sizeof n, "%ld", w->chunk);
+    const char *hget[3][3] = {{"HGET", kc.s, n}, {"HGET", ko.s, n}, {"HGET", kr.s, n}};
+    redisReply **into[3] = {&w->data, &w->outc, &w->res};
+    for (int i = 0; i < 3; i++)
+        if (ef_redis_sync_cmd_append(w->redis, 3, hget[i], NULL) != 0) {
+            ef_seterr(w->err, "redis: cannot queue HGET %s", hget[i][1]);
+            return -1;
+        }
+    for (int i = 0; i < 3; i++)
+        if (ef_redis_sync_get_reply(w->redis, into[i]) != 0 || !*into[i]) {
+            ef_seterr(w->err, "redis: %s", w->redis->errstr);
+            return -1;
+        }
     if (w->data->type != REDIS_REPLY_STRING) {
         ef_seterr(w->err, "chunk %ld of job %s is missing", w->chunk, w->job_id);
         return -1;
@@ -235,17 +242,34 @@ static void walk_free(walk_t *w) {
     freeReplyObject(w->data);
     freeReplyObject(w->outc);
     freeReplyObject(w->res);
+    w->data = w->outc = w->res = NULL;
+    if (w->own_redis)
+        ef_redis_sync_free(w->redis);
+    w->own_redis = 0;
+    w->redis = NULL;
 }
 
-static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want) {
+/* own_conn: the walk reads on a connection of its own, for a caller that
+ * pipelines on st->redis meanwhile (retry-errors feeds ef_enq_submit,
+ * whose appends are in flight while the next chunk is read). */
+static int walk_init(walk_t *w, ef_enq_t *st, const char *id, char want, int own_conn) {
     char err[EF_ERR_LEN];
     memset(w, 0, sizeof *w);
     w->st = st;
+    w->redis = st->redis;
+    if (own_conn) {
+        if (!(w->redis = ef_redis_sync_connect(st->redis_url, EF_ENQ_REDIS_TIMEOUT_MS, err))) {
+            fprintf(stderr, "enqueuer: %s\n", err);
+            return -1;
+        }
+        w->own_redis = 1;
+    }
     w->job_id = id;
     w->want = (ef_export_filter_t){.only = want != 0, .outcome = want};
     cJSON *o = ef_enq_job_json(st, id, err);
     if (!o) {
         fprintf(stderr, "enqueuer: %s\n", err);
+        walk_free(w);
         return -1;
     }
     w->nchunks = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "chunks_total"));
@@ -269,7 +293,7 @@ static int csv_columns(ef_enq_t *st, const char *id, ef_export_csv_t *x) {
     walk_t w;
     int rc;
     char err[EF_ERR_LEN];
-    if (walk_init(&w, st, id, 0) != 0)
+    if (walk_init(&w, st, id, 0, 0) != 0)
         return -1;
     while ((rc = walk_load(&w)) == 1) {
         const redisReply *r = w.res;
@@ -308,7 +332,7 @@ static int verb_results(ef_enq_t *st, const char *id) {
         ef_export_csv_free(&csv);
         return EF_ENQ_EXIT_ERROR;
     }
-    if (walk_init(&w, st, id, 0) != 0) {
+    if (walk_init(&w, st, id, 0, 0) != 0) {
         ef_export_csv_free(&csv);
         return EF_ENQ_EXIT_ERROR;
     }
@@ -429,7 +453,7 @@ static int retry_errors(ef_enq_t *st, const char *id, char **own_provider, char 
         return EF_ENQ_EXIT_ERROR;
     }
     memset(&rs, 0, sizeof rs);
-    if (walk_init(&rs.w, st, id, EF_OUTCOME_ERROR) != 0)
+    if (walk_init(&rs.w, st, id, EF_OUTCOME_ERROR, 1) != 0)
         return EF_ENQ_EXIT_ERROR;
     ef_buf_init(&rs.id);
     /* the first errored entity, before anything is written */

@@ -328,9 +328,10 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             freeReplyObject(r);
             goto out;
         }
-        /* a cluster's job_create says whether the queue had no job yet:
-         * then it goes into farm:queues here (another slot); the appends
-         * that follow go back to the queue's node by the slot map */
+        /* a cluster's job_create says whether the queue is registered
+         * yet: if not, it goes into farm:queues here (another slot), then
+         * is marked registered in its settings (its own slot: where the
+         * appends that follow go) */
         int first = a.registry_apart && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                     r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
         freeReplyObject(r);
@@ -338,9 +339,14 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
             ef_key_t kq;
             r = ef_redis_sync_cmdf(st->redis, err, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES),
                                    st->queue);
-            if (!r || r->type == REDIS_REPLY_ERROR)
-                fprintf(stderr, "enqueuer: warning: queue %s not added to %s (statusd will not list it): %s\n",
+            if (!r || r->type == REDIS_REPLY_ERROR) {
+                fprintf(stderr, "enqueuer: warning: queue %s not added to %s (its next job tries again): %s\n",
                         st->queue, kq.s, r ? r->str : err);
+            } else {
+                freeReplyObject(r);
+                r = ef_redis_sync_cmdf(st->redis, err, "HSET %s registered 1",
+                                       ef_key_queue(&kq, st->queue, EF_KEY_SETTINGS));
+            }
             freeReplyObject(r);
         }
         s.created = 1;

@@ -34,7 +34,7 @@ typedef enum {
     EF_KEY_EVENTS,      /* pub/sub channel of job progress events */
     EF_KEY_CONTROL,     /* pub/sub channel of control messages to workers (pause, cancel) */
     EF_KEY_NOTIFY,      /* ZSET job id -> when a sender next looks at its webhook (ms) */
-    EF_KEY_SETTINGS,    /* HASH queue settings: notify_url (the queue's default webhook) */
+    EF_KEY_SETTINGS,    /* HASH queue settings: notify_url (the queue's default webhook), registered */
     EF_KEY_QUEUE_COUNT_
 } ef_key_queue_kind_t;
 

@@ -225,10 +225,12 @@ static redisContext *unpark(sync_t *cl, const ef_redis_addr_t *to, uint64_t *kno
         if (!addr_eq(&cl->parked[i].at, to))
             continue;
         redisContext *n = cl->parked[i].c;
-        *known = cl->parked[i].known;
+        uint64_t k = cl->parked[i].known;
         cl->parked[i] = cl->parked[--cl->nparked];
-        if (idle_alive(n))
+        if (idle_alive(n)) {
+            *known = k;
             return n;
+        }
         ef_tls_sync_free(n);
         return NULL;
     }
@@ -593,9 +595,35 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
         freeReplyObject(r);
         r = NULL;
     }
-    if (st && r && !is_error(r, "NOSCRIPT") && !is_error(r, "NOPERM"))
+    if (!r) {
+        ef_seterr(err, "redis: %s: NOSCRIPT again after loading it (3 tries)", s->name);
+        return NULL;
+    }
+    if (st && !is_error(r, "NOSCRIPT") && !is_error(r, "NOPERM"))
         st->known |= bit;
     return r;
+}
+
+/* Appends the formatted cmd (taken: freed here or with its reply) to c's
+ * pipeline and keeps it, to be resent if its reply is a redirection or
+ * (script set: an EVALSHA of it) NOSCRIPT.  0, or -1. */
+static int append_formatted(redisContext *c, char *cmd, size_t len, const ef_script_t *script) {
+    sync_t *st = state_of(c);
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK) {
+        redisFreeCommand(cmd);
+        return -1;
+    }
+    if (!st) {
+        redisFreeCommand(cmd);
+        return 0;
+    }
+    pend_t *p = ef_calloc(1, sizeof *p);
+    p->cmd = cmd;
+    p->len = len;
+    p->script = script;
+    *(st->tail ? &st->tail->next : &st->head) = p;
+    st->tail = p;
+    return 0;
 }
 
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
@@ -614,24 +642,53 @@ int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys
     }
     if ((len = script_cmd(&cmd, s, body, nkeys, argc, argv, lens)) < 0)
         return -1;
-    if (redisAppendFormattedCommand(c, cmd, (size_t)len) != REDIS_OK) {
-        redisFreeCommand(cmd);
+    /* Redis runs the EVAL before the EVALSHAs after it (an EVAL an ACL
+     * refuses leaves the bit wrong: the next call's NOSCRIPT mends it) */
+    if (st && !(body && st->no_eval))
+        st->known |= bit;
+    return append_formatted(c, cmd, (size_t)len, body ? NULL : s);
+}
+
+int ef_redis_sync_cmd_append(redisContext *c, int argc, const char **argv, const size_t *lens) {
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0)
         return -1;
+    route(c, ef_cluster_cmd_slot(cmd, (size_t)len));
+    return append_formatted(c, cmd, (size_t)len, NULL);
+}
+
+/* Sends p's call again with the script's body after a NOSCRIPT answer (a
+ * restart, SCRIPT FLUSH, or another node): on c when no other reply is
+ * pending, else on the side connection to c's node; with an ACL that
+ * refuses EVAL, SCRIPT LOAD there first and the EVALSHA again.  The
+ * answer, NULL on a connection error (err set). */
+static redisReply *resend_with_body(redisContext *c, sync_t *st, const pend_t *p, char *err) {
+    size_t n = p->len;
+    char *again = NULL, *load = NULL;
+    int nload = 0, pending = st->head != NULL;
+    redisReply *r;
+
+    if (st->no_eval) {
+        nload = redisFormatCommand(&load, "SCRIPT LOAD %b", p->script->body, p->script->len);
+        if (nload < 0) {
+            ef_seterr(err, "redis: cannot format SCRIPT LOAD %s", p->script->name);
+            return NULL;
+        }
+        r = pending ? side_run(st, &st->at, 0, load, (size_t)nload, err) : round_trip(c, load, (size_t)nload);
+        redisFreeCommand(load);
+        if (!r)
+            return NULL;
+        freeReplyObject(r);
+    } else if (!(again = ef_script_eval_of(p->script, p->cmd, p->len, &n))) {
+        ef_seterr(err, "redis: cannot rebuild a call of %s with its body", p->script->name);
+        return NULL;
     }
-    if (!st) {
-        redisFreeCommand(cmd);
-        return 0;
-    }
-    st->known |= bit; /* Redis runs the EVAL before the EVALSHAs after it */
-    /* kept until its reply is read, to be resent if that is a redirection
-     * or NOSCRIPT */
-    pend_t *p = ef_calloc(1, sizeof *p);
-    p->cmd = cmd;
-    p->len = (size_t)len;
-    p->script = body ? NULL : s;
-    *(st->tail ? &st->tail->next : &st->head) = p;
-    st->tail = p;
-    return 0;
+    const char *cmd = again ? again : p->cmd;
+    r = pending ? side_run(st, &st->at, 0, cmd, n, err) : round_trip(c, cmd, n);
+    r = cluster_follow(c, r, cmd, n, pending, err);
+    free(again);
+    return r;
 }
 
 int ef_redis_sync_get_reply(redisContext *c, redisReply **out) {
@@ -648,17 +705,8 @@ int ef_redis_sync_get_reply(redisContext *c, redisReply **out) {
         if (rc == 0) {
             r = cluster_follow(c, r, p->cmd, p->len, 1, err);
             if (r && p->script && is_error(r, "NOSCRIPT")) {
-                /* the node lost the script (restart, SCRIPT FLUSH): sent
-                 * again with its body, on the side connection since c
-                 * still has replies to come */
-                size_t n;
-                char *eval = ef_script_eval_of(p->script, p->cmd, p->len, &n);
-                if (eval) {
-                    freeReplyObject(r);
-                    r = side_run(st, &st->at, 0, eval, n, err);
-                    r = cluster_follow(c, r, eval, n, 1, err);
-                    free(eval);
-                }
+                freeReplyObject(r);
+                r = resend_with_body(c, st, p, err);
             }
             if (!r) {
                 c->err = REDIS_ERR_OTHER;

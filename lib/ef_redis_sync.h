@@ -54,7 +54,8 @@
 #define EF_REDIS_SYNC_REDIRECTS_MAX 5
 
 redisContext *ef_redis_sync_connect(const char *url, int timeout_ms, char *err);
-/* Accepts NULL; frees the cluster state too (use it, not redisFree). */
+/* Accepts NULL; frees the context's own state and every connection it
+ * keeps too (use it, not redisFree). */
 void ef_redis_sync_free(redisContext *c);
 
 /* A redis+cluster:// connection? */
@@ -81,6 +82,10 @@ redisReply *ef_redis_sync_script(redisContext *c, const ef_script_t *s, int nkey
  * ef_redis_sync_get_reply(), never redisGetReply(). */
 int ef_redis_sync_script_append(redisContext *c, const ef_script_t *s, int nkeys, int argc,
                                 const char **argv, const size_t *lens);
+
+/* Queues a command built from argv (keys of one slot) the same way: read
+ * its reply with ef_redis_sync_get_reply().  0, or -1. */
+int ef_redis_sync_cmd_append(redisContext *c, int argc, const char **argv, const size_t *lens);
 
 /* Reads the next reply of a pipeline (redisGetReply's contract: 0, or -1
  * with c->errstr set), following a cluster's redirections and NOSCRIPT of

@@ -22,17 +22,19 @@
 -- In a Redis Cluster farm:queues and farm:providers live in other slots than
 -- the queue's keys, and a script may only touch one slot: there the caller
 -- passes the 5 queue keys only, checks the provider against farm:providers
--- and, when this script says the queue had no job yet, adds the queue to
--- farm:queues itself (SADD) after this script (and a recipe's default
--- webhook is not applied).  With 7 keys (one node, Sentinel) the script
+-- and, while this script says the queue is not registered yet, adds the
+-- queue to farm:queues itself (SADD) after this script, then marks it
+-- registered (HSET farm:{Q}:settings registered 1); a recipe's default
+-- webhook is not applied.  With 7 keys (one node, Sentinel) the script
 -- does both.
 -- ARGV[1] id  ARGV[2] queue  ARGV[3] provider  ARGV[4] entity_type
 -- ARGV[5] chunk_size (1..10000)  ARGV[6] dry_run (0|1)
 -- ARGV[7] priority (normal|high)  ARGV[8] heartbeat ttl ms (1000..3600000)
 -- ARGV[9..] extra field/value pairs (source, retry_of, notify_url, ...)
 -- Returns created_at (ms, Redis clock); with 5 keys {created_at, first}, first
--- 1 when farm:{Q}:jobs was empty (the queue's first job: SADD it to
--- farm:queues), else 0 (it is there already, from an earlier job).
+-- 1 while farm:{Q}:settings has no field registered (SADD the queue to
+-- farm:queues, then set it: a caller that dies in between leaves it unset,
+-- and the next job registers the queue), else 0.
 --
 -- redis-cli --eval scripts/job_create.lua 'farm:{default}:job:J1' 'farm:{default}:jobs' \
 --   'farm:{default}:enqueuing' 'farm:{default}:notify' 'farm:{default}:settings' \
@@ -149,7 +151,7 @@ if notify_url then
     'notify_attempts', 0)
   redis.call('ZADD', notify, now, id)
 end
-local first = not queues and redis.call('ZCARD', jobs) == 0
+local first = not queues and redis.call('HEXISTS', settings, 'registered') == 0
 redis.call('ZADD', jobs, now, id)
 redis.call('ZADD', enq, now + ttl, id)
 if queues then

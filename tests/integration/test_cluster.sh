@@ -191,9 +191,17 @@ check "enqueuer: a job made over the cluster ($jc)" test -n "$jc"
 check "enqueuer: at most one connection per primary in one run ($nconn)" test "$nconn" -le 3
 # its slot map sends each command to its slot's primary from the start
 eq "enqueuer: no command answered MOVED (the slot map from its seed)" 0 "$((m1 - m0))"
-# the queue had a job before: job_create says so, no SADD farm:queues
+# the queue is registered (its settings say so): no SADD farm:queues
 eq "enqueuer: a queue's second job adds nothing to farm:queues" "${s0:-0}" "${s1:-0}"
 wait_status "$jc" completed 30 "$QX"
+# a registration lost (an enqueuer killed between job_create and its SADD
+# leaves the mark unset): the queue's next job registers it again
+ccli SREM farm:queues "$QX" >/dev/null
+ccli HDEL "farm:{$QX}:settings" registered >/dev/null
+jr=$("$ENQ" --queue "$QX" --provider items --chunk-size 20 "$D/ids200" 2>"$D/enqr.err")
+eq "enqueuer: a queue missing from farm:queues is registered by its next job" "1 1" \
+  "$(ccli SISMEMBER farm:queues "$QX") $(ccli HGET "farm:{$QX}:settings" registered)"
+wait_status "$jr" completed 30 "$QX"
 
 # ---- drain: SIGTERM wakes the BLMOVE on each queue's own primary ----
 # An idle worker waits in BLMOVE (5 s at a time) on the three primaries;

@@ -255,6 +255,14 @@ eq "retry-errors: a new job of the errored entities" 3 "$(rcli HGET "$Q:job:$new
 eq "retry-errors: the right entities" '{"id":"2"} {"id":"5"} {"id":"6"}' "$(rcli HGET "$Q:job:$new:chunks" 0 | tr '\n' ' ' | sed 's/ $//')"
 eq "retry-errors: provider kept" items "$(rcli HGET "$Q:job:$new" provider)"
 eq "retry-errors: retry_of recorded" "$id" "$(rcli HGET "$Q:job:$new" retry_of)"
+# a retry big enough that the new job's appends are in flight while the
+# old job's next chunks are read: 1200 errored entities in chunks of 2
+seq 1 1200 >"$D/ids1200"
+idb=$("$ENQ" --provider items --chunk-size 2 "$D/ids1200" 2>/dev/null)
+for c in $(seq 0 599); do echo "HSET $Q:job:$idb:outcomes $c ee"; done | rcli >/dev/null
+newb=$("$ENQ" retry-errors "$idb" 2>"$D/retryb.err")
+eq "retry-errors, 1200 errored in 600 chunks: all of them, in order" "1200 1 1200" \
+  "$(rcli HGET "$Q:job:$newb" total) $(rcli HGET "$Q:job:$newb:chunks" 0 | head -1 | sed 's/.*"\([0-9]*\)".*/\1/') $(rcli HGET "$Q:job:$newb:chunks" 599 | tail -1 | sed 's/.*"\([0-9]*\)".*/\1/')"
 res=$("$ENQ" results "$id")
 eq "results: one line per entity" 7 "$(echo "$res" | wc -l)"
 eq "results: first line" '{"entity":{"id":"1"},"outcome":"updated","result":{"title":"Item 1"}}' "$(echo "$res" | head -1)"
