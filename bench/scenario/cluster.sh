@@ -235,9 +235,9 @@ cl_report() {
     echo "ones \`EVALSHA\`, with no \`SCRIPT\` command, and each command goes straight to its"
     echo "slot's primary by the slot map (no \`MOVED\`). What a cluster adds is per enqueuer"
     echo "run: its \`CLUSTER SLOTS\` (the map), one command, and on a queue's first job the"
-    echo "\`SADD farm:queues\` (another slot: one command more; not in these runs, whose"
-    echo "queues had a job before). Over a job of N entities that is the extra per job"
-    echo "above divided by N."
+    echo "\`SADD farm:queues\` (another slot) and the \`HSET\` that marks the queue registered:"
+    echo "two commands more, not in these runs, whose queues had a job before. Over a job of"
+    echo "N entities that is the extra per job above divided by N."
     echo
     if [ -s "$B_RES/cl.bycmd.cl" ]; then
       echo "Where the commands and Redis's own time go: \`INFO commandstats\` deltas of the first"
