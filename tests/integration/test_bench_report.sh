@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # The report plumbing of bench/ on fixtures, with no timing and no server:
 #   merge:   `bench/run --merge` (b_report_merge) puts a partial run's
 #            sections into an earlier report: a section of the same number

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # An enqueue is kept alive by time, whatever the input rate, and a dead one
 # is found with no worker running.  The enqueue heartbeat TTL is shortened
 # to 2 s with the test-only ENRICHFARM_TEST_ENQUEUE_TTL_MS (30 s otherwise),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # GET /metrics against a live farm (a queue, a finished job, a live worker,
 # a provider with its token bucket, a stale registry entry) passes
 # `promtool check metrics` (names with spelled units, HELP and TYPE for

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 # statusd's promises under faults: the event stream of a job deleted from
 # Redis ends with "event: end"; a Redis error (an OOM) reaches the client in
 # Redis's own words, not as the script's SHA; rate_per_s, eta_s and worker

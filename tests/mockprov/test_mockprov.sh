@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# ef-test: parallel
 #
 # test_mockprov.sh: end-to-end checks of the mock provider (bin/mockprov).
 # Starts the binary on 127.0.0.1 with port 0 in a temp dir, talks to it with
