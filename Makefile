@@ -124,8 +124,11 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libef.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libef.a $(LIBS)
 
 # ---- tests ----
+# the build before the tests uses every core unless make was given -j
+TEST_BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
+
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(HELPER_BIN)
+	@$(MAKE) --no-print-directory $(TEST_BUILD_JOBS) all $(UNIT_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) bash tests/run.sh
 
 unit: all $(UNIT_BIN)
