@@ -330,22 +330,20 @@ int ef_enq_submit(ef_enq_t *st, ef_enq_source_fn src, void *ctx, const char *sou
         }
         /* a cluster's job_create says whether the queue is registered
          * yet: if not, it goes into farm:queues here (another slot), then
-         * is marked registered in its settings (its own slot: where the
-         * appends that follow go) */
-        int first = a.registry_apart && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                    r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
+         * is marked registered (its own slot: where the appends go) */
+        int first = a.registry_apart && EF_JOB_CREATE_FIRST(r);
         freeReplyObject(r);
         if (first) {
-            ef_key_t kq;
-            r = ef_redis_sync_cmdf(st->redis, err, "SADD %s %s", ef_key_global(&kq, EF_KEY_QUEUES),
-                                   st->queue);
+            ef_queue_reg_keys_t kr;
+            ef_queue_reg_keys(&kr, st->queue);
+            r = ef_redis_sync_cmdf(st->redis, err, "SADD %s %s", kr.queues.s, st->queue);
             if (!r || r->type == REDIS_REPLY_ERROR) {
                 fprintf(stderr, "enqueuer: warning: queue %s not added to %s (its next job tries again): %s\n",
-                        st->queue, kq.s, r ? r->str : err);
+                        st->queue, kr.queues.s, r ? r->str : err);
             } else {
                 freeReplyObject(r);
-                r = ef_redis_sync_cmdf(st->redis, err, "HSET %s registered 1",
-                                       ef_key_queue(&kq, st->queue, EF_KEY_SETTINGS));
+                r = ef_redis_sync_cmdf(st->redis, err, "HSET %s %s 1", kr.settings.s,
+                                       EF_QUEUE_REGISTERED);
             }
             freeReplyObject(r);
         }

@@ -397,6 +397,11 @@ ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a) {
     return c;
 }
 
+void ef_queue_reg_keys(ef_queue_reg_keys_t *k, const char *queue) {
+    ef_key_global(&k->queues, EF_KEY_QUEUES);
+    ef_key_queue(&k->settings, queue, EF_KEY_SETTINGS);
+}
+
 ef_call_t *ef_call_job_append(ef_call_t *c, const char *queue, const char *id, int ttl_ms,
                               long first, const ef_call_chunk_t *chunks, size_t n) {
     begin(c, &ef_script_job_append, queue, id);

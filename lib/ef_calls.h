@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "ef_common.h"
+#include "ef_keys.h"
 #include "ef_script.h"
 #include "ef_text.h"
 
@@ -125,6 +126,22 @@ typedef struct {
                              caller checks farm:providers and SADDs farm:queues itself */
 } ef_call_job_create_t;
 ef_call_t *ef_call_job_create(ef_call_t *c, const ef_call_job_create_t *a);
+
+/* In a Redis Cluster (registry_apart) job_create answers {created_at,
+ * first}: first 1 while the queue is not registered, and then the caller
+ * registers it with two commands, in this order: SADD <queues> QUEUE
+ * (farm:queues' slot), then HSET <settings> EF_QUEUE_REGISTERED 1 (the
+ * queue's slot: the mark that ends the first-ness; a caller that dies in
+ * between leaves it unset, and the next job registers the queue).  The
+ * test reads a hiredis reply and statusd's copy of one alike. */
+#define EF_QUEUE_REGISTERED "registered"
+#define EF_JOB_CREATE_FIRST(r)                                                            \
+    ((r) && (r)->type == REDIS_REPLY_ARRAY && (r)->elements == 2 &&                     \
+     (r)->element[1]->type == REDIS_REPLY_INTEGER && (r)->element[1]->integer == 1)
+typedef struct {
+    ef_key_t queues, settings;
+} ef_queue_reg_keys_t;
+void ef_queue_reg_keys(ef_queue_reg_keys_t *k, const char *queue);
 
 /* job_append: chunks first .. first + n - 1 of a job still enqueuing. */
 typedef struct {

@@ -192,6 +192,16 @@ static void appended(ef_sd_batch_t *b, void *arg) {
     s->then(s);
 }
 
+/* The queue's registration in a cluster is done (or failed: the next
+ * job on the queue tries again, the job goes on). */
+static void registered(ef_sd_batch_t *b, void *arg) {
+    ef_sd_req_t *rq = arg;
+    submit_t *s = rq->ctx;
+    if (batch_failed(b))
+        ef_warn("queue %s not registered in farm:queues (its next job tries again)", s->queue);
+    submit_push(s, s->then);
+}
+
 static void created(ef_sd_batch_t *b, void *arg) {
     ef_sd_req_t *rq = arg;
     submit_t *s = rq->ctx;
@@ -200,6 +210,18 @@ static void created(ef_sd_batch_t *b, void *arg) {
         return;
     }
     s->created = 1;
+    /* a cluster's job_create says whether the queue is registered yet:
+     * if not, farm:queues (another slot) and then the mark */
+    if (s->rq->sd->redis_url.kind == EF_REDIS_URL_CLUSTER && EF_JOB_CREATE_FIRST(ef_sd_batch_reply(b, 0))) {
+        ef_queue_reg_keys_t kr;
+        ef_sd_batch_t *rb = ef_sd_req_batch(s->rq, registered);
+        ef_queue_reg_keys(&kr, s->queue);
+        ef_sd_batch_cmdv(rb, "SADD", kr.queues.s, s->queue, NULL);
+        ef_sd_batch_cmdv(rb, "HSET", kr.settings.s, EF_QUEUE_REGISTERED, "1", NULL);
+        if (ef_sd_batch_end(rb) != 0)
+            submit_fail(s, 503, "redis unavailable");
+        return;
+    }
     submit_push(s, s->then);
 }
 
@@ -216,15 +238,12 @@ static void submit_create(submit_t *s) {
                               .retry_of = s->retry_of,
                               .notify_url = s->notify};
     ef_sd_batch_t *b = ef_sd_req_batch(s->rq, created);
-    ef_key_t kq;
     /* a cluster keeps farm:queues in another slot: job_create takes the
-     * queue's keys only and the queue is registered by a command of its own
-     * (the provider was checked before) */
+     * queue's keys only and created() registers the queue (the provider
+     * was checked before) */
     a.registry_apart = s->rq->sd->redis_url.kind == EF_REDIS_URL_CLUSTER;
     ef_sd_batch_call(b, ef_call_job_create(&call, &a));
     ef_call_free(&call);
-    if (a.registry_apart)
-        ef_sd_batch_cmdv(b, "SADD", ef_key_global(&kq, EF_KEY_QUEUES), s->queue, NULL);
     if (ef_sd_batch_end(b) != 0)
         submit_fail(s, 503, "redis unavailable");
 }

@@ -257,6 +257,11 @@ if [ -n "${U:-}" ]; then
   eq "statusd: POST /jobs in a cluster (job_create on the queue's slot, the queue registered apart)" 201 "$r"
   wait_status SD1 completed 20 "$QA"
   eq "statusd: that job done" "2 2 0 completed" "$(counts SD1 "$QA")"
+  # a queue that never had a job: statusd registers it and sets the mark
+  r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$U/jobs" -H 'Content-Type: application/json' \
+    -d '{"provider":"items","queue":"sdnew","entities":[{"id":"1"}],"job_id":"SD2"}')
+  eq "statusd: POST /jobs on a new queue registers it (farm:queues, the settings' mark)" "201 1 1" \
+    "$r $(ccli SISMEMBER farm:queues sdnew) $(ccli HGET 'farm:{sdnew}:settings' registered)"
 else
   fail "statusd: starts on redis+cluster://" "$(tail -5 "$D/sd.log")"
 fi
