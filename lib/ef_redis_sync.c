@@ -167,14 +167,13 @@ typedef struct {
 typedef struct {
     ef_redis_url_t url;
     struct timeval tv;
-    int cluster;
     ef_redis_addr_t at; /* the node c is connected to (a TLS context has no tcp.host) */
     uint64_t known;     /* bit i: ef_scripts_all[i], for c */
     int no_eval;        /* an ACL refused EVAL: SCRIPT LOAD, then EVALSHA */
     pend_t *head, *tail;
     redisContext *side;
     ef_redis_addr_t side_at;
-    /* a cluster's */
+    /* a cluster's (map is NULL off a cluster) */
     ef_redis_sync_stats_t st;
     ef_cluster_map_t *map;
     parked_t parked[EF_REDIS_SYNC_PARKED_MAX];
@@ -189,7 +188,7 @@ static sync_t *state_of(const redisContext *c) {
 
 static sync_t *cluster_of(const redisContext *c) {
     sync_t *st = state_of(c);
-    return st && st->cluster ? st : NULL;
+    return st && st->map ? st : NULL;
 }
 
 /* The bit of s in a connection's known set (0 past 64 scripts: such a
@@ -457,9 +456,8 @@ redisContext *ef_redis_sync_connect(const char *url_str, int timeout_ms, char *e
     st->url = url;
     st->tv = tv;
     st->at = at;
-    st->cluster = url.kind == EF_REDIS_URL_CLUSTER;
     c->reader->privdata = st;
-    if (st->cluster) {
+    if (url.kind == EF_REDIS_URL_CLUSTER) {
         st->map = ef_malloc(sizeof *st->map);
         map_load(c, st);
     }

@@ -18,7 +18,7 @@ scn_https() {
   command -v openssl >/dev/null || { note "https: openssl is missing: section 13 skipped"; return 1; }
   command -v nginx >/dev/null || { note "https: nginx is missing: section 13 skipped"; return 1; }
   mkdir -p "$d/tmp"
-  hs_certs "$d" >"$d/openssl.log" 2>&1 || { note "https: openssl could not make the test CA (see the log)"; return 1; }
+  ef_test_certs "$d" || { note "https: openssl could not make the test CA (see the log)"; return 1; }
   HS_PORT=$(b_free_port)
   sed -e "s|@PORT@|$HS_PORT|g" -e "s|@DIR@|$d|g" -e "s|@CERT@|$d/server.pem|g" -e "s|@KEY@|$d/server.key|g" \
     "$B_ROOT/bench/nginx-tls.conf.in" >"$d/nginx.conf"
@@ -84,18 +84,6 @@ EOF
   b_stop "$HS_NPID"
   hs_section >"$B_RES/md/99-https.md"
   return 0
-}
-
-# hs_certs DIR: a test CA and a server certificate for 127.0.0.1 (EC P-256).
-hs_certs() {
-  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-  openssl req -x509 "${ec[@]}" -keyout "$1/ca.key" -out "$1/ca.pem" -days 2 \
-    -subj "/CN=enrichfarm bench CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-    openssl req "${ec[@]}" -keyout "$1/server.key" -out "$1/server.csr" -subj "/CN=127.0.0.1" &&
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$1/server.ext" &&
-    openssl x509 -req -in "$1/server.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
-      -out "$1/server.pem" -days 2 -extfile "$1/server.ext"
 }
 
 # hs_h2load URL NGINX_WORKER_PID N: h2load -n N -c 4 -m 16 -t 1; sets H2_N

@@ -16,27 +16,21 @@ scn_tls() {
   seq 1 "$TLS_RT_N" >"$rtids"
   b_recipe "$B_TMP/r.tls.json" "http://127.0.0.1:$MOCK_PORT"
   mkdir -p "$d"
-  # a CA and the server's certificate for 127.0.0.1 (P-256, 2 days)
-  if ! { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-      -keyout "$d/ca.key" -out "$d/ca.crt" -subj "/CN=enrichfarm bench CA" &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/server.key" \
-      -out "$d/server.csr" -subj "/CN=localhost" &&
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/server.ext" &&
-    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-      -days 2 -out "$d/server.crt" -extfile "$d/server.ext"; } >"$d/openssl.log" 2>&1; then
+  # a CA and the server's certificate for 127.0.0.1 (tests/certs.sh)
+  if ! ef_test_certs "$d"; then
     note "tls skipped: openssl could not make the test certificates (see $d/openssl.log)"
     return 0
   fi
   local tport
   tport=$(b_free_port)
-  b_node_start tlsnode --tls-port "$tport" --tls-cert-file "$d/server.crt" \
-    --tls-key-file "$d/server.key" --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients no || {
+  b_node_start tlsnode --tls-port "$tport" --tls-cert-file "$d/server.pem" \
+    --tls-key-file "$d/server.key" --tls-ca-cert-file "$d/ca.pem" --tls-auth-clients no || {
     note "tls skipped: redis-server does not start with --tls-port (see $B_TMP/tlsnode.log)"
     return 0
   }
   local pport=$NODE_PORT npid=$NODE_PID
   local url_plain="redis://127.0.0.1:$pport/0"
-  local url_tls="rediss://127.0.0.1:$tport/0?cacert=$d/ca.crt"
+  local url_tls="rediss://127.0.0.1:$tport/0?cacert=$d/ca.pem"
   MF_SOCKS=("$B_TMP/tlsnode.sock")
   MF_QSOCK=([default]="$B_TMP/tlsnode.sock")
   b_log "tls: redis-server plain :$pport, TLS :$tport"
@@ -101,7 +95,7 @@ tls_report() {
     echo "the benchmark with openssl); in each repetition the same farm on both, the order"
     echo "alternating: a $TLS_N-entity job (chunk size 50) through the enqueuer and one worker"
     echo "(\`--concurrency $CONC\`, mockprov) given \`redis://127.0.0.1:PORT/0\` or"
-    echo "\`rediss://127.0.0.1:TLSPORT/0?cacert=ca.crt\` (TLS 1.3, both ends' defaults). Our"
+    echo "\`rediss://127.0.0.1:TLSPORT/0?cacert=ca.pem\` (TLS 1.3, both ends' defaults). Our"
     echo "programs speak TLS through OpenSSL with memory BIOs and a socketpair to hiredis"
     echo "(\`lib/ef_tls.h\`), so the worker's CPU includes the pump. redis-server CPU and"
     echo "commands: \`INFO\` deltas from just before the enqueue to the completion; worker CPU:"
