@@ -77,8 +77,15 @@ for i in 1 2; do
   ef_worker_start "$D/w$i.log" --redis "rediss://localhost:$TP?$CA" --providers "$D/items.json" --concurrency 16
   ws+=("$EF_LAST_PID")
 done
-SDP=$((TP + 1000))
-ef_spawn "$D/sd.log" "$BIN/statusd" --redis "$URL" --listen "127.0.0.1:$SDP"; sd=$EF_LAST_PID
+# sd_start LOG STATUSD-ARGS...: statusd on a port the kernel picks (a port
+# derived from TP could be taken by a test running alongside); sets SDP
+sd_start() {
+  local log=$1; shift
+  rm -f "$D/sd.port"
+  ef_spawn "$log" "$BIN/statusd" "$@" --listen 127.0.0.1:0 --port-file "$D/sd.port"
+  ef_wait_for 10 test -s "$D/sd.port"; SDP=$(cat "$D/sd.port")
+}
+sd_start "$D/sd.log" --redis "$URL"; sd=$EF_LAST_PID
 if ef_wait_job "$id" completed 40; then ok "tls: job completes"; else fail "tls: job completes" "$(counts "$id") $(cat "$D/w1.log" | tail -3)"; fi
 eq "tls: exact counts" "$(truth "$D/ids2k")" "$(counts "$id")"
 eq "tls: processed = total" "2000 2000" "$(job_field "$id" processed) $(job_field "$id" total)"
@@ -137,7 +144,7 @@ ef_worker_start "$D/wnc.log" --redis "$URL" --providers "$D/items.json"
 if exits_within 10 "$EF_LAST_PID"; then eq "mtls: worker without a certificate exits 1" 1 "$EXIT_RC"; else fail "mtls: worker without a certificate exits" "still running"; fi
 contains "mtls: worker says TLS" "TLS: the server " "$(cat "$D/wnc.log")"
 contains "mtls: worker names the client certificate" "client certificate" "$(cat "$D/wnc.log")"
-ef_spawn "$D/sdnc.log" "$BIN/statusd" --redis "$URL" --listen "127.0.0.1:$SDP"; sd=$EF_LAST_PID
+sd_start "$D/sdnc.log" --redis "$URL"; sd=$EF_LAST_PID
 ef_wait_for 10 'grep -q "TLS" "$D/sdnc.log"'
 eq "mtls: statusd without a certificate answers 503" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SDP/health")"
 contains "mtls: statusd logs the TLS error" "client certificate" "$(cat "$D/sdnc.log")"
@@ -160,7 +167,7 @@ curl -s "http://127.0.0.1:$MP/control?latency_ms=5" >/dev/null
 seq 1 3000 >"$D/ids3k"
 rid=$("$ENQ" --redis "$MURL" --provider items --chunk-size 50 "$D/ids3k" 2>/dev/null)
 ef_worker_start "$D/rr.log" --redis "$MURL" --providers "$D/items.json" --concurrency 16 --visibility-timeout 5; rw=$EF_LAST_PID
-ef_spawn "$D/rsd.log" "$BIN/statusd" --redis "$MURL" --listen "127.0.0.1:$SDP"; rsd=$EF_LAST_PID
+sd_start "$D/rsd.log" --redis "$MURL"; rsd=$EF_LAST_PID
 ef_spawn "$D/rwait.log" "$ENQ" --redis "$MURL" wait "$rid"; rwait=$EF_LAST_PID
 ef_wait_for 20 'test "$(job_field "$rid" processed)" -gt 500'
 tls_redis_stop
